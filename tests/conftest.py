@@ -1,0 +1,23 @@
+"""Shared fixtures: the team's real data lives beside the checkout in ../shared/data."""
+
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED_DATA = REPO.parent / "shared" / "data"
+FIXTURES = Path(__file__).resolve().parent / "fixtures"
+
+
+@pytest.fixture(scope="session")
+def ml100k_dir() -> Path:
+    """The real MovieLens 100K files; tests that need them skip (with the reason) where absent."""
+    path = SHARED_DATA / "ml-100k"
+    if not (path / "u.data").exists():
+        pytest.skip(f"real MovieLens 100K not found at {path} (the team's shared data folder)")
+    return path
+
+
+@pytest.fixture(scope="session")
+def fixtures_dir() -> Path:
+    return FIXTURES
