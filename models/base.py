@@ -1,0 +1,121 @@
+"""What every recommender receives and returns. Models see integer-encoded arrays only: they know
+nothing about files, TFX or how the data was split.
+
+Item and user ids are contiguous integers (0..n_items-1, 0..n_users-1) assigned from the training
+events; `UserSequences` holds each user's events in time order, CSR-style.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Protocol, runtime_checkable
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class UserSequences:
+    """Every user's events in chronological order: user u owns rows indptr[u]:indptr[u+1]."""
+
+    indptr: np.ndarray  # [n_users + 1] int64
+    items: np.ndarray  # [n_events] int32
+    ratings: np.ndarray  # [n_events] float32
+    timestamps: np.ndarray  # [n_events] int64
+    session_start: np.ndarray  # [n_events] bool: the event opens a session
+
+    @property
+    def n_users(self) -> int:
+        return len(self.indptr) - 1
+
+    @property
+    def users(self) -> np.ndarray:
+        """The user of every event."""
+        return np.repeat(np.arange(self.n_users, dtype=np.int32), np.diff(self.indptr))
+
+    def prefix(self, lengths: np.ndarray) -> UserSequences:
+        """The first `lengths[u]` events of every user (e.g. the training part of the stream)."""
+        lengths = np.minimum(lengths, np.diff(self.indptr))
+        keep = gather_ranges(self.indptr[:-1], lengths)
+        indptr = np.r_[0, np.cumsum(lengths)].astype(np.int64)
+        return UserSequences(
+            indptr,
+            self.items[keep],
+            self.ratings[keep],
+            self.timestamps[keep],
+            self.session_start[keep],
+        )
+
+
+def gather_ranges(starts: np.ndarray, lengths: np.ndarray) -> np.ndarray:
+    """Concatenation of arange(s, s + n) for every (s, n), without a Python loop."""
+    lengths = np.asarray(lengths, dtype=np.int64)
+    total = int(lengths.sum())
+    if total == 0:
+        return np.zeros(0, dtype=np.int64)
+    offsets = np.repeat(np.asarray(starts, dtype=np.int64) - np.r_[0, np.cumsum(lengths)[:-1]], lengths)
+    return offsets + np.arange(total, dtype=np.int64)
+
+
+@dataclass(frozen=True)
+class TrainingData:
+    """The training events, and the catalogue size every score row must cover."""
+
+    n_users: int
+    n_items: int
+    sequences: UserSequences
+
+
+@dataclass(frozen=True)
+class QueryBatch:
+    """A block of predictions to make: for each, the user and how much of their stream is visible.
+
+    Query q predicts the event at `positions[q]` of user `users[q]`'s stream in `sequences`, which
+    holds training and evaluation events alike: the model may read that user's events before that
+    position only (they all happened strictly earlier). `session_starts[q]` is where the current
+    session begins, for session-based models.
+    """
+
+    users: np.ndarray  # [b] int
+    positions: np.ndarray  # [b] int
+    session_starts: np.ndarray  # [b] int, <= positions
+    sequences: UserSequences
+
+    def __len__(self) -> int:
+        return len(self.users)
+
+    def last_items(self, within_session: bool = True) -> np.ndarray:
+        """The item of the latest visible event, or -1 where there is none (in the session)."""
+        first = self.session_starts if within_session else np.zeros_like(self.positions)
+        has = self.positions > first
+        index = self.sequences.indptr[self.users] + np.maximum(self.positions - 1, 0)
+        return np.where(has, self.sequences.items[index], -1)
+
+    def visible(self, within_session: bool = False) -> tuple[np.ndarray, np.ndarray]:
+        """(query index, item) of every visible event, in time order per query."""
+        first = self.session_starts if within_session else np.zeros_like(self.positions)
+        lengths = self.positions - first
+        rows = gather_ranges(self.sequences.indptr[self.users] + first, lengths)
+        return np.repeat(np.arange(len(self)), lengths), self.sequences.items[rows]
+
+
+@runtime_checkable
+class Recommender(Protocol):
+    """The interface the CLI, the TFX Trainer and the benchmarks train and evaluate through."""
+
+    def fit(self, data: TrainingData) -> Recommender: ...
+
+    def score(self, batch: QueryBatch) -> np.ndarray:
+        """Scores of the whole catalogue for each query: float32 [len(batch), n_items]."""
+        ...
+
+    def save(self, directory: Path) -> None: ...
+
+    def get_config(self) -> dict[str, Any]: ...
+
+
+@runtime_checkable
+class RatingPredictor(Protocol):
+    """Models that also predict explicit ratings (evaluated with RMSE and MAE)."""
+
+    def predict_ratings(self, users: np.ndarray, items: np.ndarray) -> np.ndarray: ...

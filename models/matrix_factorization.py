@@ -1,0 +1,248 @@
+"""Matrix factorisation in Keras 3: BPR-MF for ranking and biased MF for ratings.
+
+- `BPRMF` (Rendle et al., UAI 2009): x_ui = p_u · q_i + b_i, trained on (user, seen item, unseen
+  item) triples with the BPR criterion −ln σ(x_ui − x_uj) (their eq. 4).
+- `MatrixFactorization`: r̂_ui = μ + b_u + b_i + p_u · q_i with L2 penalties (Koren, Bell & Volinsky,
+  IEEE Computer 2009, eq. 3–5; the PMF of Salakhutdinov & Mnih with biases). It is the stationary
+  long-term part that RRN and LSIC build on.
+
+The Keras models are plain layers users can reuse; the `*Recommender` classes adapt them to the
+project's fit/score contract (models/base.py).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+from typing import Any
+
+import keras
+import numpy as np
+from keras import ops
+
+from movierec.models.base import QueryBatch, TrainingData
+from movierec.models.losses import RankingLoss
+
+
+@keras.saving.register_keras_serializable(package="movierec")
+class BPRMF(keras.Model):
+    """Scores `items` [B, C] for `user` [B]: returns [B, C] (column order kept)."""
+
+    def __init__(self, n_users: int, n_items: int, embedding_dim: int = 64, l2: float = 1e-5, **kwargs):
+        super().__init__(**kwargs)
+        self.n_users, self.n_items, self.embedding_dim, self.l2 = n_users, n_items, embedding_dim, l2
+        regularizer = keras.regularizers.L2(l2) if l2 else None
+        init = keras.initializers.RandomNormal(stddev=0.05)
+        self.user_embedding = keras.layers.Embedding(
+            n_users, embedding_dim, embeddings_initializer=init, embeddings_regularizer=regularizer
+        )
+        self.item_embedding = keras.layers.Embedding(
+            n_items, embedding_dim, embeddings_initializer=init, embeddings_regularizer=regularizer
+        )
+        self.item_bias = keras.layers.Embedding(n_items, 1, embeddings_initializer="zeros")
+
+    def call(self, inputs: dict) -> Any:
+        user = self.user_embedding(inputs["user"])  # [B, d]
+        items = self.item_embedding(inputs["items"])  # [B, C, d]
+        return ops.einsum("bd,bcd->bc", user, items) + ops.squeeze(self.item_bias(inputs["items"]), -1)
+
+    def score_all(self, users) -> Any:
+        """Scores of the whole catalogue, [B, n_items]."""
+        user = self.user_embedding(users)
+        return ops.matmul(user, ops.transpose(self.item_embedding.embeddings)) + ops.reshape(
+            self.item_bias.embeddings, (1, -1)
+        )
+
+    def get_config(self) -> dict[str, Any]:
+        return {
+            **super().get_config(),
+            "n_users": self.n_users,
+            "n_items": self.n_items,
+            "embedding_dim": self.embedding_dim,
+            "l2": self.l2,
+        }
+
+
+@keras.saving.register_keras_serializable(package="movierec")
+class MatrixFactorization(keras.Model):
+    """Predicts the rating of `item` [B] by `user` [B]: returns [B]."""
+
+    def __init__(
+        self,
+        n_users: int,
+        n_items: int,
+        embedding_dim: int = 32,
+        l2: float = 1e-4,
+        global_mean: float = 0.0,
+        **kwargs,
+    ):
+        super().__init__(**kwargs)
+        self.n_users, self.n_items, self.embedding_dim, self.l2 = n_users, n_items, embedding_dim, l2
+        self.global_mean = float(global_mean)
+        regularizer = keras.regularizers.L2(l2) if l2 else None
+        init = keras.initializers.RandomNormal(stddev=0.05)
+        self.user_factors = keras.layers.Embedding(
+            n_users, embedding_dim, embeddings_initializer=init, embeddings_regularizer=regularizer
+        )
+        self.item_factors = keras.layers.Embedding(
+            n_items, embedding_dim, embeddings_initializer=init, embeddings_regularizer=regularizer
+        )
+        self.user_bias = keras.layers.Embedding(
+            n_users, 1, embeddings_initializer="zeros", embeddings_regularizer=regularizer
+        )
+        self.item_bias = keras.layers.Embedding(
+            n_items, 1, embeddings_initializer="zeros", embeddings_regularizer=regularizer
+        )
+
+    def call(self, inputs: dict) -> Any:
+        user, item = inputs["user"], inputs["item"]
+        interaction = ops.sum(self.user_factors(user) * self.item_factors(item), axis=-1)
+        biases = ops.squeeze(self.user_bias(user), -1) + ops.squeeze(self.item_bias(item), -1)
+        return self.global_mean + biases + interaction
+
+    def score_all(self, users) -> Any:
+        """Predicted ratings of the whole catalogue, [B, n_items]."""
+        interaction = ops.matmul(self.user_factors(users), ops.transpose(self.item_factors.embeddings))
+        return (
+            self.global_mean
+            + self.user_bias(users)
+            + ops.reshape(self.item_bias.embeddings, (1, -1))
+            + interaction
+        )
+
+    def get_config(self) -> dict[str, Any]:
+        return {
+            **super().get_config(),
+            "n_users": self.n_users,
+            "n_items": self.n_items,
+            "embedding_dim": self.embedding_dim,
+            "l2": self.l2,
+            "global_mean": self.global_mean,
+        }
+
+
+class _TripleSampler(keras.utils.PyDataset):
+    """(user, [positive, negatives…]) batches; uniform negatives redrawn every epoch with numpy."""
+
+    def __init__(self, users, items, n_items, batch_size, n_negatives, seed, **kwargs):
+        super().__init__(**kwargs)
+        self.users, self.items, self.n_items = users, items, n_items
+        self.batch_size, self.n_negatives = batch_size, n_negatives
+        self.rng = np.random.default_rng(seed)
+        self.on_epoch_end()
+
+    def __len__(self) -> int:
+        return math.ceil(len(self.users) / self.batch_size)
+
+    def on_epoch_end(self) -> None:
+        self.order = self.rng.permutation(len(self.users))
+        self.negatives = self.rng.integers(0, self.n_items, (len(self.users), self.n_negatives))
+
+    def __getitem__(self, index: int):
+        rows = self.order[index * self.batch_size : (index + 1) * self.batch_size]
+        candidates = np.concatenate([self.items[rows, None], self.negatives[rows]], axis=1)
+        return {"user": self.users[rows], "items": candidates.astype(np.int32)}, np.zeros(len(rows), np.int32)
+
+
+class _KerasRecommender:
+    """Shared plumbing of the Keras-backed recommenders: hyper-parameters, scoring in blocks, saving."""
+
+    name = ""
+    keras_model: keras.Model | None
+
+    def __init__(self, **hparams: Any) -> None:
+        self.hparams = {**self.defaults(), **hparams}
+        unknown = set(self.hparams) - set(self.defaults())
+        if unknown:
+            raise ValueError(f"{self.name}: unknown hyper-parameters {sorted(unknown)}")
+        self.keras_model = None
+
+    @classmethod
+    def defaults(cls) -> dict[str, Any]:
+        raise NotImplementedError
+
+    def _model(self) -> keras.Model:
+        if self.keras_model is None:
+            raise RuntimeError(f"{self.name} must be fitted before use")
+        return self.keras_model
+
+    def score(self, batch: QueryBatch) -> np.ndarray:
+        users = batch.users.astype(np.int32)
+        return ops.convert_to_numpy(self._model().score_all(users)).astype(np.float32)
+
+    def get_config(self) -> dict[str, Any]:
+        return dict(self.hparams)
+
+    def save(self, directory: Path) -> None:
+        self._model().save(Path(directory) / "model.keras")
+        (Path(directory) / "hparams.json").write_text(json.dumps(self.hparams, indent=2))
+
+    @classmethod
+    def load(cls, directory: Path, config: dict[str, Any]):
+        recommender = cls(**config)
+        recommender.keras_model = keras.models.load_model(Path(directory) / "model.keras")
+        return recommender
+
+
+class BPRMFRecommender(_KerasRecommender):
+    name = "bpr-mf"
+
+    @classmethod
+    def defaults(cls) -> dict[str, Any]:
+        return {
+            "embedding_dim": 64,
+            "l2": 1e-5,
+            "epochs": 20,
+            "batch_size": 1024,
+            "learning_rate": 5e-3,
+            "negatives": 4,
+            "seed": 0,
+        }
+
+    def fit(self, data: TrainingData) -> BPRMFRecommender:
+        h = self.hparams
+        keras.utils.set_random_seed(h["seed"])
+        self.keras_model = BPRMF(data.n_users, data.n_items, h["embedding_dim"], h["l2"])
+        self.keras_model.compile(optimizer=keras.optimizers.Adam(h["learning_rate"]), loss=RankingLoss("bpr"))
+        seq = data.sequences
+        sampler = _TripleSampler(
+            seq.users, seq.items.astype(np.int32), data.n_items, h["batch_size"], h["negatives"], h["seed"]
+        )
+        self.keras_model.fit(sampler, epochs=h["epochs"], verbose=0)
+        return self
+
+
+class RatingMFRecommender(_KerasRecommender):
+    """Ranks by predicted rating; also answers `predict_ratings` for RMSE/MAE."""
+
+    name = "mf"
+
+    @classmethod
+    def defaults(cls) -> dict[str, Any]:
+        return {
+            "embedding_dim": 32,
+            "l2": 1e-4,
+            "epochs": 30,
+            "batch_size": 1024,
+            "learning_rate": 3e-3,
+            "seed": 0,
+        }
+
+    def fit(self, data: TrainingData) -> RatingMFRecommender:
+        h = self.hparams
+        keras.utils.set_random_seed(h["seed"])
+        seq = data.sequences
+        self.keras_model = MatrixFactorization(
+            data.n_users, data.n_items, h["embedding_dim"], h["l2"], global_mean=float(seq.ratings.mean())
+        )
+        self.keras_model.compile(optimizer=keras.optimizers.Adam(h["learning_rate"]), loss="mse")
+        x = {"user": seq.users, "item": seq.items.astype(np.int32)}
+        self.keras_model.fit(
+            x, seq.ratings, batch_size=h["batch_size"], epochs=h["epochs"], shuffle=True, verbose=0
+        )
+        return self
+
+    def predict_ratings(self, users: np.ndarray, items: np.ndarray) -> np.ndarray:
+        x = {"user": users.astype(np.int32), "item": items.astype(np.int32)}
+        return self._model().predict(x, batch_size=8192, verbose=0).astype(np.float32)

@@ -1,0 +1,57 @@
+"""Popularity baselines of the GRU4Rec paper (Hidasi et al., ICLR 2016, §4): POP and S-POP."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from movierec.models.base import QueryBatch, TrainingData
+
+
+class Popularity:
+    """POP: every user gets the items with the most training events."""
+
+    name = "pop"
+
+    def __init__(self) -> None:
+        self.counts: np.ndarray | None = None
+
+    def fit(self, data: TrainingData) -> Popularity:
+        self.counts = np.bincount(data.sequences.items, minlength=data.n_items).astype(np.float32)
+        return self
+
+    def score(self, batch: QueryBatch) -> np.ndarray:
+        return np.tile(self._fitted_counts(), (len(batch), 1))
+
+    def _fitted_counts(self) -> np.ndarray:
+        if self.counts is None:
+            raise RuntimeError(f"{type(self).__name__} must be fitted before scoring")
+        return self.counts
+
+    def get_config(self) -> dict[str, Any]:
+        return {}
+
+    def save(self, directory: Path) -> None:
+        np.savez(Path(directory) / "weights.npz", counts=self._fitted_counts())
+
+    @classmethod
+    def load(cls, directory: Path, config: dict[str, Any]) -> Popularity:
+        model = cls(**config)
+        model.counts = np.load(Path(directory) / "weights.npz")["counts"]
+        return model
+
+
+class SessionPopularity(Popularity):
+    """S-POP: the most frequent items of the current session; global popularity breaks ties."""
+
+    name = "spop"
+
+    def score(self, batch: QueryBatch) -> np.ndarray:
+        counts = self._fitted_counts()
+        # Global popularity scaled into [0, 1): it only orders items with equal session counts.
+        scores = np.tile(counts / (counts.max() + 1.0), (len(batch), 1))
+        query, items = batch.visible(within_session=True)
+        np.add.at(scores, (query, items), 1.0)
+        return scores

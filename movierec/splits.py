@@ -1,0 +1,181 @@
+"""Evaluation protocols: which events train a model and which events it is judged on.
+
+Every protocol is a pure, seeded function of the canonical interactions table (see
+`movierec.data.Dataset`) and returns a `Split` that is recorded with every result. Events are first put
+in one deterministic chronological order, so ties in timestamps never depend on file order.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+TRAIN, VALIDATION, TEST = 0, 1, 2
+ROLE_NAMES = {TRAIN: "train", VALIDATION: "validation", TEST: "test"}
+
+
+@dataclass(frozen=True)
+class Split:
+    """Row indices (into the interactions table) of each role, plus what the protocol removed.
+
+    `dropped` counts evaluation events removed because the model cannot know their user or item
+    (never silently: the counts travel with every result).
+    """
+
+    protocol: str
+    params: dict[str, Any]
+    train: np.ndarray
+    validation: np.ndarray
+    test: np.ndarray
+    dropped: dict[str, int] = field(default_factory=dict)
+
+    def roles(self, n_rows: int) -> np.ndarray:
+        """Role per row of the interactions table (-1 for dropped rows)."""
+        role = np.full(n_rows, -1, dtype=np.int8)
+        role[self.train] = TRAIN
+        role[self.validation] = VALIDATION
+        role[self.test] = TEST
+        return role
+
+    def describe(self) -> dict[str, Any]:
+        info = asdict(self)
+        for name in ("train", "validation", "test"):
+            info[name] = len(info[name])
+        return info
+
+
+def chronological_order(interactions: pd.DataFrame) -> np.ndarray:
+    """Row order by (timestamp, user_id, item_id): deterministic whatever the file order."""
+    return np.lexsort(
+        (
+            interactions["item_id"].to_numpy(dtype=str),
+            interactions["user_id"].to_numpy(dtype=str),
+            interactions["timestamp"].to_numpy(),
+        )
+    )
+
+
+def _drop_unseen(
+    interactions: pd.DataFrame, train: np.ndarray, evaluated: np.ndarray
+) -> tuple[np.ndarray, dict[str, int]]:
+    """Keeps the evaluation rows whose user and item occur in training; counts the others."""
+    users = interactions["user_id"].to_numpy()
+    items = interactions["item_id"].to_numpy()
+    known_user = np.isin(users[evaluated], np.unique(users[train]))
+    known_item = np.isin(items[evaluated], np.unique(items[train]))
+    dropped = {
+        "user_not_in_train": int((~known_user).sum()),
+        "item_not_in_train": int((known_user & ~known_item).sum()),
+    }
+    return evaluated[known_user & known_item], dropped
+
+
+def temporal_split(
+    interactions: pd.DataFrame,
+    *,
+    test_fraction: float = 0.2,
+    cut_time: int | None = None,
+    validation_share: float = 0.5,
+    seed: int = 0,
+) -> Split:
+    """Global temporal split, the default protocol.
+
+    Events before the cut t1 train the model; events at or after t1 form the evaluation period. The
+    users active in that period are divided at random (seeded) into validation users and test users.
+    No training event is later than any evaluation event, so nothing from the future leaks in.
+    t1 is `cut_time` when given, else the timestamp below which `1 - test_fraction` of events fall.
+    """
+    if cut_time is None and not 0 < test_fraction < 1:
+        raise ValueError(f"test_fraction must be in (0, 1), got {test_fraction}")
+    if not 0 <= validation_share <= 1:
+        raise ValueError(f"validation_share must be in [0, 1], got {validation_share}")
+    order = chronological_order(interactions)
+    timestamps = interactions["timestamp"].to_numpy()
+    if cut_time is None:
+        cut_time = int(timestamps[order[int(len(order) * (1 - test_fraction))]])
+    after = timestamps[order] >= cut_time
+    train, evaluated = order[~after], order[after]
+    if len(train) == 0 or len(evaluated) == 0:
+        raise ValueError(f"cut time {cut_time} leaves an empty training or evaluation period")
+
+    eval_users = np.unique(interactions["user_id"].to_numpy()[evaluated])
+    shuffled = np.random.default_rng(seed).permutation(eval_users)
+    validation_users = shuffled[: round(len(shuffled) * validation_share)]
+    kept, dropped = _drop_unseen(interactions, train, evaluated)
+    is_validation = np.isin(interactions["user_id"].to_numpy()[kept], validation_users)
+    return Split(
+        protocol="temporal",
+        params={
+            "cut_time": int(cut_time),
+            "test_fraction": test_fraction,
+            "validation_share": validation_share,
+            "seed": seed,
+        },
+        train=train,
+        validation=kept[is_validation],
+        test=kept[~is_validation],
+        dropped=dropped,
+    )
+
+
+def leave_last_out_split(interactions: pd.DataFrame, *, min_events: int = 3) -> Split:
+    """Per user by time: the last event is the test event, the one before it validation.
+
+    The protocol of RecBole/SASRec papers, kept for comparison with their numbers. It is not a global
+    temporal split: one user's training events may be later than another user's test event. Users with
+    fewer than `min_events` events keep them all for training (counted in `dropped`).
+    """
+    order = chronological_order(interactions)
+    users = interactions["user_id"].to_numpy()[order]
+    by_user = np.argsort(users, kind="stable")  # stable: chronological within each user
+    grouped = users[by_user]
+    starts = np.flatnonzero(np.r_[True, grouped[1:] != grouped[:-1]])
+    counts = np.diff(np.r_[starts, len(grouped)])
+    from_end = np.repeat(starts + counts, counts) - 1 - np.arange(len(grouped))
+    eligible = np.repeat(counts >= min_events, counts)
+    rows = order[by_user]
+    test = rows[eligible & (from_end == 0)]
+    validation = rows[eligible & (from_end == 1)]
+    is_train = np.zeros(len(interactions), dtype=bool)
+    is_train[rows[~eligible | (from_end >= 2)]] = True
+    train = order[is_train[order]]
+    test, dropped_test = _drop_unseen(interactions, train, test)
+    validation, dropped_validation = _drop_unseen(interactions, train, validation)
+    dropped = {k: dropped_test[k] + dropped_validation[k] for k in dropped_test}
+    dropped["users_too_short"] = int((counts < min_events).sum())
+    return Split(
+        protocol="leave-last-out",
+        params={"min_events": min_events},
+        train=train,
+        validation=validation,
+        test=test,
+        dropped=dropped,
+    )
+
+
+def session_starts(users: np.ndarray, timestamps: np.ndarray, gap_seconds: int) -> np.ndarray:
+    """Marks the events that open a session, for events already grouped by user in time order.
+
+    A user's events belong to one session until a pause longer than `gap_seconds` (an inactivity
+    gap, the usual definition for logs without explicit session ids).
+    """
+    if gap_seconds <= 0:
+        raise ValueError(f"gap_seconds must be positive, got {gap_seconds}")
+    new_user = np.r_[True, users[1:] != users[:-1]]
+    long_pause = np.r_[True, np.diff(timestamps) > gap_seconds]
+    return new_user | long_pause
+
+
+PROTOCOLS = {"temporal": temporal_split, "leave-last-out": leave_last_out_split}
+
+
+def make_split(interactions: pd.DataFrame, protocol: str, **params: Any) -> Split:
+    """Applies the named protocol ("temporal" or "leave-last-out")."""
+    try:
+        split_fn = PROTOCOLS[protocol]
+    except KeyError:
+        raise ValueError(f"unknown protocol {protocol!r}; choose one of {sorted(PROTOCOLS)}") from None
+    return split_fn(interactions, **params)
