@@ -75,11 +75,14 @@ class MatrixFactorization(keras.Model):
         embedding_dim: int = 32,
         l2: float = 1e-4,
         global_mean: float = 0.0,
+        rating_range: tuple[float, float] | None = None,
         **kwargs,
     ):
         super().__init__(**kwargs)
         self.n_users, self.n_items, self.embedding_dim, self.l2 = n_users, n_items, embedding_dim, l2
         self.global_mean = float(global_mean)
+        # predictions are clipped to the scale seen in training (a 5.7 on a 1–5 scale is never right)
+        self.rating_range = tuple(rating_range) if rating_range is not None else None
         regularizer = keras.regularizers.L2(l2) if l2 else None
         init = keras.initializers.RandomNormal(stddev=0.05)
         self.user_factors = keras.layers.Embedding(
@@ -119,6 +122,7 @@ class MatrixFactorization(keras.Model):
             "embedding_dim": self.embedding_dim,
             "l2": self.l2,
             "global_mean": self.global_mean,
+            "rating_range": self.rating_range,
         }
 
 
@@ -234,7 +238,12 @@ class RatingMFRecommender(_KerasRecommender):
         keras.utils.set_random_seed(h["seed"])
         seq = data.sequences
         self.keras_model = MatrixFactorization(
-            data.n_users, data.n_items, h["embedding_dim"], h["l2"], global_mean=float(seq.ratings.mean())
+            data.n_users,
+            data.n_items,
+            h["embedding_dim"],
+            h["l2"],
+            global_mean=float(seq.ratings.mean()),
+            rating_range=(float(seq.ratings.min()), float(seq.ratings.max())),
         )
         self.keras_model.compile(optimizer=keras.optimizers.Adam(h["learning_rate"]), loss="mse")
         x = {"user": seq.users, "item": seq.items.astype(np.int32)}
@@ -245,4 +254,6 @@ class RatingMFRecommender(_KerasRecommender):
 
     def predict_ratings(self, users: np.ndarray, items: np.ndarray) -> np.ndarray:
         x = {"user": users.astype(np.int32), "item": items.astype(np.int32)}
-        return self._model().predict(x, batch_size=8192, verbose=0).astype(np.float32)
+        model = self._model()
+        predicted = model.predict(x, batch_size=8192, verbose=0).astype(np.float32)
+        return np.clip(predicted, *model.rating_range) if model.rating_range else predicted

@@ -45,17 +45,21 @@ class EventStream:
 
     def encode_items(self, raw_ids) -> np.ndarray:
         """Encoded ids of raw item ids; -1 for items unknown to the model."""
-        return _lookup(self.item_ids, raw_ids)
+        return lookup_ids(self.item_ids, raw_ids)
 
     def encode_users(self, raw_ids) -> np.ndarray:
-        return _lookup(self.user_ids, raw_ids)
+        return lookup_ids(self.user_ids, raw_ids)
 
 
-def _lookup(vocabulary: np.ndarray, raw_ids) -> np.ndarray:
+def lookup_ids(vocabulary: np.ndarray, raw_ids) -> np.ndarray:
+    """Index of each raw id in `vocabulary` (any order, e.g. TFT's by frequency); -1 if absent."""
     raw = np.asarray(raw_ids, dtype=vocabulary.dtype)
-    position = np.searchsorted(vocabulary, raw).clip(0, max(len(vocabulary) - 1, 0))
-    found = len(vocabulary) > 0 and vocabulary[position] == raw
-    return np.where(found, position, -1).astype(np.int64)
+    if len(vocabulary) == 0:
+        return np.full(raw.shape, -1, dtype=np.int64)
+    sorter = np.argsort(vocabulary, kind="stable")
+    position = np.searchsorted(vocabulary, raw, sorter=sorter).clip(0, len(vocabulary) - 1)
+    index = sorter[position]
+    return np.where(vocabulary[index] == raw, index, -1).astype(np.int64)
 
 
 def build_stream(
@@ -69,8 +73,8 @@ def build_stream(
     roles_by_row = split.roles(len(interactions))
     order = chronological_order(interactions)
     order = order[roles_by_row[order] >= 0]
-    user = _lookup(user_ids, users_raw[order])
-    item = _lookup(item_ids, items_raw[order])
+    user = lookup_ids(user_ids, users_raw[order])
+    item = lookup_ids(item_ids, items_raw[order])
     # The split already removed evaluation events of unknown users or items; this is a safety net.
     if (user < 0).any() or (item < 0).any():
         raise ValueError("the split kept evaluation events whose user or item is not in training")

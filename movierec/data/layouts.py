@@ -1,0 +1,162 @@
+"""Which files make up each supported dataset layout, and how to tell them apart.
+
+Kept apart from the readers so error messages (missing file, unknown layout) and the downloader can
+describe exactly which files a layout needs without importing pandas.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+from movierec.data.errors import DataError
+
+
+@dataclass(frozen=True)
+class LayoutSpec:
+    """The files of one layout; `marker` is the file whose presence identifies it."""
+
+    name: str
+    title: str
+    marker: str
+    required: tuple[str, ...]
+    optional: tuple[str, ...]
+    rating_range: tuple[float, float, float]  # lowest, highest, step
+
+    @property
+    def files_text(self) -> str:
+        files = ", ".join(self.required)
+        if self.optional:
+            files += ", optional " + ", ".join(self.optional)
+        return files
+
+    def describe(self) -> str:
+        return f"{self.name} ({self.title}): {self.files_text}"
+
+
+NETFLIX_RATINGS = "combined_data_1.txt … combined_data_4.txt (any of them) or training_set/mv_*.txt"
+
+LAYOUTS: dict[str, LayoutSpec] = {
+    spec.name: spec
+    for spec in (
+        LayoutSpec(
+            "ml-100k", "MovieLens 100K", "u.data", ("u.data", "u.item", "u.genre"), ("u.user",), (1, 5, 1)
+        ),
+        LayoutSpec(
+            "ml-dat",
+            "MovieLens 1M / 10M",
+            "ratings.dat",
+            ("ratings.dat", "movies.dat"),
+            ("users.dat",),
+            (0.5, 5, 0.5),
+        ),
+        LayoutSpec(
+            "ml-csv",
+            "MovieLens 20M / 25M / 32M / latest / latest-small",
+            "ratings.csv",
+            ("ratings.csv", "movies.csv"),
+            (),
+            (0.5, 5, 0.5),
+        ),
+        LayoutSpec(
+            "netflix",
+            "Netflix Prize",
+            "combined_data_1.txt",
+            (NETFLIX_RATINGS, "movie_titles.csv"),
+            (),
+            (1, 5, 1),
+        ),
+    )
+}
+
+_COMBINED = re.compile(r"combined_data_(\d+)\.txt")
+
+
+def netflix_rating_files(folder: Path) -> list[Path]:
+    """The Netflix rating files, in reading order.
+
+    combined_data_N.txt (the Kaggle repackaging) win over training_set/ (the original per-movie files)
+    when both are present: they hold the same ratings, and reading both would duplicate every one.
+    """
+    combined = sorted(
+        (p for p in folder.glob("combined_data_*.txt") if _COMBINED.fullmatch(p.name)),
+        key=lambda p: int(_COMBINED.fullmatch(p.name).group(1)),
+    )
+    if combined:
+        return combined
+    training = folder / "training_set"
+    return sorted(training.glob("mv_*.txt")) if training.is_dir() else []
+
+
+def missing_files(folder: Path, layout: str) -> list[str]:
+    """The required files of `layout` that `folder` lacks (empty when it has them all)."""
+    spec = layout_spec(layout)
+    missing = []
+    for name in spec.required:
+        present = bool(netflix_rating_files(folder)) if name == NETFLIX_RATINGS else (folder / name).is_file()
+        if not present:
+            missing.append(name)
+    return missing
+
+
+def layout_spec(layout: str) -> LayoutSpec:
+    try:
+        return LAYOUTS[layout]
+    except KeyError:
+        raise DataError(
+            None, None, f"unknown layout {layout!r}; known layouts: {', '.join(LAYOUTS)}"
+        ) from None
+
+
+def _markers_present(folder: Path) -> list[str]:
+    found = []
+    for name, spec in LAYOUTS.items():
+        present = (
+            bool(netflix_rating_files(folder)) if name == "netflix" else (folder / spec.marker).is_file()
+        )
+        if present:
+            found.append(name)
+    return found
+
+
+def known_layouts_text() -> str:
+    return "; ".join(spec.describe() for spec in LAYOUTS.values())
+
+
+def detect_layout(path: str | Path) -> str:
+    """The layout of the dataset folder `path`, from the rating file it holds.
+
+    Raises DataError when the folder does not exist, holds no known layout (the message lists the
+    layouts and their files, and points at a subfolder that does hold one, the usual mistake after
+    unzipping), or holds the rating files of more than one layout.
+    """
+    folder = Path(path)
+    if not folder.exists():
+        raise DataError(folder, None, "dataset folder does not exist")
+    if not folder.is_dir():
+        raise DataError(
+            folder, None, "expected a dataset folder, found a file (pass the folder that holds it)"
+        )
+    found = _markers_present(folder)
+    if len(found) == 1:
+        return found[0]
+    if len(found) > 1:
+        raise DataError(
+            folder,
+            None,
+            f"holds the files of several layouts ({', '.join(found)}); pass layout= to choose one",
+        )
+    present = sorted(p.name + ("/" if p.is_dir() else "") for p in folder.iterdir())
+    shown = ", ".join(present[:15]) + (", …" if len(present) > 15 else "") if present else "nothing"
+    hint = ""
+    for sub in sorted(p for p in folder.iterdir() if p.is_dir()):
+        if _markers_present(sub):
+            hint = f" (the subfolder {sub.name}/ does hold a dataset: did you mean {sub}?)"
+            break
+    raise DataError(
+        folder,
+        None,
+        f"unknown dataset layout: the folder {folder} holds {shown}{hint}. "
+        f"Known layouts and the files each expects: {known_layouts_text()}",
+    )

@@ -1,0 +1,46 @@
+"""The canonical dataset every later stage reads, whatever layout the files came in."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import pandas as pd
+
+from movierec.data.report import LoadReport
+
+INTERACTION_COLUMNS = ("user_id", "item_id", "rating", "timestamp")
+ITEM_COLUMNS = ("item_id", "title", "year", "genres")
+USER_COLUMNS = ("user_id", "age", "gender", "occupation", "zip_code")
+
+
+@dataclass(frozen=True, eq=False)
+class Dataset:
+    """One loaded dataset in the canonical schema.
+
+    interactions: user_id (str), item_id (str), rating (float32), timestamp (int64 unix seconds), in
+        file order with rejected rows removed.
+    items: item_id (str), title (str, trailing "(YYYY)" removed), year (Int64, nullable), genres
+        (tuple of str); None when the layout has no item table.
+    users: user_id (str), age (Int64), gender, occupation, zip_code (str or None); None when the layout
+        (or this copy of it) has no user table.
+    files / checksum: the files read, and the sha256 of their bytes concatenated in sorted-name order, so
+        a result can record exactly which data it came from.
+    """
+
+    name: str
+    layout: str
+    interactions: pd.DataFrame
+    items: pd.DataFrame | None
+    users: pd.DataFrame | None
+    report: LoadReport
+    files: tuple[Path, ...]
+    checksum: str
+
+    def __repr__(self) -> str:  # the frames would print thousands of lines
+        items = "no items" if self.items is None else f"{len(self.items)} items"
+        users = "no users" if self.users is None else f"{len(self.users)} users"
+        return (
+            f"Dataset(name={self.name!r}, layout={self.layout!r}, {len(self.interactions)} interactions, "
+            f"{items}, {users}, {self.report.total_rejected} rows rejected, checksum={self.checksum[:12]}…)"
+        )
