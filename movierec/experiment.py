@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 
 from movierec.data import Dataset
-from movierec.evaluation import RankingAccumulator, Ragged, bootstrap_intervals, rating_metrics
+from movierec.evaluation import Ragged, RankingAccumulator, bootstrap_intervals, rating_metrics
 from movierec.models import RatingPredictor, Recommender, build_model, get_spec
 from movierec.models.base import gather_ranges
 from movierec.splits import ROLE_NAMES, TEST, VALIDATION, Split, make_split
@@ -170,7 +170,7 @@ def run_experiment(
         timing={
             "fit_seconds": round(fitted - started, 3),
             "evaluate_seconds": round(finished - fitted, 3),
-            "training_events": int(len(stream.training_data().sequences.items)),
+            "training_events": len(stream.training_data().sequences.items),
         },
     )
     return model, result
