@@ -4,7 +4,9 @@
 setup:
 	scripts/setup-env
 
+# The test command of the README and CI: lint, then the whole suite.
 test: setup
+	scripts/run ruff check .
 	scripts/run python -m pytest
 
 lint: setup

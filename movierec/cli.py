@@ -1,0 +1,566 @@
+"""`movierec` command line: data fetch|inspect, train, evaluate, recommend.
+
+Human-readable output goes to stdout (progress to stderr); `--json` prints one machine-readable JSON
+document instead.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import sys
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import click
+import numpy as np
+
+from movierec.data import DataError, Dataset, fetch_dataset, load_dataset, resolve_dataset
+from movierec.data.fetch import KNOWN_DATASETS
+from movierec.evaluation import top_k
+from movierec.experiment import EvaluationSettings, prepare, run_experiment, seen_items
+from movierec.models import MODELS, QueryBatch, UserSequences, load_model, save_model
+from movierec.splits import PROTOCOLS
+from movierec.stream import DEFAULT_SESSION_GAP, QUERY_MODES, EventStream
+
+HEADLINE = ("recall@20", "mrr@20", "ndcg@10", "precision@5", "map", "auc", "rmse", "mae")
+
+
+def _echo_json(payload: Any) -> None:
+    click.echo(json.dumps(payload, indent=2, sort_keys=False))
+
+
+def _load(data: str, data_dir: Path | None, strict: bool) -> Dataset:
+    try:
+        dataset = load_dataset(resolve_dataset(data, data_dir), strict=strict)
+    except DataError as error:
+        raise click.ClickException(str(error)) from error
+    if dataset.report.total_rejected:
+        click.echo(dataset.report.summary(), err=True)
+    return dataset
+
+
+def _parse_hparams(pairs: tuple[str, ...]) -> dict[str, Any]:
+    hparams = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep:
+            raise click.BadParameter(f"expected KEY=VALUE, got {pair!r}", param_hint="--set")
+        try:
+            hparams[key] = json.loads(value)
+        except json.JSONDecodeError:
+            hparams[key] = value
+    return hparams
+
+
+def _known_hparams(model_name: str) -> set[str]:
+    return set(MODELS[model_name].factory().get_config())
+
+
+def _hparams_for(model_name: str, hparams: dict[str, Any]) -> dict[str, Any]:
+    """The --set values this model takes (several models may be evaluated in one call)."""
+    return {k: v for k, v in hparams.items() if k in _known_hparams(model_name)}
+
+
+def data_options(f):
+    f = click.option("--strict", is_flag=True, help="Stop at the first malformed or rejected row.")(f)
+    f = click.option(
+        "--data-dir",
+        type=click.Path(path_type=Path),
+        envvar="MOVIEREC_DATA_DIR",
+        help="Where named datasets live (default: $MOVIEREC_DATA_DIR or ~/.cache/movierec/data).",
+    )(f)
+    f = click.option(
+        "--data",
+        required=True,
+        help="A dataset name (ml-100k, ml-1m, ...) in --data-dir, or a folder of GroupLens/Netflix files.",
+    )(f)
+    return f
+
+
+def protocol_options(f):
+    f = click.option(
+        "--session-gap",
+        default=DEFAULT_SESSION_GAP,
+        show_default=True,
+        help="Seconds of inactivity that end a session (session-based models and Item-KNN).",
+    )(f)
+    f = click.option(
+        "--seed",
+        default=0,
+        show_default=True,
+        help="Seed of the validation/test user split, the models and the bootstrap.",
+    )(f)
+    f = click.option(
+        "--test-fraction",
+        default=0.2,
+        show_default=True,
+        help="temporal: share of the latest events that form the evaluation period.",
+    )(f)
+    return f
+
+
+def _split_params(protocol: str, test_fraction: float, seed: int) -> dict[str, Any]:
+    return {"test_fraction": test_fraction, "seed": seed} if protocol == "temporal" else {}
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+def main() -> None:
+    """Train, evaluate and query sequential movie recommenders."""
+
+
+@main.group()
+def data() -> None:
+    """Download and inspect datasets."""
+
+
+@data.command("fetch")
+@click.argument("name", type=click.Choice(sorted(KNOWN_DATASETS)))
+@click.option(
+    "--data-dir",
+    type=click.Path(path_type=Path),
+    envvar="MOVIEREC_DATA_DIR",
+    help="Where to keep it (default: $MOVIEREC_DATA_DIR or ~/.cache/movierec/data).",
+)
+def data_fetch(name: str, data_dir: Path | None) -> None:
+    """Download NAME from GroupLens, check its checksum and unpack it (once; later calls reuse it)."""
+    bar = None
+
+    def progress(done: int, total: int | None) -> None:
+        nonlocal bar
+        if bar is None:
+            bar = click.progressbar(length=total or 0, label=f"downloading {name}", file=sys.stderr)
+            bar.__enter__()
+        bar.update(done - bar.pos)
+
+    try:
+        path = fetch_dataset(name, data_dir, progress=progress)
+    except DataError as error:
+        raise click.ClickException(str(error)) from error
+    finally:
+        if bar is not None:
+            bar.__exit__(None, None, None)
+    click.echo(str(path))
+
+
+@data.command("inspect")
+@data_options
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+def data_inspect(data: str, data_dir: Path | None, strict: bool, as_json: bool) -> None:
+    """Load a dataset and report its size, time span and rejected rows."""
+    dataset = _load(data, data_dir, strict)
+    frame = dataset.interactions
+    summary = {
+        "name": dataset.name,
+        "layout": dataset.layout,
+        "files": [str(f) for f in dataset.files],
+        "checksum": dataset.checksum,
+        "interactions": len(frame),
+        "users": int(frame["user_id"].nunique()),
+        "items": int(frame["item_id"].nunique()),
+        "first_timestamp": int(frame["timestamp"].min()),
+        "last_timestamp": int(frame["timestamp"].max()),
+        "rating_counts": {str(k): int(v) for k, v in frame["rating"].value_counts().sort_index().items()},
+        "report": dataset.report.to_dict(),
+    }
+    if as_json:
+        _echo_json(summary)
+        return
+    for key in (
+        "name",
+        "layout",
+        "checksum",
+        "interactions",
+        "users",
+        "items",
+        "first_timestamp",
+        "last_timestamp",
+    ):
+        click.echo(f"{key:16} {summary[key]}")
+    click.echo(f"{'ratings':16} {summary['rating_counts']}")
+    click.echo(dataset.report.summary())
+
+
+def _format_table(results: list[dict[str, Any]]) -> str:
+    columns = [m for m in HEADLINE if any(m in r["metrics"] for r in results)]
+    header = f"{'protocol':15} {'model':9} " + " ".join(f"{c:>11}" for c in columns)
+    lines = [header, "-" * len(header)]
+    for r in results:
+        cells = [f"{r['metrics'][c]:11.4f}" if c in r["metrics"] else f"{'':>11}" for c in columns]
+        lines.append(f"{r['protocol']['protocol']:15} {r['model']:9} " + " ".join(cells))
+    return "\n".join(lines)
+
+
+@main.command()
+@data_options
+@click.option(
+    "--model",
+    "models",
+    multiple=True,
+    required=True,
+    type=click.Choice(list(MODELS)),
+    help="Model to evaluate (repeat for several).",
+)
+@click.option(
+    "--protocol",
+    "protocols",
+    multiple=True,
+    default=("temporal",),
+    show_default=True,
+    type=click.Choice(sorted(PROTOCOLS)),
+    help="Evaluation protocol (repeat for several).",
+)
+@click.option(
+    "--role",
+    type=click.Choice(["test", "validation"]),
+    default="test",
+    show_default=True,
+    help="Which held-out events to evaluate on.",
+)
+@click.option(
+    "--query-mode",
+    type=click.Choice(QUERY_MODES),
+    default="next-item",
+    show_default=True,
+    help="next-item: every held-out event is a query; user: one top-N list per user.",
+)
+@click.option("--keep-seen", is_flag=True, help="Do not remove already-seen items from the rankings.")
+@click.option(
+    "--set",
+    "hparam_pairs",
+    multiple=True,
+    metavar="KEY=VALUE",
+    help="Hyper-parameter for the model(s), e.g. --set epochs=5 (repeatable).",
+)
+@click.option(
+    "--bootstrap", default=1000, show_default=True, help="Bootstrap resamples for the 95% intervals."
+)
+@protocol_options
+@click.option(
+    "--output", type=click.Path(path_type=Path), help="Also write the results as JSON to this file."
+)
+@click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
+def evaluate(
+    data,
+    data_dir,
+    strict,
+    models,
+    protocols,
+    role,
+    query_mode,
+    keep_seen,
+    hparam_pairs,
+    bootstrap,
+    session_gap,
+    seed,
+    test_fraction,
+    output,
+    as_json,
+) -> None:
+    """Fit each model on the training events and report full-catalogue metrics."""
+    dataset = _load(data, data_dir, strict)
+    settings = EvaluationSettings(
+        role=role, query_mode=query_mode, exclude_seen=not keep_seen, bootstrap_resamples=bootstrap, seed=seed
+    )
+    hparams = _parse_hparams(hparam_pairs)
+    unknown = set(hparams) - set().union(*(_known_hparams(name) for name in models))
+    if unknown:
+        raise click.BadParameter(f"no selected model takes {', '.join(sorted(unknown))}", param_hint="--set")
+    results = []
+    for protocol in protocols:
+        split, stream = prepare(
+            dataset, protocol, session_gap, **_split_params(protocol, test_fraction, seed)
+        )
+        for name in models:
+            click.echo(
+                f"{protocol}: fitting {name} on {len(stream.training_data().sequences.items)} events",
+                err=True,
+            )
+            _, result = run_experiment(
+                dataset,
+                name,
+                split=split,
+                stream=stream,
+                hparams=_hparams_for(name, hparams),
+                settings=settings,
+            )
+            results.append(result.to_dict())
+    if output:
+        _write_atomically(output, json.dumps(results, indent=2))
+    if as_json:
+        _echo_json(results)
+    else:
+        click.echo(_format_table(results))
+
+
+def _write_atomically(path: Path, text: str) -> None:
+    """A failed run never leaves a half-written file in place of a good one."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.NamedTemporaryFile("w", dir=path.parent, delete=False, suffix=".tmp") as handle:
+        handle.write(text)
+    Path(handle.name).replace(path)
+
+
+def _save_stream(stream: EventStream, directory: Path) -> None:
+    seq = stream.sequences
+    np.savez_compressed(
+        directory / "stream.npz",
+        user_ids=stream.user_ids,
+        item_ids=stream.item_ids,
+        indptr=seq.indptr,
+        items=seq.items,
+        ratings=seq.ratings,
+        timestamps=seq.timestamps,
+        session_start=seq.session_start,
+        roles=stream.roles,
+        session_gap=stream.session_gap,
+    )
+
+
+def _load_stream(directory: Path) -> EventStream:
+    arrays = np.load(directory / "stream.npz")
+    sequences = UserSequences(
+        arrays["indptr"], arrays["items"], arrays["ratings"], arrays["timestamps"], arrays["session_start"]
+    )
+    return EventStream(
+        arrays["user_ids"], arrays["item_ids"], sequences, arrays["roles"], int(arrays["session_gap"])
+    )
+
+
+@main.command()
+@data_options
+@click.option("--model", "model_name", required=True, type=click.Choice(list(MODELS)), help="Model to train.")
+@click.option(
+    "--protocol",
+    default="temporal",
+    show_default=True,
+    type=click.Choice(sorted(PROTOCOLS)),
+    help="Evaluation protocol; the model trains on its training events.",
+)
+@click.option(
+    "--set", "hparam_pairs", multiple=True, metavar="KEY=VALUE", help="Hyper-parameter (repeatable)."
+)
+@protocol_options
+@click.option(
+    "--output",
+    type=click.Path(path_type=Path),
+    required=True,
+    help="Folder for the trained model (replaced only once training and validation succeed).",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print the validation result as JSON.")
+def train(
+    data,
+    data_dir,
+    strict,
+    model_name,
+    protocol,
+    hparam_pairs,
+    session_gap,
+    seed,
+    test_fraction,
+    output,
+    as_json,
+) -> None:
+    """Train a model, report its validation metrics and save it for `movierec recommend`."""
+    hparams = _parse_hparams(hparam_pairs)
+    unknown = set(hparams) - _known_hparams(model_name)
+    if unknown:
+        raise click.BadParameter(
+            f"{model_name} does not take {', '.join(sorted(unknown))}", param_hint="--set"
+        )
+    dataset = _load(data, data_dir, strict)
+    split, stream = prepare(dataset, protocol, session_gap, **_split_params(protocol, test_fraction, seed))
+    model, result = run_experiment(
+        dataset,
+        model_name,
+        split=split,
+        stream=stream,
+        hparams=hparams,
+        settings=EvaluationSettings(role="validation", seed=seed),
+    )
+    output.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{output.name}.", dir=output.parent))
+    try:
+        save_model(model, staging)
+        _save_stream(stream, staging)
+        (staging / "result.json").write_text(json.dumps(result.to_dict(), indent=2))
+        if output.exists():
+            shutil.rmtree(output)
+        staging.rename(output)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    if as_json:
+        _echo_json(result.to_dict())
+    else:
+        click.echo(_format_table([result.to_dict()]))
+        click.echo(f"saved to {output}")
+
+
+@main.command()
+@click.option(
+    "--model-dir",
+    type=click.Path(exists=True, file_okay=False, path_type=Path),
+    required=True,
+    help="A folder written by `movierec train`.",
+)
+@click.option("--user", "users", multiple=True, required=True, help="Raw user id (repeatable).")
+@click.option("-k", "--top", "k", default=10, show_default=True, help="How many items to recommend.")
+@click.option("--keep-seen", is_flag=True, help="Allow items the user has already rated.")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+def recommend(model_dir: Path, users: tuple[str, ...], k: int, keep_seen: bool, as_json: bool) -> None:
+    """Top-K items for users, given everything the model saw of them."""
+    model = load_model(model_dir)
+    stream = _load_stream(model_dir)
+    encoded = stream.encode_users(list(users))
+    unknown = [u for u, e in zip(users, encoded, strict=True) if e < 0]
+    if unknown:
+        raise click.ClickException(
+            f"unknown user id(s) {', '.join(unknown)}: not in the model's training data"
+        )
+    history_length = np.diff(stream.sequences.indptr)[encoded]
+    starts = stream.sequences.indptr[encoded]
+    session_starts = np.array(
+        [
+            int(np.flatnonzero(stream.sequences.session_start[s : s + n])[-1]) if n else 0
+            for s, n in zip(starts, history_length, strict=True)
+        ]
+    )
+    batch = QueryBatch(encoded, history_length, session_starts, stream.sequences)
+    scores = model.score(batch)
+    excluded = None if keep_seen else seen_items(encoded, history_length, stream)
+    indices, values = top_k(scores, k, excluded)
+    output = {
+        raw: [{"item_id": str(stream.item_ids[i]), "score": float(v)} for i, v in zip(idx, val, strict=True)]
+        for raw, idx, val in zip(users, indices, values, strict=True)
+    }
+    if as_json:
+        _echo_json(output)
+        return
+    for raw, items in output.items():
+        click.echo(f"user {raw}: " + ", ".join(f"{it['item_id']} ({it['score']:.3f})" for it in items))
+
+
+@main.group("pipeline")
+def pipeline_group() -> None:
+    """Run the TFX pipeline (LocalDagRunner) or compile it for Kubeflow."""
+
+
+def pipeline_options(f):
+    options = [
+        click.option(
+            "--data", required=True, help="Dataset name in --data-dir, or a folder of GroupLens files."
+        ),
+        click.option(
+            "--data-dir",
+            type=click.Path(path_type=Path),
+            envvar="MOVIEREC_DATA_DIR",
+            help="Where named datasets live.",
+        ),
+        click.option(
+            "--output-dir",
+            type=click.Path(path_type=Path),
+            default=Path("runs/pipeline"),
+            show_default=True,
+            help="Pipeline root, ML Metadata and pushed models go below it.",
+        ),
+        click.option(
+            "--model",
+            "model_name",
+            default="gru4rec",
+            show_default=True,
+            type=click.Choice(list(MODELS)),
+            help="Model the Trainer trains.",
+        ),
+        click.option("--set", "hparam_pairs", multiple=True, metavar="KEY=VALUE", help="Hyper-parameter."),
+        click.option(
+            "--metric", default="recall@20", show_default=True, help="Metric the blessing compares."
+        ),
+        click.option(
+            "--margin",
+            default=0.0,
+            show_default=True,
+            help="Relative improvement over the baseline needed for the blessing (0.1 = 10%).",
+        ),
+        click.option(
+            "--baseline",
+            default="pop",
+            show_default=True,
+            type=click.Choice(list(MODELS)),
+            help="Baseline the Evaluator trains and the candidate must beat.",
+        ),
+        click.option(
+            "--beam-arg",
+            "beam_args",
+            multiple=True,
+            help="Beam pipeline argument, e.g. --beam-arg=--direct_num_workers=2 (repeatable).",
+        ),
+    ]
+    for option in reversed(options):
+        f = option(f)
+    return f
+
+
+def _pipeline_config(
+    data, data_dir, output_dir, model_name, hparam_pairs, metric, margin, baseline, beam_args
+):
+    from movierec.pipeline.config import PipelineConfig
+
+    try:
+        data_path = resolve_dataset(data, data_dir)
+    except DataError as error:
+        raise click.ClickException(str(error)) from error
+    config = PipelineConfig(
+        data_path=str(data_path),
+        output_dir=str(output_dir.resolve()),
+        model=model_name,
+        hparams=_parse_hparams(hparam_pairs),
+        metric=metric,
+        margin=margin,
+        baseline=baseline,
+    )
+    if beam_args:
+        config.beam_pipeline_args = list(beam_args)
+    return config
+
+
+@pipeline_group.command("run")
+@pipeline_options
+@click.option("--json", "as_json", is_flag=True, help="Print the run summary as JSON.")
+def pipeline_run(as_json: bool, **options) -> None:
+    """Run the whole pipeline locally; print the blessing, the metrics and where the model was pushed."""
+    from movierec.pipeline.runners.local import run as run_local
+
+    summary = run_local(_pipeline_config(**options))
+    if as_json:
+        _echo_json(summary)
+        return
+    evaluation = summary.get("evaluation", {})
+    click.echo(f"blessed: {summary.get('blessed')} ({summary.get('reason', '')})")
+    for name, splits in evaluation.get("results", {}).items():
+        test = splits.get("test", {})
+        click.echo(f"  {name:20} test " + " ".join(f"{m}={test[m]:.4f}" for m in HEADLINE if m in test))
+    click.echo(f"pushed model: {summary.get('pushed_model', 'none (not blessed)')}")
+
+
+@pipeline_group.command("compile")
+@pipeline_options
+@click.option(
+    "--image", default="movierec:latest", show_default=True, help="Container image (see Dockerfile)."
+)
+@click.option(
+    "--spec",
+    type=click.Path(path_type=Path),
+    default=Path("movierec_pipeline.json"),
+    show_default=True,
+    help="Where to write the Kubeflow Pipelines v2 spec.",
+)
+def pipeline_compile(image: str, spec: Path, **options) -> None:
+    """Compile the pipeline to a Kubeflow Pipelines v2 (Vertex AI) JSON spec."""
+    from movierec.pipeline.runners.kubeflow_v2 import compile_pipeline
+
+    click.echo(compile_pipeline(_pipeline_config(**options), str(spec), image=image))
+
+
+if __name__ == "__main__":
+    main()
