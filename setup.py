@@ -37,7 +37,11 @@ def _requirements() -> list[str]:
     runtime = []
     for line in lines:
         line = line.split("#", 1)[0].strip()
-        if line and not line.startswith("pytest") and line.split(">")[0] not in {"ruff", "pre-commit", "setuptools"}:
+        if (
+            line
+            and not line.startswith("pytest")
+            and line.split(">")[0] not in {"ruff", "pre-commit", "setuptools"}
+        ):
             runtime.append(line)
     return runtime
 
@@ -48,7 +52,9 @@ setup(
     name="movierec",
     version="0.1.0",
     description="TFX pipeline for sequential movie recommenders (GRU4Rec, RRN, LSTM+CNN, IARN, LSIC)",
-    long_description=(HERE / "README.md").read_text(encoding="utf-8") if (HERE / "README.md").exists() else "",
+    long_description=(HERE / "README.md").read_text(encoding="utf-8")
+    if (HERE / "README.md").exists()
+    else "",
     long_description_content_type="text/markdown",
     license="Apache-2.0",
     python_requires=">=3.11,<3.14",

@@ -1,6 +1,7 @@
 """Keras 3 recommenders and baselines. Nothing here knows about TFX, files or data splits."""
 
 from movierec.models.base import QueryBatch, RatingPredictor, Recommender, TrainingData, UserSequences
+from movierec.models.gru4rec import GRU4Rec, GRU4RecRecommender
 from movierec.models.item_knn import ItemKNN
 from movierec.models.losses import RANKING_LOSSES, RankingLoss
 from movierec.models.matrix_factorization import (
@@ -17,6 +18,8 @@ __all__ = [
     "MODELS",
     "RANKING_LOSSES",
     "BPRMFRecommender",
+    "GRU4Rec",
+    "GRU4RecRecommender",
     "ItemKNN",
     "MatrixFactorization",
     "Popularity",

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from movierec.models.base import Recommender
+from movierec.models.gru4rec import GRU4RecRecommender
 from movierec.models.item_knn import ItemKNN
 from movierec.models.matrix_factorization import BPRMFRecommender, RatingMFRecommender
 from movierec.models.popularity import Popularity, SessionPopularity
@@ -30,6 +31,7 @@ MODELS: dict[str, ModelSpec] = {
         ModelSpec("itemknn", ItemKNN, "items that share sessions with the latest item"),
         ModelSpec("bpr-mf", BPRMFRecommender, "BPR matrix factorisation (Keras 3)"),
         ModelSpec("mf", RatingMFRecommender, "biased rating matrix factorisation (Keras 3)", rating=True),
+        ModelSpec("gru4rec", GRU4RecRecommender, "session-parallel GRU with sampled negatives (Keras 3)"),
     )
 }
 

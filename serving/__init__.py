@@ -1,1 +1,1 @@
-"""movierec."""
+"""Export for TF Serving and (roadmap) the REST/gRPC client."""

@@ -15,8 +15,18 @@ def run(*args: str) -> str:
 
 
 def test_evaluate_reports_full_catalogue_metrics_with_provenance(ml100k_dir):
-    out = run("evaluate", "--data", str(ml100k_dir), "--model", "pop", "--model", "itemknn",
-              "--bootstrap", "50", "--json")
+    out = run(
+        "evaluate",
+        "--data",
+        str(ml100k_dir),
+        "--model",
+        "pop",
+        "--model",
+        "itemknn",
+        "--bootstrap",
+        "50",
+        "--json",
+    )
     results = {r["model"]: r for r in json.loads(out)}
     pop, knn = results["pop"], results["itemknn"]
     assert pop["protocol"]["protocol"] == "temporal"
@@ -34,8 +44,18 @@ def test_evaluate_reports_full_catalogue_metrics_with_provenance(ml100k_dir):
 
 
 def test_leave_last_out_protocol_has_one_query_per_user(ml100k_dir):
-    out = run("evaluate", "--data", str(ml100k_dir), "--model", "pop", "--protocol", "leave-last-out",
-              "--bootstrap", "10", "--json")
+    out = run(
+        "evaluate",
+        "--data",
+        str(ml100k_dir),
+        "--model",
+        "pop",
+        "--protocol",
+        "leave-last-out",
+        "--bootstrap",
+        "10",
+        "--json",
+    )
     (result,) = json.loads(out)
     assert result["protocol"]["protocol"] == "leave-last-out"
     assert result["evaluation"]["queries"] <= 943
@@ -61,8 +81,9 @@ def test_train_then_recommend_never_returns_seen_items(ml100k_dir, tmp_path):
 
 
 def test_unknown_user_and_hyper_parameter_are_clear_errors(ml100k_dir, tmp_path):
-    result = CliRunner().invoke(main, ["evaluate", "--data", str(ml100k_dir), "--model", "pop", "--set",
-                                       "epochs=3"])
+    result = CliRunner().invoke(
+        main, ["evaluate", "--data", str(ml100k_dir), "--model", "pop", "--set", "epochs=3"]
+    )
     assert result.exit_code != 0
     assert "no selected model takes epochs" in result.output
 

@@ -1,0 +1,146 @@
+"""SequenceGen: per-user and per-item histories, built once (on Beam) and reused by every model.
+
+Input: the interaction Examples of MovieLensExampleGen (all splits). Outputs:
+- `user_histories` — one Example per user with all of the user's kept events in chronological order
+  (ties ordered as `movierec.splits.chronological_order` does), the role of each event (0 train,
+  1 validation, 2 test) and session starts. Split `train` holds every user's training events only;
+  `eval` and `test` hold the full histories of validation and test users respectively.
+- `item_histories` — one Example per item with its training events in time order (RRN, IARN).
+"""
+
+import os
+from collections.abc import Iterable
+
+import apache_beam as beam
+import numpy as np
+import tensorflow as tf
+from tfx.dsl.component.experimental.annotations import (
+    BeamComponentParameter,
+    InputArtifact,
+    OutputArtifact,
+    Parameter,
+)
+from tfx.dsl.component.experimental.decorators import component
+from tfx.types import standard_artifacts
+from tfx.types.standard_artifact_utils import decode_split_names, encode_split_names
+
+from movierec.components.example_gen import _bytes, _floats, _ints
+from movierec.splits import TEST, TRAIN, VALIDATION, session_starts
+
+ROLE_OF_SPLIT = {"train": TRAIN, "eval": VALIDATION, "test": TEST}
+SPLIT_OF_ROLE = {role: split for split, role in ROLE_OF_SPLIT.items()}
+
+# user history features: the contract read by movierec.components.histories
+HISTORY_FEATURES = ("user_id", "item_ids", "timestamps", "ratings", "roles", "session_start")
+
+
+def _parse(record: bytes, role: int) -> tuple[str, tuple]:
+    features = tf.train.Example.FromString(record).features.feature
+    user = features["user_id"].bytes_list.value[0].decode()
+    item = features["item_id"].bytes_list.value[0].decode()
+    return user, (
+        int(features["timestamp"].int64_list.value[0]),
+        item,
+        float(features["rating"].float_list.value[0]),
+        role,
+    )
+
+
+def _user_history(user_events: tuple[str, Iterable[tuple]], session_gap: int) -> list[tuple[str, bytes]]:
+    user, events = user_events
+    # chronological order with the protocol's tie rule: (timestamp, user, item); the user is fixed here
+    events = sorted(events, key=lambda e: (e[0], e[1]))
+    timestamps = np.array([e[0] for e in events], dtype=np.int64)
+    starts = session_starts(np.zeros(len(events), dtype=np.int64), timestamps, session_gap)
+    roles = [e[3] for e in events]
+    example = tf.train.Example(
+        features=tf.train.Features(
+            feature={
+                "user_id": _bytes([user]),
+                "item_ids": _bytes([e[1] for e in events]),
+                "timestamps": _ints(timestamps),
+                "ratings": _floats([e[2] for e in events]),
+                "roles": _ints(roles),
+                "session_start": _ints(starts.astype(np.int64)),
+            }
+        )
+    )
+    # training prefix for every user; full history in the user's evaluation split
+    train_length = sum(1 for r in roles if r == TRAIN)
+    outputs = []
+    eval_roles = {r for r in roles if r != TRAIN}
+    if train_length:
+        prefix = tf.train.Example()
+        prefix.CopyFrom(example)
+        for name in ("item_ids", "timestamps", "ratings", "roles", "session_start"):
+            feature = prefix.features.feature[name]
+            kind = feature.WhichOneof("kind")
+            values = list(getattr(feature, kind).value)[:train_length]
+            del getattr(feature, kind).value[:]
+            getattr(feature, kind).value.extend(values)
+        outputs.append(("train", prefix.SerializeToString()))
+    outputs.extend((SPLIT_OF_ROLE[role], example.SerializeToString()) for role in sorted(eval_roles))
+    return outputs
+
+
+def _item_history(item_events: tuple[str, Iterable[tuple]]) -> bytes:
+    item, events = item_events
+    events = sorted(events)  # (timestamp, user, rating)
+    return tf.train.Example(
+        features=tf.train.Features(
+            feature={
+                "item_id": _bytes([item]),
+                "user_ids": _bytes([e[1] for e in events]),
+                "timestamps": _ints([e[0] for e in events]),
+                "ratings": _floats([e[2] for e in events]),
+            }
+        )
+    ).SerializeToString()
+
+
+@component(use_beam=True)
+def SequenceGen(
+    examples: InputArtifact[standard_artifacts.Examples],
+    user_histories: OutputArtifact[standard_artifacts.Examples],
+    item_histories: OutputArtifact[standard_artifacts.Examples],
+    session_gap: Parameter[int] = 3600,
+    beam_pipeline: BeamComponentParameter[beam.Pipeline] = None,
+) -> None:
+    """Groups interactions into chronological histories (sessions split at `session_gap` seconds)."""
+    splits = [s for s in decode_split_names(examples.split_names) if s in ROLE_OF_SPLIT]
+    with beam_pipeline as p:
+        events = [
+            p
+            | f"Read{split}" >> beam.io.ReadFromTFRecord(os.path.join(examples.uri, f"Split-{split}", "*"))
+            | f"Parse{split}" >> beam.Map(_parse, ROLE_OF_SPLIT[split])
+            for split in splits
+        ] | "AllEvents" >> beam.Flatten()
+        histories = (
+            events
+            | "GroupByUser" >> beam.GroupByKey()
+            | "UserHistory" >> beam.FlatMap(_user_history, session_gap)
+        )
+        for split in ROLE_OF_SPLIT:
+            _ = (
+                histories
+                | f"Select{split}" >> beam.Filter(lambda kv, s=split: kv[0] == s)
+                | f"Values{split}" >> beam.Values()
+                | f"WriteUsers{split}"
+                >> beam.io.WriteToTFRecord(
+                    os.path.join(user_histories.uri, f"Split-{split}", "data_tfrecord"),
+                    file_name_suffix=".gz",
+                )
+            )
+        _ = (
+            events
+            | "TrainOnly" >> beam.Filter(lambda kv: kv[1][3] == TRAIN)
+            | "ByItem" >> beam.Map(lambda kv: (kv[1][1], (kv[1][0], kv[0], kv[1][2])))
+            | "GroupByItem" >> beam.GroupByKey()
+            | "ItemHistory" >> beam.Map(_item_history)
+            | "WriteItems"
+            >> beam.io.WriteToTFRecord(
+                os.path.join(item_histories.uri, "Split-train", "data_tfrecord"), file_name_suffix=".gz"
+            )
+        )
+    user_histories.split_names = encode_split_names(list(ROLE_OF_SPLIT))
+    item_histories.split_names = encode_split_names(["train"])

@@ -1,0 +1,46 @@
+"""Everything a pipeline run depends on, in one place (runners only choose where it runs)."""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+
+@dataclass
+class PipelineConfig:
+    data_path: str  # a folder of GroupLens/Netflix files (movierec.data layouts)
+    output_dir: str  # pipeline root, ML Metadata and serving models go below it unless set
+    pipeline_name: str = "movierec"
+    model: str = "gru4rec"
+    hparams: dict[str, Any] = field(default_factory=dict)
+    protocol: str = "temporal"
+    split_params: dict[str, Any] = field(default_factory=dict)
+    session_gap: int = 3600
+    strict: bool = False
+    # blessing
+    metric: str = "recall@20"
+    margin: float = 0.0
+    regression_tolerance: float = 0.0
+    baseline: str = "pop"
+    distribute: str | None = None  # "mirrored" for tf.distribute.MirroredStrategy
+    serving_dir: str | None = None
+    metadata_path: str | None = None
+    beam_pipeline_args: list[str] = field(default_factory=lambda: ["--direct_running_mode=in_memory"])
+    enable_cache: bool = True
+
+    @property
+    def pipeline_root(self) -> str:
+        return os.path.join(self.output_dir, "pipeline_root")  # not Path: it would turn gs:// into gs:/
+
+    @property
+    def serving_model_dir(self) -> str:
+        return self.serving_dir or os.path.join(self.output_dir, "serving", self.model)
+
+    @property
+    def metadata_db(self) -> str:
+        return self.metadata_path or os.path.join(self.output_dir, "metadata.sqlite")
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self), indent=2)

@@ -1,0 +1,69 @@
+"""Trainer module file: one generic `run_fn` for every model of the registry.
+
+`custom_config` picks the model and its hyper-parameters; the model trains through the same
+`fit(TrainingData)` as on the command line, over Transform's id spaces, and is written twice into the
+Model artifact: `recommender/` (movierec's own format, read by the RankingEvaluator) and
+`Format-Serving/` (the SavedModel that TF Serving loads, with the transform graph inside).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from typing import Any
+
+import tensorflow as tf
+import tensorflow_transform as tft
+from tfx.components.trainer.fn_args_utils import FnArgs
+
+from movierec.components.histories import read_user_histories, stream_from_histories, vocabulary
+from movierec.experiment import EvaluationSettings, evaluate_ranking
+from movierec.models import build_model, save_model
+from movierec.serving.export import export_for_serving
+from movierec.splits import VALIDATION
+from movierec.stream import build_queries
+
+RECOMMENDER_DIR = "recommender"
+
+
+def _config(fn_args: FnArgs) -> dict[str, Any]:
+    config = dict(fn_args.custom_config or {})
+    if "model" not in config:
+        raise ValueError("Trainer custom_config needs 'model' (a name from movierec.models.MODELS)")
+    return config
+
+
+def _strategy(config: dict[str, Any]) -> tf.distribute.Strategy:
+    """MirroredStrategy over every local device when asked (GPUs in production), else the default."""
+    if config.get("distribute") == "mirrored":
+        return tf.distribute.MirroredStrategy()
+    return tf.distribute.get_strategy()
+
+
+def run_fn(fn_args: FnArgs) -> None:
+    config = _config(fn_args)
+    session_gap = int(config.get("session_gap", 3600))
+    transform_output = tft.TFTransformOutput(fn_args.transform_output)
+    items, users = vocabulary(transform_output, "item_id"), vocabulary(transform_output, "user_id")
+
+    train = stream_from_histories(read_user_histories(fn_args.train_files), items, users, session_gap)
+    with _strategy(config).scope():
+        model = build_model(config["model"], **config.get("hparams", {}))
+        model.fit(train.training_data())
+
+    validation = stream_from_histories(read_user_histories(fn_args.eval_files), items, users, session_gap)
+    settings = EvaluationSettings(role="validation", query_mode=config.get("query_mode", "next-item"))
+    metrics = evaluate_ranking(
+        model, validation, build_queries(validation, VALIDATION, settings.query_mode), settings
+    ).result()
+    writer = tf.summary.create_file_writer(fn_args.model_run_dir)
+    with writer.as_default():
+        for name, value in metrics.items():
+            tf.summary.scalar(f"validation/{name}", value, step=0)
+    writer.flush()
+
+    model_root = os.path.dirname(fn_args.serving_model_dir)
+    save_model(model, os.path.join(model_root, RECOMMENDER_DIR))
+    with tf.io.gfile.GFile(os.path.join(model_root, RECOMMENDER_DIR, "validation_metrics.json"), "w") as f:
+        f.write(json.dumps(metrics, indent=2))
+    export_for_serving(model, transform_output, items, fn_args.serving_model_dir)

@@ -1,0 +1,112 @@
+"""create_pipeline(config) -> tfx.dsl.Pipeline. Construction only: runners live in pipeline/runners.
+
+MovieLensExampleGen → StatisticsGen → SchemaGen → ExampleValidator → AnomalyGate
+    → Transform (vocabularies on Beam) → SequenceGen (histories on Beam)
+    → Trainer (generic run_fn, model from the registry) → RankingEvaluator (+ latest blessed model)
+    → Pusher, only inside Cond(blessed)
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from tfx import v1 as tfx
+
+from movierec.components import AnomalyGate, MovieLensExampleGen, RankingEvaluator, SequenceGen
+from movierec.data import load_dataset
+from movierec.pipeline.config import PipelineConfig
+
+MODULES = Path(__file__).resolve().parent / "modules"
+
+
+def data_fingerprint(data_path: str) -> str:
+    """The checksum of the data files; part of ExampleGen's cache key."""
+    return load_dataset(data_path).checksum
+
+
+def create_pipeline(config: PipelineConfig, fingerprint: str | None = None) -> tfx.dsl.Pipeline:
+    example_gen = MovieLensExampleGen(
+        data_path=config.data_path,
+        data_fingerprint=fingerprint or data_fingerprint(config.data_path),
+        protocol=config.protocol,
+        split_params=json.dumps(config.split_params),
+        strict=config.strict,
+    )
+    statistics_gen = tfx.components.StatisticsGen(examples=example_gen.outputs["examples"])
+    schema_gen = tfx.components.SchemaGen(
+        statistics=statistics_gen.outputs["statistics"], infer_feature_shape=True
+    )
+    example_validator = tfx.components.ExampleValidator(
+        statistics=statistics_gen.outputs["statistics"], schema=schema_gen.outputs["schema"]
+    )
+    anomaly_gate = AnomalyGate(anomalies=example_validator.outputs["anomalies"])
+    transform = tfx.components.Transform(
+        examples=example_gen.outputs["examples"],
+        schema=schema_gen.outputs["schema"],
+        module_file=str(MODULES / "transform.py"),
+    )
+    transform.add_upstream_node(anomaly_gate)
+    sequence_gen = SequenceGen(examples=example_gen.outputs["examples"], session_gap=config.session_gap)
+    sequence_gen.add_upstream_node(anomaly_gate)
+    trainer = tfx.components.Trainer(
+        module_file=str(MODULES / "trainer.py"),
+        examples=sequence_gen.outputs["user_histories"],
+        transform_graph=transform.outputs["transform_graph"],
+        schema=schema_gen.outputs["schema"],
+        train_args=tfx.proto.TrainArgs(splits=["train"]),
+        eval_args=tfx.proto.EvalArgs(splits=["eval"]),
+        custom_config={
+            "model": config.model,
+            "hparams": config.hparams,
+            "session_gap": config.session_gap,
+            "distribute": config.distribute,
+        },
+    )
+    latest_blessed = tfx.dsl.Resolver(
+        strategy_class=tfx.dsl.experimental.LatestBlessedModelStrategy,
+        model=tfx.dsl.Channel(type=tfx.types.standard_artifacts.Model),
+        model_blessing=tfx.dsl.Channel(type=tfx.types.standard_artifacts.ModelBlessing),
+    ).with_id("latest_blessed_model_resolver")
+    evaluator = RankingEvaluator(
+        model=trainer.outputs["model"],
+        user_histories=sequence_gen.outputs["user_histories"],
+        transform_graph=transform.outputs["transform_graph"],
+        baseline_model=latest_blessed.outputs["model"],
+        metric=config.metric,
+        margin=config.margin,
+        regression_tolerance=config.regression_tolerance,
+        baseline=config.baseline,
+        session_gap=config.session_gap,
+    )
+    components = [
+        example_gen,
+        statistics_gen,
+        schema_gen,
+        example_validator,
+        anomaly_gate,
+        transform,
+        sequence_gen,
+        trainer,
+        latest_blessed,
+        evaluator,
+    ]
+    with tfx.dsl.Cond(evaluator.outputs["blessing"].future()[0].custom_property("blessed") == 1):
+        pusher = tfx.components.Pusher(
+            model=trainer.outputs["model"],
+            model_blessing=evaluator.outputs["blessing"],
+            push_destination=tfx.proto.PushDestination(
+                filesystem=tfx.proto.PushDestination.Filesystem(base_directory=config.serving_model_dir)
+            ),
+        )
+    components.append(pusher)
+    return tfx.dsl.Pipeline(
+        pipeline_name=config.pipeline_name,
+        pipeline_root=config.pipeline_root,
+        components=components,
+        enable_cache=config.enable_cache,
+        metadata_connection_config=tfx.orchestration.metadata.sqlite_metadata_connection_config(
+            config.metadata_db
+        ),
+        beam_pipeline_args=config.beam_pipeline_args,
+    )

@@ -1,0 +1,248 @@
+"""GRU4Rec: session-parallel schedule, state resets, negatives, inference modes, a pattern to learn."""
+
+import numpy as np
+import pytest
+from keras import ops
+
+from movierec.models import GRU4Rec, GRU4RecRecommender, QueryBatch, TrainingData, UserSequences
+from movierec.models import load_model as load_recommender
+from movierec.models import save_model as save_recommender
+from movierec.models.gru4rec import (
+    negative_mask,
+    session_parallel_batches,
+    session_parallel_schedule,
+    training_sessions,
+)
+from movierec.models.losses import RANKING_LOSSES
+
+
+def sequences(per_user, session_breaks=()):
+    """per_user: item lists; session_breaks: (user, position) pairs that open a new session."""
+    lengths = [len(items) for items in per_user]
+    items = np.array([i for seq in per_user for i in seq], dtype=np.int32)
+    indptr = np.r_[0, np.cumsum(lengths)].astype(np.int64)
+    starts = np.zeros(len(items), dtype=bool)
+    starts[indptr[:-1][np.array(lengths) > 0]] = True
+    for user, position in session_breaks:
+        starts[indptr[user] + position] = True
+    return UserSequences(
+        indptr, items, np.full(len(items), 4.0, np.float32), np.arange(len(items), dtype=np.int64), starts
+    )
+
+
+def queries(seq, users, positions, session_starts):
+    return QueryBatch(np.asarray(users), np.asarray(positions), np.asarray(session_starts), seq)
+
+
+SMALL = {"hidden_size": 16, "batch_size": 4, "n_sample": 4, "epochs": 1, "steps_per_call": 16}
+
+
+# -- session-parallel mini-batches ----------------------------------------------------------------------
+
+
+def test_training_sessions_split_at_session_starts_and_skip_single_events():
+    # user 0: [10 11 12 | 13]   user 1: [20 21]   user 2: [30 | 31 32 33]   (| = session start)
+    seq = sequences([[10, 11, 12, 13], [20, 21], [30, 31, 32, 33]], session_breaks=[(0, 3), (2, 1)])
+    starts, lengths = training_sessions(seq, "session")
+    assert starts.tolist() == [0, 4, 7]  # [13] and [30] have no target: skipped
+    assert lengths.tolist() == [3, 2, 3]
+    starts, lengths = training_sessions(seq, "user")
+    assert starts.tolist() == [0, 4, 6] and lengths.tolist() == [4, 2, 4]
+
+
+def test_session_parallel_schedule_hands_free_lanes_the_next_session():
+    session, offset = session_parallel_schedule(np.array([3, 2, 4, 2, 2]), batch_size=2)
+    # lane 0: s0 (2 steps), then s3, then s4; lane 1: s1 (1 step), then s2 (3 steps)
+    assert session.tolist() == [[0, 1], [0, 2], [3, 2], [4, 2]]
+    assert offset.tolist() == [[0, 0], [1, 0], [0, 1], [0, 2]]
+    # more lanes than sessions: the spare lanes stay idle; a lane idles once sessions run out
+    session, offset = session_parallel_schedule(np.array([3, 2]), batch_size=3)
+    assert session.tolist() == [[0, 1, -1], [0, -1, -1]]
+
+
+def test_session_parallel_batches_feed_each_event_and_target_the_next():
+    seq = sequences([[10, 11, 12, 13], [20, 21], [30, 31, 32, 33]], session_breaks=[(0, 3), (2, 1)])
+    starts, lengths = training_sessions(seq, "session")
+    items, targets, reset, active = session_parallel_batches(seq.items, starts, lengths, batch_size=2)
+    # sessions: A = 10 11 12, B = 20 21, C = 31 32 33; lane 0 holds A, lane 1 holds B then C
+    assert items.tolist() == [[10, 20], [11, 31], [0, 32]]
+    assert targets.tolist() == [[11, 21], [12, 32], [0, 33]]
+    assert reset.tolist() == [[True, True], [False, True], [False, False]]  # exactly at session starts
+    assert active.tolist() == [[True, True], [True, True], [False, True]]
+
+
+# -- the network ------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("embedding_dim, constrained", [(0, False), (8, False), (0, True)])
+def test_reset_lane_equals_a_fresh_zero_state_run(embedding_dim, constrained):
+    model = GRU4Rec(
+        20, hidden_size=6, n_layers=2, embedding_dim=embedding_dim, constrained_embedding=constrained
+    )
+    warm, _ = model.step(np.array([3, 4]), model.initial_state(2))
+    warm, _ = model.step(np.array([5, 6]), warm)
+    stepped, hidden = model.step(np.array([7, 8]), warm, reset=np.array([True, False]))
+    fresh, fresh_hidden = model.step(np.array([7]), model.initial_state(1))
+    np.testing.assert_allclose(
+        ops.convert_to_numpy(hidden)[:1], ops.convert_to_numpy(fresh_hidden), atol=1e-6
+    )
+    np.testing.assert_allclose(ops.convert_to_numpy(stepped)[:, :1], ops.convert_to_numpy(fresh), atol=1e-6)
+    # the other lane kept its history
+    assert not np.allclose(
+        ops.convert_to_numpy(hidden)[1],
+        ops.convert_to_numpy(model.step(np.array([8]), model.initial_state(1))[1])[0],
+    )
+
+
+def test_encode_resets_before_session_starts_and_ignores_padding():
+    model = GRU4Rec(20, hidden_size=6)
+    items = np.array([[1, 2, 3, 4, 0, 0], [3, 4, 0, 0, 0, 0], [5, 0, 0, 0, 0, 0]])
+    mask = np.array([[1, 1, 1, 1, 0, 0], [1, 1, 0, 0, 0, 0], [0, 0, 0, 0, 0, 0]], dtype=bool)
+    reset = np.zeros_like(mask)
+    reset[0, 2] = True  # row 0: [1 2 | 3 4] must end like row 1 ([3 4])
+    hidden = ops.convert_to_numpy(model.encode(items, reset, mask))
+    np.testing.assert_allclose(hidden[0], hidden[1], atol=1e-6)
+    np.testing.assert_array_equal(hidden[2], 0.0)  # no valid step: zero state
+    scores = ops.convert_to_numpy(model.score_sequences(items, reset, mask))
+    np.testing.assert_allclose(scores[2], ops.convert_to_numpy(model.output_bias), atol=1e-6)
+    # the Keras call: one step from a given state, candidate or full-catalogue scores
+    state = model.initial_state(3)
+    _, full = model({"items": items[:, 0], "state": state, "reset": np.zeros(3, bool)})
+    next_state, picked = model({"items": items[:, 0], "state": state, "candidates": np.array([2, 7])})
+    assert tuple(next_state.shape) == (1, 3, 6)
+    np.testing.assert_allclose(ops.convert_to_numpy(picked), ops.convert_to_numpy(full)[:, [2, 7]], atol=1e-5)
+    # candidate scores are the matching columns of the full-catalogue scores
+    some = np.array([4, 0, 19])
+    np.testing.assert_allclose(
+        ops.convert_to_numpy(model.score_items(ops.convert_to_tensor(hidden), some)),
+        scores[:, some],
+        atol=1e-5,
+    )
+
+
+def test_negative_mask_drops_accidental_hits_and_idle_lanes():
+    targets = np.array([3, 5, 3, 9])
+    samples = np.array([5, 3, 7])
+    active = np.array([True, True, True, False])
+    mask = ops.convert_to_numpy(negative_mask(targets, samples, active))
+    # columns: targets 3 5 3 9 | samples 5 3 7
+    expected = [
+        [0, 1, 0, 0, 1, 0, 1],  # target 3: lane 2's 3 and sample 3 are hits; lane 3 idle
+        [1, 0, 1, 0, 0, 1, 1],  # target 5: sample 5 is a hit
+        [0, 1, 0, 0, 1, 0, 1],
+        [1, 1, 1, 0, 1, 1, 1],
+    ]
+    np.testing.assert_array_equal(mask, expected)
+    # a masked duplicate of the target changes nothing: the loss equals the loss without that column
+    scores = np.array([[2.0, 0.5, 2.0, -1.0]], np.float32)  # columns: target, neg, hit, neg
+    with_hit = RANKING_LOSSES["cross-entropy"](scores, np.array([0]), np.array([[1, 1, 0, 1]], np.float32))
+    without = RANKING_LOSSES["cross-entropy"](scores[:, [0, 1, 3]], np.array([0]))
+    np.testing.assert_allclose(ops.convert_to_numpy(with_hit), ops.convert_to_numpy(without), rtol=1e-6)
+
+
+# -- the recommender ------------------------------------------------------------------------------------
+
+
+def chains(n_users=60, n_items=30, length=8, seed=0):
+    """Every user watches a run of consecutive items: item i is always followed by item i + 1."""
+    rng = np.random.default_rng(seed)
+    per = [list(range(s, s + length)) for s in rng.integers(0, n_items - length, n_users)]
+    return TrainingData(n_users, n_items, sequences(per))
+
+
+def test_gru4rec_learns_the_successor_pattern():
+    data = chains()
+    model = GRU4RecRecommender(
+        hidden_size=32, batch_size=8, n_sample=8, epochs=20, learning_rate=0.1, loss="cross-entropy"
+    ).fit(data)
+    users = np.arange(data.n_users)
+    positions = np.full(data.n_users, 4)
+    scores = model.score(queries(data.sequences, users, positions, np.zeros_like(users)))
+    assert scores.shape == (data.n_users, data.n_items) and scores.dtype == np.float32
+    expected = data.sequences.items[data.sequences.indptr[:-1] + 4]
+    assert np.mean(scores.argmax(axis=1) == expected) > 0.9  # Recall@1
+    losses = model.training_log["epoch_losses"]
+    assert losses[-1] < 0.5 * losses[0]
+
+
+@pytest.mark.parametrize("loss", sorted(RANKING_LOSSES))
+def test_every_loss_trains_without_nan(loss):
+    data = chains(n_users=12, n_items=15, length=5)
+    model = GRU4RecRecommender(**{**SMALL, "epochs": 2, "loss": loss, "dropout_hidden": 0.2}).fit(data)
+    assert np.isfinite(model.training_log["epoch_losses"]).all()
+    scores = model.score(queries(data.sequences, [0, 1], [2, 3], [0, 0]))
+    assert np.isfinite(scores).all()
+
+
+def test_training_is_deterministic_for_a_seed():
+    data = chains(n_users=12, n_items=15, length=5)
+    batch = queries(data.sequences, [0, 1, 2], [2, 3, 4], [0, 0, 0])
+    first = GRU4RecRecommender(**SMALL, dropout_input=0.2, seed=3).fit(data).score(batch)
+    second = GRU4RecRecommender(**SMALL, dropout_input=0.2, seed=3).fit(data).score(batch)
+    np.testing.assert_array_equal(first, second)
+
+
+def test_inference_modes_differ_exactly_where_sessions_split():
+    # user 0: [1 2 3 | 4 5 6], user 1: [7 8 9 10] (one session), user 2: [2 3 | 11 12]
+    seq = sequences([[1, 2, 3, 4, 5, 6], [7, 8, 9, 10], [2, 3, 11, 12]], session_breaks=[(0, 3), (2, 2)])
+    data = TrainingData(3, 14, seq)
+    users, positions = [0, 0, 1, 2, 2], [2, 5, 3, 1, 4]
+    session_starts = [0, 3, 0, 0, 2]  # queries 1 and 4 have earlier sessions behind them
+    batch = queries(seq, users, positions, session_starts)
+
+    by_user = GRU4RecRecommender(**SMALL, session_mode="user").fit(data)
+    session_scores = by_user.score(batch)
+    by_user.hparams["inference_mode"] = "sequence"
+    sequence_scores = by_user.score(batch)
+    differs = ~np.isclose(session_scores, sequence_scores, atol=1e-6).all(axis=1)
+    assert differs.tolist() == [False, True, False, False, True]
+
+    # trained on sessions, "sequence" resets where training did: the same as "session"
+    by_session = GRU4RecRecommender(**SMALL, session_mode="session").fit(data)
+    expected = by_session.score(batch)
+    by_session.hparams["inference_mode"] = "sequence"
+    np.testing.assert_allclose(by_session.score(batch), expected, atol=1e-6)
+
+
+def test_history_is_capped_and_empty_context_gets_the_zero_state_scores():
+    seq = sequences([[1, 2, 3, 4, 5, 6]])
+    model = GRU4RecRecommender(**SMALL, inference_mode="sequence", max_history=2).fit(TrainingData(1, 8, seq))
+    inputs = model.query_sequences(queries(seq, [0, 0], [5, 0], [0, 0]))
+    assert inputs["items"][0, :2].tolist() == [4, 5] and inputs["mask"][0].sum() == 2
+    assert inputs["mask"][1].sum() == 0
+    scores = model.score(queries(seq, [0], [0], [0]))[0]
+    network = model.keras_model
+    np.testing.assert_allclose(
+        scores, ops.convert_to_numpy(network.score_all(network.initial_state(1)[-1]))[0]
+    )
+
+
+def test_save_and_load_give_identical_scores(tmp_path):
+    data = chains(n_users=12, n_items=15, length=5)
+    model = GRU4RecRecommender(
+        **SMALL, n_layers=2, embedding_dim=8, constrained_embedding=False, final_activation="tanh"
+    ).fit(data)
+    save_recommender(model, tmp_path / "gru4rec")
+    restored = load_recommender(tmp_path / "gru4rec")
+    assert isinstance(restored, GRU4RecRecommender) and restored.get_config() == model.get_config()
+    batch = queries(data.sequences, [0, 3, 5], [2, 4, 0], [0, 0, 0])
+    np.testing.assert_array_equal(restored.score(batch), model.score(batch))
+
+
+def test_sparse_adagrad_matches_dense_adagrad():
+    import keras
+    import tensorflow as tf
+
+    from movierec.models.gru4rec import _sparse_adagrad
+
+    sparse_var, dense_var = (
+        keras.Variable(np.ones((5, 2), np.float32)),
+        keras.Variable(np.ones((5, 2), np.float32)),
+    )
+    sparse_opt = _sparse_adagrad(0.1)
+    dense_opt = keras.optimizers.Adagrad(0.1, initial_accumulator_value=0.0, epsilon=1e-6)
+    for values in ([[1.0, 2.0], [3.0, -1.0], [0.5, 0.5]], [[-2.0, 1.0], [1.0, 1.0], [1.0, 0.0]]):
+        gradient = tf.IndexedSlices(tf.constant(values), tf.constant([1, 3, 1]), tf.constant([5, 2]))
+        sparse_opt.apply([gradient], [sparse_var])
+        dense_opt.apply([tf.convert_to_tensor(gradient)], [dense_var])
+    np.testing.assert_allclose(ops.convert_to_numpy(sparse_var), ops.convert_to_numpy(dense_var), rtol=1e-5)
