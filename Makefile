@@ -30,8 +30,10 @@ baselines: setup
 	scripts/run movierec evaluate --data $(DATA) --model pop --model spop --model itemknn --model bpr-mf --model mf \
 	  --protocol temporal --protocol leave-last-out
 
-# Until the TFX pipeline lands, the main job measures the baselines end to end.
-pipeline: baselines
+# The main job: the TFX pipeline on LocalDagRunner (GRU4Rec by default), pushed model under runs/pipeline.
+MODEL ?= gru4rec
+pipeline: setup
+	scripts/run movierec pipeline run --data $(DATA) --model $(MODEL) --output-dir runs/pipeline
 
 clean-env:
 	rm -rf "$${MOVIEREC_CACHE_DIR:-$${XDG_CACHE_HOME:-$$HOME/.cache}/movierec}"/rootfs-* .venv

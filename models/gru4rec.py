@@ -385,22 +385,68 @@ def _sparse_adagrad(learning_rate: float) -> keras.optimizers.Optimizer:
 def _make_train_chunk(
     model: GRU4Rec, optimizer: keras.optimizers.Optimizer, loss_fn, batch_size: int, n_sample: int
 ):
-    """A compiled function that runs K training steps: (state, chunk arrays [K, …]) → (state, loss sum)."""
+    """A compiled function that runs K training steps: (state, chunk arrays [K, …]) → (state, loss sum).
+
+    Under a `tf.distribute` strategy with several replicas in sync (the TFX Trainer fits inside
+    `MirroredStrategy.scope()`), every step runs under `strategy.run`: replica r trains lanes
+    [r·B/R, (r+1)·B/R) of the B session-parallel lanes, and its slice of the hidden state comes back
+    into the [L, B, H] state carried between steps and calls. The reported loss is the global mean.
+    """
     import tensorflow as tf  # Keras 3 has no backend-neutral GradientTape / tf.function
 
-    columns = tf.range(batch_size, dtype=tf.int32)
+    strategy = tf.distribute.get_strategy()
+    replicas = int(strategy.num_replicas_in_sync)
+    if batch_size % replicas:
+        raise ValueError(
+            f"gru4rec: batch_size={batch_size} is not divisible by the {replicas} replicas of the "
+            f"distribution strategy; each replica trains batch_size / replicas session-parallel lanes"
+        )
+    lanes = batch_size // replicas
+    columns = tf.range(lanes, dtype=tf.int32)
 
-    def one_step(state, items, targets, reset, active, samples):
+    def one_step(state, items, targets, reset, active, samples, n_active):
+        """One step over `lanes` lanes; the loss is their summed lane losses / `n_active`, the number of
+        active lanes of the whole batch (on one device: the batch mean)."""
         with tf.GradientTape() as tape:
             state, hidden = model.step(items, state, reset, training=True)
             candidates = tf.concat([targets, samples], axis=0)
-            scores = model.score_items(hidden, candidates)  # [B, B + S]
+            scores = model.score_items(hidden, candidates)  # [b, b + S]
             per_lane = loss_fn(scores, columns, negative_mask(targets, samples, active))
-            weight = tf.cast(active, scores.dtype)
-            loss = tf.reduce_sum(per_lane * weight) / tf.maximum(tf.reduce_sum(weight), 1.0)
+            loss = tf.reduce_sum(per_lane * tf.cast(active, scores.dtype)) / n_active
         variables = model.trainable_variables
+        # Under several replicas, `apply` all-reduces (sums) the replicas' gradients before the
+        # update: with every replica's loss divided by the global `n_active`, the sum is the gradient
+        # of the global batch mean, as on one device.
         optimizer.apply(tape.gradient(loss, variables), variables)
         return state, loss
+
+    def active_count(active):
+        return tf.maximum(tf.reduce_sum(tf.cast(active, tf.float32)), 1.0)
+
+    def replica_step(state, items, targets, reset, active, samples):
+        """`one_step` on this replica's lanes (inside `strategy.run`). The candidates are these lanes'
+        targets plus the shared extra samples: the mini-batch negatives of §3.1.2 become per-replica
+        (B/R targets instead of B), the sampled ones are the whole batch's."""
+        replica = tf.distribute.get_replica_context().replica_id_in_sync_group
+
+        def mine(lane_values):  # [B] → this replica's [B/R]
+            return tf.reshape(lane_values, (replicas, lanes))[replica]
+
+        local_state = tf.reshape(state, (model.n_layers, replicas, lanes, model.hidden_size))[:, replica]
+        return one_step(
+            local_state, mine(items), mine(targets), mine(reset), mine(active), samples, active_count(active)
+        )
+
+    def distributed_step(state, items, targets, reset, active, samples):
+        states, losses = strategy.run(replica_step, args=(state, items, targets, reset, active, samples))
+        # local results are in replica order: the lane slices, put back together along the lane axis
+        state = tf.concat(strategy.experimental_local_results(states), axis=1)
+        return state, strategy.reduce(tf.distribute.ReduceOp.SUM, losses, axis=None)
+
+    def single_step(state, items, targets, reset, active, samples):
+        return one_step(state, items, targets, reset, active, samples, active_count(active))
+
+    step = distributed_step if replicas > 1 else single_step
 
     spec = tf.TensorSpec
     signature = [
@@ -415,7 +461,7 @@ def _make_train_chunk(
     @tf.function(input_signature=signature, autograph=False)
     def train_chunk(state, items, targets, reset, active, samples):
         def body(k, state, total):
-            state, loss = one_step(state, items[k], targets[k], reset[k], active[k], samples[k])
+            state, loss = step(state, items[k], targets[k], reset[k], active[k], samples[k])
             return k + 1, state, total + loss
 
         def more(k, state, total):

@@ -58,9 +58,14 @@ def _known_hparams(model_name: str) -> set[str]:
     return set(MODELS[model_name].factory().get_config())
 
 
-def _hparams_for(model_name: str, hparams: dict[str, Any]) -> dict[str, Any]:
-    """The --set values this model takes (several models may be evaluated in one call)."""
-    return {k: v for k, v in hparams.items() if k in _known_hparams(model_name)}
+def _hparams_for(model_name: str, hparams: dict[str, Any], seed: int) -> dict[str, Any]:
+    """The --set values this model takes (several models may be evaluated in one call); --seed seeds
+    every model that takes a seed unless --set seed=... says otherwise."""
+    known = _known_hparams(model_name)
+    chosen = {k: v for k, v in hparams.items() if k in known}
+    if "seed" in known:
+        chosen.setdefault("seed", seed)
+    return chosen
 
 
 def data_options(f):
@@ -282,7 +287,7 @@ def evaluate(
                 name,
                 split=split,
                 stream=stream,
-                hparams=_hparams_for(name, hparams),
+                hparams=_hparams_for(name, hparams, seed),
                 settings=settings,
             )
             results.append(result.to_dict())
@@ -376,7 +381,7 @@ def train(
         model_name,
         split=split,
         stream=stream,
-        hparams=hparams,
+        hparams=_hparams_for(model_name, hparams, seed),
         settings=EvaluationSettings(role="validation", seed=seed),
     )
     output.parent.mkdir(parents=True, exist_ok=True)
@@ -490,6 +495,11 @@ def pipeline_options(f):
             help="Baseline the Evaluator trains and the candidate must beat.",
         ),
         click.option(
+            "--distribute",
+            type=click.Choice(["mirrored"]),
+            help="Train under tf.distribute.MirroredStrategy over the local GPUs (or logical CPUs).",
+        ),
+        click.option(
             "--beam-arg",
             "beam_args",
             multiple=True,
@@ -502,7 +512,7 @@ def pipeline_options(f):
 
 
 def _pipeline_config(
-    data, data_dir, output_dir, model_name, hparam_pairs, metric, margin, baseline, beam_args
+    data, data_dir, output_dir, model_name, hparam_pairs, metric, margin, baseline, distribute, beam_args
 ):
     from movierec.pipeline.config import PipelineConfig
 
@@ -518,6 +528,7 @@ def _pipeline_config(
         metric=metric,
         margin=margin,
         baseline=baseline,
+        distribute=distribute,
     )
     if beam_args:
         config.beam_pipeline_args = list(beam_args)

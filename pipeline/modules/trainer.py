@@ -33,11 +33,15 @@ def _config(fn_args: FnArgs) -> dict[str, Any]:
     return config
 
 
-def _strategy(config: dict[str, Any]) -> tf.distribute.Strategy:
-    """MirroredStrategy over every local device when asked (GPUs in production), else the default."""
-    if config.get("distribute") == "mirrored":
-        return tf.distribute.MirroredStrategy()
-    return tf.distribute.get_strategy()
+def distribution_strategy(distribute: str | None) -> tf.distribute.Strategy:
+    """MirroredStrategy over the local GPUs (production) or, without GPUs, the logical CPUs; else the
+    default strategy."""
+    if distribute is None:
+        return tf.distribute.get_strategy()
+    if distribute != "mirrored":
+        raise ValueError(f"unknown distribute {distribute!r}; use 'mirrored' or leave it unset")
+    devices = tf.config.list_logical_devices("GPU") or tf.config.list_logical_devices("CPU")
+    return tf.distribute.MirroredStrategy([d.name for d in devices])
 
 
 def run_fn(fn_args: FnArgs) -> None:
@@ -47,7 +51,7 @@ def run_fn(fn_args: FnArgs) -> None:
     items, users = vocabulary(transform_output, "item_id"), vocabulary(transform_output, "user_id")
 
     train = stream_from_histories(read_user_histories(fn_args.train_files), items, users, session_gap)
-    with _strategy(config).scope():
+    with distribution_strategy(config.get("distribute")).scope():
         model = build_model(config["model"], **config.get("hparams", {}))
         model.fit(train.training_data())
 
@@ -56,8 +60,10 @@ def run_fn(fn_args: FnArgs) -> None:
     metrics = evaluate_ranking(
         model, validation, build_queries(validation, VALIDATION, settings.query_mode), settings
     ).result()
-    writer = tf.summary.create_file_writer(fn_args.model_run_dir)
+    writer = tf.summary.create_file_writer(fn_args.model_run_dir)  # TensorBoard: the Model Run artifact
     with writer.as_default():
+        for epoch, loss in enumerate(getattr(model, "training_log", {}).get("epoch_losses", [])):
+            tf.summary.scalar("train/loss", loss, step=epoch)
         for name, value in metrics.items():
             tf.summary.scalar(f"validation/{name}", value, step=0)
     writer.flush()

@@ -20,7 +20,8 @@ def test_kubeflow_v2_spec_compiles(tmp_path):
         image="example.org/movierec:1",
         fingerprint="checksum-known-in-advance",
     )
-    spec = json.loads(open(spec_file).read())
+    with open(spec_file) as handle:
+        spec = json.load(handle)
     pipeline_spec = spec.get("pipelineSpec", spec)
     executors = pipeline_spec["deploymentSpec"]["executors"]
     images = {e["container"]["image"] for e in executors.values() if "container" in e}
