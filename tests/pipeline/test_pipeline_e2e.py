@@ -52,6 +52,31 @@ def completed(config: PipelineConfig) -> collections.Counter:
     )
 
 
+def latest_uri(config: PipelineConfig, type_name: str) -> str:
+    store = metadata_store.MetadataStore(
+        tfx.orchestration.metadata.sqlite_metadata_connection_config(config.metadata_db)
+    )
+    return max(store.get_artifacts_by_type(type_name), key=lambda a: a.id).uri
+
+
+def expected_top_k(config: PipelineConfig, history: list[str], k: int) -> list[str]:
+    """What serving must return, computed without the SavedModel: the trained recommender on the
+    Transform vocabulary's indices, seen items removed."""
+    import numpy as np
+    import tensorflow_transform as tft
+
+    from movierec.components.histories import vocabulary
+    from movierec.models import load_model
+    from movierec.stream import lookup_ids
+
+    items = vocabulary(tft.TFTransformOutput(latest_uri(config, "TransformGraph")), "item_id")
+    recommender = load_model(os.path.join(latest_uri(config, "Model"), "recommender"))
+    indices = lookup_ids(items, history)
+    scores = np.array(recommender.history_scorer()(indices[None, :].astype(np.int32)))[0]
+    scores[indices] = -np.inf
+    return [str(items[i]) for i in np.argsort(-scores, kind="stable")[:k]]
+
+
 def pushed_versions(config: PipelineConfig) -> list[str]:
     base = config.serving_model_dir
     return sorted(os.listdir(base)) if os.path.isdir(base) else []
@@ -104,6 +129,8 @@ def test_pipeline_runs_blesses_pushes_caches_and_refuses_a_weak_model(ml100k_sli
     assert len(items) == 100 == len(set(items)) and not set(items) & set(history)
     assert scores == sorted(scores, reverse=True)
     assert served["item_ids"][1] == items
+    # the transform graph inside the SavedModel maps raw ids exactly as training did
+    assert items[:20] == expected_top_k(config, history, 20)
 
     # Second run: the resolver now returns the blessed model, so only Evaluator and Pusher run again.
     run(config)
