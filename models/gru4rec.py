@@ -387,13 +387,16 @@ def _make_train_chunk(
 ):
     """A compiled function that runs K training steps: (state, chunk arrays [K, …]) → (state, loss sum).
 
-    Under a `tf.distribute` strategy with several replicas in sync (the TFX Trainer fits inside
-    `MirroredStrategy.scope()`), every step runs under `strategy.run`: replica r trains lanes
-    [r·B/R, (r+1)·B/R) of the B session-parallel lanes, and its slice of the hidden state comes back
-    into the [L, B, H] state carried between steps and calls. The reported loss is the global mean.
+    Inside a `tf.distribute` strategy's scope (the TFX Trainer fits inside `MirroredStrategy.scope()`),
+    every step runs under `strategy.run`, even with one replica (its variables are still mirrored and
+    can only be updated from a replica context): replica r of R trains lanes [r·B/R, (r+1)·B/R) of the
+    B session-parallel lanes, and its slice of the hidden state goes back into the [L, B, H] state
+    carried between steps and calls. The reported loss is the global mean. Outside any scope (the
+    default strategy) the step runs directly, as it always did.
     """
     import tensorflow as tf  # Keras 3 has no backend-neutral GradientTape / tf.function
 
+    distributed = tf.distribute.has_strategy()  # fit runs inside some strategy's scope
     strategy = tf.distribute.get_strategy()
     replicas = int(strategy.num_replicas_in_sync)
     if batch_size % replicas:
@@ -446,7 +449,7 @@ def _make_train_chunk(
     def single_step(state, items, targets, reset, active, samples):
         return one_step(state, items, targets, reset, active, samples, active_count(active))
 
-    step = distributed_step if replicas > 1 else single_step
+    step = distributed_step if distributed else single_step
 
     spec = tf.TensorSpec
     signature = [
