@@ -1,6 +1,6 @@
 """Training throughput (training events per second of fit) and evaluation speed per model.
 
-    scripts/run python benchmarks/train_throughput.py --data ../shared/data/ml-100k --model gru4rec --model bpr-mf
+    scripts/run python benchmarks/train_throughput.py --data ../shared/data/ml-100k --model gru4rec
 
 Speed targets live here, not in unit tests: numbers depend on the machine and on what else runs.
 """
