@@ -27,8 +27,7 @@ lock: setup
 # The ML-100K baseline table of the README, under both protocols.
 DATA ?= ml-100k
 baselines: setup
-	scripts/run movierec evaluate --data $(DATA) --model pop --model spop --model itemknn --model bpr-mf --model mf \
-	  --protocol temporal --protocol leave-last-out
+	scripts/run movierec evaluate --data $(DATA) --model pop --model spop --model itemknn --model bpr-mf --model mf
 
 # The main job: the TFX pipeline on LocalDagRunner (GRU4Rec by default), pushed model under runs/pipeline.
 MODEL ?= gru4rec

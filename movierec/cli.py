@@ -211,10 +211,10 @@ def _format_table(results: list[dict[str, Any]]) -> str:
     "--protocol",
     "protocols",
     multiple=True,
-    default=("temporal",),
+    default=("temporal", "leave-last-out"),
     show_default=True,
     type=click.Choice(sorted(PROTOCOLS)),
-    help="Evaluation protocol (repeat for several).",
+    help="Evaluation protocol (repeat for several; default both).",
 )
 @click.option(
     "--role",

@@ -23,6 +23,8 @@ def test_evaluate_reports_full_catalogue_metrics_with_provenance(ml100k_dir):
         "pop",
         "--model",
         "itemknn",
+        "--protocol",
+        "temporal",
         "--bootstrap",
         "50",
         "--json",
