@@ -515,7 +515,13 @@ def _pipeline_config(
     data, data_dir, output_dir, model_name, hparam_pairs, metric, margin, baseline, distribute, beam_args
 ):
     from movierec.pipeline.config import PipelineConfig
+    from movierec.pipeline.pipeline import servable_models
 
+    if model_name not in servable_models():
+        raise click.BadParameter(
+            f"{model_name} has no TF Serving export yet; choose one of {', '.join(servable_models())}",
+            param_hint="--model",
+        )
     try:
         data_path = resolve_dataset(data, data_dir)
     except DataError as error:

@@ -16,7 +16,9 @@ from tfx import v1 as tfx
 
 from movierec.components import AnomalyGate, MovieLensExampleGen, RankingEvaluator, SequenceGen
 from movierec.data.loader import checksum_files
+from movierec.models import MODELS, build_model
 from movierec.pipeline.config import PipelineConfig
+from movierec.serving.export import HistoryScorable
 
 MODULES = Path(__file__).resolve().parent / "modules"
 
@@ -30,7 +32,17 @@ def data_fingerprint(data_path: str) -> str:
     return f"{checksum_files(files)}-{hashlib.sha256(names.encode()).hexdigest()[:16]}"
 
 
+def servable_models() -> list[str]:
+    """Registry models the pipeline can push: those with a TF Serving export."""
+    return [name for name in MODELS if isinstance(build_model(name), HistoryScorable)]
+
+
 def create_pipeline(config: PipelineConfig, fingerprint: str | None = None) -> tfx.dsl.Pipeline:
+    if config.model not in servable_models():
+        raise ValueError(
+            f"the pipeline pushes SavedModels for TF Serving and {config.model!r} has no serving export; "
+            f"choose one of {', '.join(servable_models())}"
+        )
     example_gen = MovieLensExampleGen(
         data_path=config.data_path,
         data_fingerprint=fingerprint or data_fingerprint(config.data_path),

@@ -2,6 +2,8 @@
 
 import json
 
+import pytest
+
 from movierec.pipeline.config import PipelineConfig
 from movierec.pipeline.runners.kubeflow_v2 import compile_pipeline
 
@@ -36,3 +38,9 @@ def test_kubeflow_v2_spec_compiles(tmp_path):
         "AnomalyGate",
     ):
         assert name in tasks, sorted(tasks)
+
+
+def test_a_model_without_serving_export_is_refused_at_construction(tmp_path):
+    config = PipelineConfig(data_path=str(tmp_path), output_dir=str(tmp_path / "out"), model="pop")
+    with pytest.raises(ValueError, match="has no serving export; choose one of gru4rec"):
+        compile_pipeline(config, str(tmp_path / "spec.json"), fingerprint="x")
