@@ -19,7 +19,7 @@ import numpy as np
 from movierec.data import DataError, Dataset, fetch_dataset, load_dataset, resolve_dataset
 from movierec.data.fetch import KNOWN_DATASETS
 from movierec.evaluation import top_k
-from movierec.experiment import EvaluationSettings, prepare, run_experiment, seen_items
+from movierec.experiment import EvaluationSettings, aggregate_runs, prepare, run_experiment, seen_items
 from movierec.models import MODELS, QueryBatch, UserSequences, load_model, save_model
 from movierec.splits import PROTOCOLS
 from movierec.stream import DEFAULT_SESSION_GAP, QUERY_MODES, EventStream
@@ -187,12 +187,20 @@ def data_inspect(data: str, data_dir: Path | None, strict: bool, as_json: bool) 
     click.echo(dataset.report.summary())
 
 
+def _cell(result: dict[str, Any], metric: str) -> str:
+    if metric not in result["metrics"]:
+        return f"{'':>13}"
+    if metric in result.get("metrics_std", {}):
+        return f"{result['metrics'][metric]:.4f}±{result['metrics_std'][metric]:.3f}".rjust(13)
+    return f"{result['metrics'][metric]:13.4f}"
+
+
 def _format_table(results: list[dict[str, Any]]) -> str:
     columns = [m for m in HEADLINE if any(m in r["metrics"] for r in results)]
-    header = f"{'protocol':15} {'model':9} " + " ".join(f"{c:>11}" for c in columns)
+    header = f"{'protocol':15} {'model':9} " + " ".join(f"{c:>13}" for c in columns)
     lines = [header, "-" * len(header)]
     for r in results:
-        cells = [f"{r['metrics'][c]:11.4f}" if c in r["metrics"] else f"{'':>11}" for c in columns]
+        cells = [_cell(r, c) for c in columns]
         lines.append(f"{r['protocol']['protocol']:15} {r['model']:9} " + " ".join(cells))
     return "\n".join(lines)
 
@@ -239,6 +247,13 @@ def _format_table(results: list[dict[str, Any]]) -> str:
     help="Hyper-parameter for the model(s), e.g. --set epochs=5 (repeatable).",
 )
 @click.option(
+    "--repeat",
+    default=1,
+    show_default=True,
+    type=click.IntRange(min=1),
+    help="Fit seeded models N times (model seeds --seed … --seed+N-1, same split); report mean ± std.",
+)
+@click.option(
     "--bootstrap", default=1000, show_default=True, help="Bootstrap resamples for the 95% intervals."
 )
 @protocol_options
@@ -262,6 +277,7 @@ def evaluate(
     test_fraction,
     output,
     as_json,
+    repeat,
 ) -> None:
     """Fit each model on the training events and report full-catalogue metrics."""
     dataset = _load(data, data_dir, strict)
@@ -282,15 +298,19 @@ def evaluate(
                 f"{protocol}: fitting {name} on {len(stream.training_data().sequences.items)} events",
                 err=True,
             )
-            _, result = run_experiment(
-                dataset,
-                name,
-                split=split,
-                stream=stream,
-                hparams=_hparams_for(name, hparams, seed),
-                settings=settings,
-            )
-            results.append(result.to_dict())
+            seeded = "seed" in _known_hparams(name) and "seed" not in hparams
+            runs = [
+                run_experiment(
+                    dataset,
+                    name,
+                    split=split,
+                    stream=stream,
+                    hparams=_hparams_for(name, hparams, seed + r),
+                    settings=settings,
+                )[1]
+                for r in range(repeat if seeded else 1)
+            ]
+            results.append(aggregate_runs(runs))
     if output:
         _write_atomically(output, json.dumps(results, indent=2))
     if as_json:

@@ -199,3 +199,22 @@ def run_many(
             )
             results.append(result)
     return results
+
+
+def aggregate_runs(results: list[ExperimentResult]) -> dict[str, Any]:
+    """One result from runs that differ only in the model's seed: metrics are the means, with their
+    standard deviations and every run's metrics kept (a single number hides seed variance)."""
+    if not results:
+        raise ValueError("no runs to aggregate")
+    merged = results[0].to_dict()
+    if len(results) == 1:
+        return merged
+    names = [k for k in merged["metrics"] if all(k in r.metrics for r in results)]
+    values = {k: np.array([r.metrics[k] for r in results], dtype=np.float64) for k in names}
+    merged["metrics"] = {k: float(v.mean()) for k, v in values.items()}
+    merged["metrics_std"] = {k: float(v.std(ddof=1)) for k, v in values.items()}
+    merged["runs"] = [
+        {"seed": r.hparams.get("seed"), "metrics": r.metrics, "timing": r.timing} for r in results
+    ]
+    merged["hparams"] = {k: v for k, v in merged["hparams"].items() if k != "seed"}
+    return merged

@@ -99,3 +99,31 @@ def test_missing_dataset_says_where_to_put_it(tmp_path):
 def test_inspect_counts_the_real_files(ml100k_dir):
     summary = json.loads(run("data", "inspect", "--data", str(ml100k_dir), "--json"))
     assert (summary["interactions"], summary["users"], summary["items"]) == (100_000, 943, 1682)
+
+
+def test_repeat_reports_the_spread_over_model_seeds(ml100k_dir):
+    out = run(
+        "evaluate",
+        "--data",
+        str(ml100k_dir),
+        "--model",
+        "pop",
+        "--model",
+        "bpr-mf",
+        "--set",
+        "epochs=1",
+        "--protocol",
+        "temporal",
+        "--repeat",
+        "2",
+        "--bootstrap",
+        "10",
+        "--json",
+    )
+    pop, bpr = json.loads(out)
+    assert "runs" not in pop  # not seeded: fitted once
+    assert [r["seed"] for r in bpr["runs"]] == [0, 1]
+    recalls = [r["metrics"]["recall@20"] for r in bpr["runs"]]
+    assert recalls[0] != recalls[1]
+    assert bpr["metrics"]["recall@20"] == pytest.approx(sum(recalls) / 2)
+    assert bpr["metrics_std"]["recall@20"] > 0
