@@ -510,6 +510,11 @@ class GRU4RecRecommender(_KerasRecommender):
             "session_mode": "session",  # training sequences: "session" or "user" (whole history)
             "inference_mode": "session",  # query context: "session" or "sequence" (whole history)
             "shuffle_sessions": True,  # a new random session order every epoch
+            # "drop": an epoch ends when most lanes find no session left (the rest of the longest
+            # sessions would otherwise train alone, without in-batch negatives, for hundreds of steps,
+            # and the final weights would depend on which sessions happened to come last);
+            # "keep": run every session to its end with idle lanes masked.
+            "epoch_tail": "drop",
             "max_history": 200,  # latest events read per query
             "steps_per_call": 64,  # mini-batch steps per compiled call (speed only)
             "seed": 0,
@@ -526,6 +531,8 @@ class GRU4RecRecommender(_KerasRecommender):
             raise ValueError(
                 f"unknown inference_mode {h['inference_mode']!r}; choose one of {INFERENCE_MODES}"
             )
+        if h["epoch_tail"] not in ("drop", "keep"):
+            raise ValueError(f"unknown epoch_tail {h['epoch_tail']!r}; choose 'drop' or 'keep'")
         if h["optimizer"] not in OPTIMIZERS:
             raise ValueError(f"unknown optimizer {h['optimizer']!r}; choose one of {OPTIMIZERS}")
         self.training_log: dict[str, Any] = {}
@@ -576,6 +583,10 @@ class GRU4RecRecommender(_KerasRecommender):
             items, targets, reset, active = session_parallel_batches(
                 seq.items, starts[order], lengths[order], batch_size
             )
+            if h["epoch_tail"] == "drop":  # stop once fewer than half the usable lanes still have a session
+                busy = active.sum(axis=1) >= max(1, min(batch_size, len(starts)) // 2)
+                cut = len(busy) if busy.all() else int(np.argmin(busy))
+                items, targets, reset, active = items[:cut], targets[:cut], reset[:cut], active[:cut]
             if n_sample:  # shared by the mini-batch, one draw per step (2018, §3.1)
                 samples = rng.choice(data.n_items, size=(len(items), n_sample), p=probabilities).astype(
                     np.int32
