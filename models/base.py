@@ -24,6 +24,26 @@ class UserSequences:
     timestamps: np.ndarray  # [n_events] int64
     session_start: np.ndarray  # [n_events] bool: the event opens a session
 
+    @classmethod
+    def from_lists(cls, per_user, session_breaks=(), rating: float = 4.0) -> UserSequences:
+        """Hand-made sequences (examples, tests): one item list per user, in time order; each user's
+        first event opens a session and so does every (user, position) in `session_breaks`.
+        Timestamps are the event numbers; every rating is `rating`."""
+        lengths = np.array([len(items) for items in per_user], dtype=np.int64)
+        items = np.array([i for seq in per_user for i in seq], dtype=np.int32)
+        indptr = np.r_[0, np.cumsum(lengths)].astype(np.int64)
+        starts = np.zeros(len(items), dtype=bool)
+        starts[indptr[:-1][lengths > 0]] = True
+        for user, position in session_breaks:
+            starts[indptr[user] + position] = True
+        return cls(
+            indptr,
+            items,
+            np.full(len(items), rating, np.float32),
+            np.arange(len(items), dtype=np.int64),
+            starts,
+        )
+
     @property
     def n_users(self) -> int:
         return len(self.indptr) - 1

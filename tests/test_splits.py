@@ -1,22 +1,17 @@
 """Protocols: no leakage across the temporal cut, deterministic ties, counted removals."""
 
 import numpy as np
-import pandas as pd
 import pytest
 
+from movierec.data import interactions_frame
 from movierec.splits import chronological_order, leave_last_out_split, session_starts, temporal_split
-
-
-def frame(rows):
-    df = pd.DataFrame(rows, columns=["user_id", "item_id", "rating", "timestamp"])
-    return df.astype({"user_id": str, "item_id": str, "rating": "float32", "timestamp": "int64"})
 
 
 @pytest.fixture
 def events():
     rng = np.random.default_rng(7)
     n = 400
-    return frame(
+    return interactions_frame(
         {
             "user_id": rng.integers(0, 30, n).astype(str),
             "item_id": rng.integers(0, 40, n).astype(str),
@@ -27,7 +22,7 @@ def events():
 
 
 def test_chronological_order_breaks_ties_independently_of_file_order():
-    df = frame([("2", "b", 3, 5), ("1", "a", 3, 5), ("1", "b", 3, 5), ("1", "a", 4, 1)])
+    df = interactions_frame([("2", "b", 3, 5), ("1", "a", 3, 5), ("1", "b", 3, 5), ("1", "a", 4, 1)])
     order = chronological_order(df)
     assert order.tolist() == [3, 1, 2, 0]
     shuffled = df.iloc[[2, 0, 3, 1]].reset_index(drop=True)
@@ -61,7 +56,9 @@ def test_temporal_split_is_seeded(events):
 
 
 def test_temporal_split_counts_cold_users_and_items():
-    df = frame([("u", "a", 5, 1), ("u", "b", 5, 2), ("v", "a", 5, 10), ("u", "c", 5, 11), ("u", "a", 4, 12)])
+    df = interactions_frame(
+        [("u", "a", 5, 1), ("u", "b", 5, 2), ("v", "a", 5, 10), ("u", "c", 5, 11), ("u", "a", 4, 12)]
+    )
     split = temporal_split(df, cut_time=10, validation_share=0.0)
     assert split.dropped == {"user_not_in_train": 1, "item_not_in_train": 1}
     assert split.test.tolist() == [4]
@@ -73,7 +70,7 @@ def test_temporal_split_rejects_an_empty_period(events):
 
 
 def test_leave_last_out_takes_each_users_last_events():
-    df = frame(
+    df = interactions_frame(
         [
             ("u", "a", 5, 1),
             ("u", "b", 5, 2),

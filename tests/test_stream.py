@@ -1,16 +1,10 @@
 """Event streams and queries: each prediction sees only strictly earlier events."""
 
 import numpy as np
-import pandas as pd
 
+from movierec.data import interactions_frame
 from movierec.splits import TEST, temporal_split
 from movierec.stream import build_queries, build_stream
-
-
-def frame(rows):
-    df = pd.DataFrame(rows, columns=["user_id", "item_id", "rating", "timestamp"])
-    return df.astype({"user_id": str, "item_id": str, "rating": "float32", "timestamp": "int64"})
-
 
 ROWS = [
     ("u", "a", 5, 1),
@@ -25,7 +19,7 @@ ROWS = [
 
 
 def make():
-    df = frame(ROWS)
+    df = interactions_frame(ROWS)
     split = temporal_split(df, cut_time=10, validation_share=0.0)
     return df, split, build_stream(df, split, session_gap=3600)
 

@@ -14,7 +14,7 @@ from movierec.data.fetch import KNOWN_DATASETS, KnownDataset, default_data_dir, 
 from movierec.data.layouts import LAYOUTS, LayoutSpec, detect_layout
 from movierec.data.loader import load_dataset
 from movierec.data.report import FileReport, LoadReport, RejectedRow
-from movierec.data.schema import INTERACTION_COLUMNS, ITEM_COLUMNS, USER_COLUMNS, Dataset
+from movierec.data.schema import INTERACTION_COLUMNS, ITEM_COLUMNS, USER_COLUMNS, Dataset, interactions_frame
 
 __all__ = [
     "INTERACTION_COLUMNS",
@@ -33,6 +33,7 @@ __all__ = [
     "default_data_dir",
     "detect_layout",
     "fetch_dataset",
+    "interactions_frame",
     "load_dataset",
     "resolve_dataset",
     "split_title_year",

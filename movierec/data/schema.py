@@ -14,6 +14,13 @@ ITEM_COLUMNS = ("item_id", "title", "year", "genres")
 USER_COLUMNS = ("user_id", "age", "gender", "occupation", "zip_code")
 
 
+def interactions_frame(rows) -> pd.DataFrame:
+    """The canonical interactions table from in-memory data: (user, item, rating, timestamp) rows, or
+    a mapping of those four columns to sequences."""
+    frame = pd.DataFrame(rows, columns=list(INTERACTION_COLUMNS))
+    return frame.astype({"user_id": str, "item_id": str, "rating": "float32", "timestamp": "int64"})
+
+
 @dataclass(frozen=True, eq=False)
 class Dataset:
     """One loaded dataset in the canonical schema.

@@ -20,21 +20,7 @@ from movierec.models.base import gather_ranges
 
 
 def sequences(per_user, gap_after=()):
-    """per_user: list of item lists; gap_after: (user, position) pairs that open a new session."""
-    lengths = [len(items) for items in per_user]
-    items = np.array([i for seq in per_user for i in seq], dtype=np.int32)
-    starts = np.zeros(len(items), dtype=bool)
-    indptr = np.r_[0, np.cumsum(lengths)]
-    starts[indptr[:-1][np.array(lengths) > 0]] = True
-    for user, position in gap_after:
-        starts[indptr[user] + position] = True
-    return UserSequences(
-        indptr.astype(np.int64),
-        items,
-        np.full(len(items), 4.0, np.float32),
-        np.arange(len(items), dtype=np.int64),
-        starts,
-    )
+    return UserSequences.from_lists(per_user, session_breaks=gap_after)
 
 
 def batch(seq, users, positions, session_starts=None):

@@ -17,17 +17,7 @@ from movierec.models.losses import RANKING_LOSSES
 
 
 def sequences(per_user, session_breaks=()):
-    """per_user: item lists; session_breaks: (user, position) pairs that open a new session."""
-    lengths = [len(items) for items in per_user]
-    items = np.array([i for seq in per_user for i in seq], dtype=np.int32)
-    indptr = np.r_[0, np.cumsum(lengths)].astype(np.int64)
-    starts = np.zeros(len(items), dtype=bool)
-    starts[indptr[:-1][np.array(lengths) > 0]] = True
-    for user, position in session_breaks:
-        starts[indptr[user] + position] = True
-    return UserSequences(
-        indptr, items, np.full(len(items), 4.0, np.float32), np.arange(len(items), dtype=np.int64), starts
-    )
+    return UserSequences.from_lists(per_user, session_breaks=session_breaks)
 
 
 def queries(seq, users, positions, session_starts):
