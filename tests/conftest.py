@@ -1,5 +1,7 @@
 """Shared fixtures: the team's real data lives beside the checkout in ../shared/data."""
 
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -19,5 +21,8 @@ def ml100k_dir() -> Path:
 
 
 @pytest.fixture(scope="session")
-def fixtures_dir() -> Path:
-    return FIXTURES
+def fixtures_dir(tmp_path_factory) -> Path:
+    """Invented datasets of every layout, written by tests/fixtures/make_fixtures.py."""
+    folder = tmp_path_factory.mktemp("fixtures")
+    subprocess.run([sys.executable, str(FIXTURES / "make_fixtures.py"), str(folder)], check=True)
+    return folder
