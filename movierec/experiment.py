@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import platform
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from importlib import metadata
 from typing import Any
@@ -174,31 +174,6 @@ def run_experiment(
         },
     )
     return model, result
-
-
-def run_many(
-    dataset: Dataset,
-    models: Iterable[str],
-    protocols: Iterable[str],
-    settings: EvaluationSettings,
-    hparams: dict[str, dict[str, Any]] | None = None,
-    session_gap: int = DEFAULT_SESSION_GAP,
-) -> list[ExperimentResult]:
-    """Every model under every protocol; each protocol's split is made once and shared."""
-    results = []
-    for protocol in protocols:
-        split, stream = prepare(dataset, protocol, session_gap)
-        for name in models:
-            _, result = run_experiment(
-                dataset,
-                name,
-                split=split,
-                stream=stream,
-                hparams=(hparams or {}).get(name),
-                settings=settings,
-            )
-            results.append(result)
-    return results
 
 
 def aggregate_runs(results: list[ExperimentResult]) -> dict[str, Any]:

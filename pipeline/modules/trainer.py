@@ -17,13 +17,12 @@ import tensorflow_transform as tft
 from tfx.components.trainer.fn_args_utils import FnArgs
 
 from movierec.components.histories import read_user_histories, stream_from_histories, vocabulary
+from movierec.components.ranking_evaluator import RECOMMENDER_DIR
 from movierec.experiment import EvaluationSettings, evaluate_ranking
 from movierec.models import build_model, save_model
 from movierec.serving.export import export_for_serving
 from movierec.splits import VALIDATION
 from movierec.stream import build_queries
-
-RECOMMENDER_DIR = "recommender"
 
 
 def _config(fn_args: FnArgs) -> dict[str, Any]:
