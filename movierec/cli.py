@@ -484,8 +484,7 @@ def pipeline_options(f):
         ),
         click.option(
             "--output-dir",
-            type=click.Path(path_type=Path),
-            default=Path("runs/pipeline"),
+            default="runs/pipeline",
             show_default=True,
             help="Pipeline root, ML Metadata and pushed models go below it.",
         ),
@@ -532,7 +531,17 @@ def pipeline_options(f):
 
 
 def _pipeline_config(
-    data, data_dir, output_dir, model_name, hparam_pairs, metric, margin, baseline, distribute, beam_args
+    data,
+    data_dir,
+    output_dir,
+    model_name,
+    hparam_pairs,
+    metric,
+    margin,
+    baseline,
+    distribute,
+    beam_args,
+    local_data=True,
 ):
     from movierec.pipeline.config import PipelineConfig
     from movierec.pipeline.pipeline import servable_models
@@ -542,13 +551,15 @@ def _pipeline_config(
             f"{model_name} has no TF Serving export yet; choose one of {', '.join(servable_models())}",
             param_hint="--model",
         )
-    try:
-        data_path = resolve_dataset(data, data_dir)
-    except DataError as error:
-        raise click.ClickException(str(error)) from error
+    if local_data:
+        try:
+            data = str(resolve_dataset(data, data_dir))
+        except DataError as error:
+            raise click.ClickException(str(error)) from error
+    remote_output = "://" in output_dir
     config = PipelineConfig(
-        data_path=str(data_path),
-        output_dir=str(output_dir.resolve()),
+        data_path=data,
+        output_dir=output_dir if remote_output else str(Path(output_dir).resolve()),
         model=model_name,
         hparams=_parse_hparams(hparam_pairs),
         metric=metric,
@@ -592,11 +603,24 @@ def pipeline_run(as_json: bool, **options) -> None:
     show_default=True,
     help="Where to write the Kubeflow Pipelines v2 spec.",
 )
-def pipeline_compile(image: str, spec: Path, **options) -> None:
-    """Compile the pipeline to a Kubeflow Pipelines v2 (Vertex AI) JSON spec."""
+@click.option("--data-fingerprint", help="Cache key of the data when --data is only readable by the pods.")
+def pipeline_compile(image: str, spec: Path, data_fingerprint: str | None, **options) -> None:
+    """Compile the pipeline to a Kubeflow Pipelines v2 (Vertex AI) JSON spec.
+
+    --data is the folder as the pods see it (e.g. /gcs/BUCKET/ml-100k on Vertex AI); when it is not
+    readable here, give --data-fingerprint (e.g. the data's version), which keys ExampleGen's cache.
+    """
+    from movierec.pipeline.pipeline import data_fingerprint as fingerprint_of
     from movierec.pipeline.runners.kubeflow_v2 import compile_pipeline
 
-    click.echo(compile_pipeline(_pipeline_config(**options), str(spec), image=image))
+    local = Path(options["data"]).is_dir()
+    if not local and not data_fingerprint:
+        raise click.BadParameter(
+            "the data folder is not readable here: give --data-fingerprint", param_hint="--data"
+        )
+    config = _pipeline_config(**options, local_data=local)
+    fingerprint = data_fingerprint or fingerprint_of(config.data_path)
+    click.echo(compile_pipeline(config, str(spec), image=image, fingerprint=fingerprint))
 
 
 if __name__ == "__main__":

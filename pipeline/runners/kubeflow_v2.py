@@ -1,7 +1,8 @@
 """Compiles the pipeline to a Kubeflow Pipelines v2 / Vertex AI spec (JSON) for the image in Dockerfile.
 
-On Kubeflow, `data_path` and `output_dir` must be paths every pod can read (e.g. gs://…), and
-`beam_pipeline_args` choose the Beam runner (DataflowRunner or FlinkRunner, see the README).
+On Kubeflow, `data_path` is a folder every pod can read as files (Vertex AI mounts buckets under
+/gcs/), `output_dir` may be gs://…, and `beam_pipeline_args` choose the Beam runner (DataflowRunner or
+FlinkRunner, see the README).
 """
 
 from __future__ import annotations

@@ -44,3 +44,26 @@ def test_a_model_without_serving_export_is_refused_at_construction(tmp_path):
     config = PipelineConfig(data_path=str(tmp_path), output_dir=str(tmp_path / "out"), model="pop")
     with pytest.raises(ValueError, match="has no serving export; choose one of gru4rec"):
         compile_pipeline(config, str(tmp_path / "spec.json"), fingerprint="x")
+
+
+def test_cli_compiles_for_data_only_the_pods_can_read(tmp_path):
+    from click.testing import CliRunner
+
+    from movierec.cli import main
+
+    args = [
+        "pipeline",
+        "compile",
+        "--data",
+        "/gcs/bucket/ml-100k",
+        "--output-dir",
+        str(tmp_path / "out"),
+        "--spec",
+        str(tmp_path / "spec.json"),
+    ]
+    refused = CliRunner().invoke(main, args)
+    assert refused.exit_code != 0 and "--data-fingerprint" in refused.output
+    result = CliRunner().invoke(main, [*args, "--data-fingerprint", "ml-100k-v1"])
+    assert result.exit_code == 0, result.output
+    spec = (tmp_path / "spec.json").read_text()
+    assert "/gcs/bucket/ml-100k" in spec and "ml-100k-v1" in spec
