@@ -31,15 +31,15 @@ SPLITS = ("train", "eval", "test")  # TFX's names: eval holds the protocol's val
 CHUNK_ROWS = 50_000
 
 
-def _bytes(values) -> tf.train.Feature:
+def bytes_feature(values) -> tf.train.Feature:
     return tf.train.Feature(bytes_list=tf.train.BytesList(value=[str(v).encode() for v in values]))
 
 
-def _ints(values) -> tf.train.Feature:
+def int64_feature(values) -> tf.train.Feature:
     return tf.train.Feature(int64_list=tf.train.Int64List(value=[int(v) for v in values]))
 
 
-def _floats(values) -> tf.train.Feature:
+def float_feature(values) -> tf.train.Feature:
     return tf.train.Feature(float_list=tf.train.FloatList(value=[float(v) for v in values]))
 
 
@@ -58,22 +58,22 @@ def interaction_table(dataset: Dataset) -> pd.DataFrame:
 def to_example(row: dict) -> bytes:
     """One interaction. Side features are written only where known, so TFDV sees them as missing."""
     features = {
-        "user_id": _bytes([row["user_id"]]),
-        "item_id": _bytes([row["item_id"]]),
-        "rating": _floats([row["rating"]]),
-        "timestamp": _ints([row["timestamp"]]),
+        "user_id": bytes_feature([row["user_id"]]),
+        "item_id": bytes_feature([row["item_id"]]),
+        "rating": float_feature([row["rating"]]),
+        "timestamp": int64_feature([row["timestamp"]]),
     }
     if isinstance(row.get("title"), str):
-        features["title"] = _bytes([row["title"]])
+        features["title"] = bytes_feature([row["title"]])
     if "year" in row and not pd.isna(row["year"]):
-        features["year"] = _ints([row["year"]])
+        features["year"] = int64_feature([row["year"]])
     if isinstance(row.get("genres"), tuple):
-        features["genres"] = _bytes(row["genres"])
+        features["genres"] = bytes_feature(row["genres"])
     if "age" in row and not pd.isna(row["age"]):
-        features["age"] = _ints([row["age"]])
+        features["age"] = int64_feature([row["age"]])
     for name in ("gender", "occupation"):
         if isinstance(row.get(name), str):
-            features[name] = _bytes([row[name]])
+            features[name] = bytes_feature([row[name]])
     return tf.train.Example(features=tf.train.Features(feature=features)).SerializeToString()
 
 

@@ -1,8 +1,8 @@
 """SequenceGen: per-user and per-item histories, built once (on Beam) and reused by every model.
 
 Input: the interaction Examples of MovieLensExampleGen (all splits). Outputs:
-- `user_histories` — one Example per user with all of the user's kept events in chronological order
-  (ties ordered as `movierec.splits.chronological_order` does), the role of each event (0 train,
+- `user_histories` — one Example per user (its features are read by `movierec.components.histories`)
+  with all of the user's kept events in chronological order (ties ordered as `movierec.splits.chronological_order` does), the role of each event (0 train,
   1 validation, 2 test) and session starts. Split `train` holds every user's training events only;
   `eval` and `test` hold the full histories of validation and test users respectively.
 - `item_histories` — one Example per item with its training events in time order (RRN, IARN).
@@ -24,14 +24,11 @@ from tfx.dsl.component.experimental.decorators import component
 from tfx.types import standard_artifacts
 from tfx.types.standard_artifact_utils import decode_split_names, encode_split_names
 
-from movierec.components.example_gen import _bytes, _floats, _ints
+from movierec.components.example_gen import bytes_feature, float_feature, int64_feature
 from movierec.splits import TEST, TRAIN, VALIDATION, session_starts
 
 ROLE_OF_SPLIT = {"train": TRAIN, "eval": VALIDATION, "test": TEST}
 SPLIT_OF_ROLE = {role: split for split, role in ROLE_OF_SPLIT.items()}
-
-# user history features: the contract read by movierec.components.histories
-HISTORY_FEATURES = ("user_id", "item_ids", "timestamps", "ratings", "roles", "session_start")
 
 
 def _parse(record: bytes, role: int) -> tuple[str, tuple]:
@@ -56,12 +53,12 @@ def _user_history(user_events: tuple[str, Iterable[tuple]], session_gap: int) ->
     example = tf.train.Example(
         features=tf.train.Features(
             feature={
-                "user_id": _bytes([user]),
-                "item_ids": _bytes([e[1] for e in events]),
-                "timestamps": _ints(timestamps),
-                "ratings": _floats([e[2] for e in events]),
-                "roles": _ints(roles),
-                "session_start": _ints(starts.astype(np.int64)),
+                "user_id": bytes_feature([user]),
+                "item_ids": bytes_feature([e[1] for e in events]),
+                "timestamps": int64_feature(timestamps),
+                "ratings": float_feature([e[2] for e in events]),
+                "roles": int64_feature(roles),
+                "session_start": int64_feature(starts.astype(np.int64)),
             }
         )
     )
@@ -89,10 +86,10 @@ def _item_history(item_events: tuple[str, Iterable[tuple]]) -> bytes:
     return tf.train.Example(
         features=tf.train.Features(
             feature={
-                "item_id": _bytes([item]),
-                "user_ids": _bytes([e[1] for e in events]),
-                "timestamps": _ints([e[0] for e in events]),
-                "ratings": _floats([e[2] for e in events]),
+                "item_id": bytes_feature([item]),
+                "user_ids": bytes_feature([e[1] for e in events]),
+                "timestamps": int64_feature([e[0] for e in events]),
+                "ratings": float_feature([e[2] for e in events]),
             }
         )
     ).SerializeToString()

@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-import json
 import os
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from typing import Any
 
 
@@ -41,6 +40,3 @@ class PipelineConfig:
     @property
     def metadata_db(self) -> str:
         return self.metadata_path or os.path.join(self.output_dir, "metadata.sqlite")
-
-    def to_json(self) -> str:
-        return json.dumps(asdict(self), indent=2)
