@@ -2,9 +2,10 @@
 
 Input: the interaction Examples of MovieLensExampleGen (all splits). Outputs:
 - `user_histories` — one Example per user (its features are read by `movierec.components.histories`)
-  with all of the user's kept events in chronological order (ties ordered as `movierec.splits.chronological_order` does), the role of each event (0 train,
-  1 validation, 2 test) and session starts. Split `train` holds every user's training events only;
-  `eval` and `test` hold the full histories of validation and test users respectively.
+  with all of the user's kept events in chronological order (ties ordered as
+  `movierec.splits.chronological_order` does), the role of each event (0 train, 1 validation, 2 test)
+  and session starts. Split `train` holds every user's training events only; `eval` and `test` hold
+  the full histories of validation and test users respectively.
 - `item_histories` — one Example per item with its training events in time order (RRN, IARN).
 """
 
