@@ -9,7 +9,7 @@ from __future__ import annotations
 import numpy as np
 import tensorflow as tf
 
-from movierec.models.base import UserSequences, gather_ranges
+from movierec.models.base import UserSequences, canonical_order, gather_ranges
 from movierec.stream import EventStream, lookup_ids
 
 _SPEC = {
@@ -74,6 +74,9 @@ def stream_from_histories(
     starts_in_file = np.r_[0, np.cumsum(histories["lengths"])[:-1]]
     by_user = np.argsort(users)
     source = gather_ranges(starts_in_file[by_user], histories["lengths"][by_user])
+    # tie groups in the canonical (item index) order, as the command line's streams
+    event_users = np.repeat(np.arange(len(user_vocab)), lengths)
+    source = source[canonical_order(event_users, histories["timestamps"][source], items[source])]
     sequences = UserSequences(
         indptr=indptr,
         items=items[source].astype(np.int32),

@@ -24,7 +24,13 @@ import keras
 import numpy as np
 from keras import ops
 
-from movierec.models.base import QueryBatch, TrainingData, UserSequences, gather_ranges
+from movierec.models.base import (
+    QueryBatch,
+    TrainingData,
+    UserSequences,
+    gather_ranges,
+    tie_shuffled_order,
+)
 from movierec.models.losses import RANKING_LOSSES
 from movierec.models.matrix_factorization import _KerasRecommender
 
@@ -580,8 +586,11 @@ class GRU4RecRecommender(_KerasRecommender):
         started, steps, losses = time.perf_counter(), 0, []
         for _ in range(int(h["epochs"])):
             order = rng.permutation(len(starts)) if h["shuffle_sessions"] else np.arange(len(starts))
+            # Same-second events in a new random order every epoch: the network must not learn the
+            # stored (item-index) order of tie groups, which carries no information about time.
+            epoch_items = seq.items[tie_shuffled_order(seq, rng)]
             items, targets, reset, active = session_parallel_batches(
-                seq.items, starts[order], lengths[order], batch_size
+                epoch_items, starts[order], lengths[order], batch_size
             )
             if h["epoch_tail"] == "drop":  # stop once fewer than half the usable lanes still have a session
                 busy = active.sum(axis=1) >= max(1, min(batch_size, len(starts)) // 2)
@@ -644,8 +653,15 @@ class GRU4RecRecommender(_KerasRecommender):
         return {"items": items, "reset": reset, "mask": mask}
 
     def history_scorer(self) -> keras.Model:
-        """The serving view (see movierec.serving.export): a history is one session."""
-        return GRU4RecHistoryScorer(self._model())
+        """The serving view (see movierec.serving.export): the same context rule and history cap as
+        `query_sequences`, so the served scores equal the evaluated ones for the same history."""
+        h = self.hparams
+        return GRU4RecHistoryScorer(
+            self._model(),
+            inference_mode=h["inference_mode"],
+            reset_at_sessions=h["inference_mode"] == "sequence" and h["session_mode"] == "session",
+            max_history=int(h["max_history"]),
+        )
 
     def score(self, batch: QueryBatch) -> np.ndarray:
         model = self._model()
@@ -657,16 +673,47 @@ class GRU4RecRecommender(_KerasRecommender):
 
 
 class GRU4RecHistoryScorer(keras.Model):
-    """Item indices [B, T], oldest first and left-padded with -1 → full-catalogue scores [B, n_items].
+    """{"items": [B, T] item indices, oldest first, left-padded with -1; "session_start": [B, T] bool}
+    → full-catalogue scores [B, n_items], reading the history as `GRU4RecRecommender.query_sequences`
+    reads a query's context:
 
-    The history is treated as one session: the state is zero before its first item (paper §3.1.1).
+    - inference_mode "session": only the current session (from the last session start);
+      "sequence": the whole history, the state reset at session starts where training reset it;
+    - at most the `max_history` latest events.
+
+    The GRU runs only over the columns some row still reads, so a short history costs few steps.
     """
 
-    def __init__(self, gru4rec: GRU4Rec, **kwargs):
+    def __init__(
+        self,
+        gru4rec: GRU4Rec,
+        inference_mode: str = "session",
+        reset_at_sessions: bool = False,
+        max_history: int = 200,
+        **kwargs,
+    ):
         super().__init__(**kwargs)
+        if inference_mode not in INFERENCE_MODES:
+            raise ValueError(f"unknown inference_mode {inference_mode!r}; choose one of {INFERENCE_MODES}")
         self.gru4rec = gru4rec
+        self.inference_mode = inference_mode
+        self.reset_at_sessions = bool(reset_at_sessions)
+        self.max_history = int(max_history)
 
-    def call(self, history) -> Any:
-        history = ops.cast(history, "int32")
-        mask = history >= 0
-        return self.gru4rec.score_sequences(ops.maximum(history, 0), ops.zeros_like(mask), mask)
+    def call(self, inputs) -> Any:
+        items = ops.cast(inputs["items"], "int32")
+        session_start = ops.cast(inputs["session_start"], "bool")
+        width = ops.shape(items)[1]
+        valid = items >= 0
+        column = ops.arange(width, dtype="int32")[None, :]
+        if self.inference_mode == "session":
+            first = ops.max(ops.where(valid & session_start, column, 0), axis=1, keepdims=True)
+        else:
+            first = width - ops.sum(ops.cast(valid, "int32"), axis=1, keepdims=True)
+        first = ops.maximum(first, width - self.max_history)
+        mask = valid & (column >= first)
+        reset = session_start & mask if self.reset_at_sessions else ops.zeros_like(mask)
+        # drop the leading columns no row reads (the histories are right-aligned)
+        used = ops.max(ops.sum(ops.cast(mask, "int32"), axis=1))
+        skip = width - used
+        return self.gru4rec.score_sequences(ops.maximum(items[:, skip:], 0), reset[:, skip:], mask[:, skip:])

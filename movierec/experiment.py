@@ -6,6 +6,7 @@ so every model meets the same split, the same seen-item filtering and the same t
 
 from __future__ import annotations
 
+import copy
 import platform
 import time
 from collections.abc import Callable
@@ -17,6 +18,7 @@ import numpy as np
 
 from movierec.data import Dataset
 from movierec.evaluation import Ragged, RankingAccumulator, bootstrap_intervals, rating_metrics
+from movierec.evaluation.bootstrap import percentile_interval, resampled_means
 from movierec.models import RatingPredictor, Recommender, build_model, get_spec
 from movierec.models.base import gather_ranges
 from movierec.splits import ROLE_NAMES, TEST, VALIDATION, Split, make_split
@@ -40,7 +42,8 @@ class EvaluationSettings:
 
 
 def seen_items(batch_users: np.ndarray, batch_positions: np.ndarray, stream: EventStream) -> Ragged:
-    """The items each query's user had interacted with before the query (excluded from ranking)."""
+    """The items of each query's context: the user's events before `positions` (strictly earlier in
+    time than the target, see `movierec.stream`), excluded from the ranking."""
     seq = stream.sequences
     starts = seq.indptr[batch_users]
     lengths = batch_positions.astype(np.int64)
@@ -58,14 +61,17 @@ def evaluate_ranking(
     accumulator = RankingAccumulator(ks=settings.ks)
     for start in range(0, len(queries), settings.block_size):
         stop = min(start + settings.block_size, len(queries))
-        batch, relevant = queries.batch(start, stop, stream.sequences)
+        batch, relevant, ignored = queries.batch(start, stop, stream.sequences)
         scores = model.score(batch)
         if scores.shape != (stop - start, stream.n_items):
             raise ValueError(
                 f"{model.name} returned scores of shape {scores.shape}, "
                 f"expected {(stop - start, stream.n_items)}"
             )
-        excluded = seen_items(batch.users, batch.positions, stream) if settings.exclude_seen else None
+        # Same-second items of the target are never competitors; seen items (the context) optionally.
+        excluded = ignored
+        if settings.exclude_seen:
+            excluded = seen_items(batch.users, batch.positions, stream).union(ignored)
         accumulator.update(scores, relevant, excluded)
         if progress:
             progress(stop - start)
@@ -101,9 +107,15 @@ class ExperimentResult:
     intervals: dict[str, list[float]]
     timing: dict[str, float]
     versions: dict[str, str] = field(default_factory=_versions)
+    # per counted query: metric values and the query's user, for paired comparisons (not serialised)
+    per_query: dict[str, np.ndarray] = field(default_factory=dict, repr=False)
+    query_users: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64), repr=False)
 
     def to_dict(self) -> dict[str, Any]:
-        return {k: getattr(self, k) for k in self.__dataclass_fields__}
+        return {k: getattr(self, k) for k in self.__dataclass_fields__ if k not in _NOT_SERIALISED}
+
+
+_NOT_SERIALISED = ("per_query", "query_users")
 
 
 def prepare(
@@ -135,8 +147,10 @@ def run_experiment(
     step = (lambda n: progress("evaluate", n, len(queries))) if progress else None
     accumulator = evaluate_ranking(model, stream, queries, settings, step)
     metrics = accumulator.result()
+    per_query = accumulator.per_query()
+    query_users = queries.users[accumulator.query_rows()]
     intervals = bootstrap_intervals(
-        accumulator.per_query(), n_resamples=settings.bootstrap_resamples, seed=settings.seed
+        per_query, groups=query_users, n_resamples=settings.bootstrap_resamples, seed=settings.seed
     )
     if get_spec(model_name).rating and isinstance(model, RatingPredictor):
         metrics.update(evaluate_ratings(model, stream, role))
@@ -159,10 +173,13 @@ def run_experiment(
             "role": ROLE_NAMES[role],
             "query_mode": settings.query_mode,
             "exclude_seen": settings.exclude_seen,
-            "ties": "pessimistic (a tie with a non-relevant item counts against the target)",
+            "score_ties": "pessimistic (a tie with a non-relevant item counts against the target)",
             "catalogue": "full (no sampled negatives)",
             "queries": len(queries),
             "bootstrap_resamples": settings.bootstrap_resamples,
+            "bootstrap_unit": "user (all of a user's queries together)",
+            "timestamp_ties": "a user's same-second events are never context for, nor competitors of, "
+            "each other",
             "seed": settings.seed,
         },
         metrics={k: float(v) for k, v in metrics.items()},
@@ -172,24 +189,135 @@ def run_experiment(
             "evaluate_seconds": round(finished - fitted, 3),
             "training_events": len(stream.training_data().sequences.items),
         },
+        per_query=per_query,
+        query_users=query_users,
     )
     return model, result
 
 
-def aggregate_runs(results: list[ExperimentResult]) -> dict[str, Any]:
-    """One result from runs that differ only in the model's seed: metrics are the means, with their
-    standard deviations and every run's metrics kept (a single number hides seed variance)."""
+def aggregate_runs(
+    results: list[ExperimentResult], *, n_resamples: int = 1000, level: float = 0.95, seed: int = 0
+) -> dict[str, Any]:
+    """One result from runs of one model that differ in the split seed (which users are validation or
+    test users) and/or the model seed.
+
+    - ``metrics``: the mean over all runs; ``metrics_std``: their standard deviation;
+    - ``spread``: the two sources of variation apart — ``split_seed``: the standard deviation across
+      splits of each split's mean, ``model_seed``: the mean over splits of the standard deviation across
+      model seeds (a single split hides the first, a single seed the second);
+    - ``intervals``: user-bootstrap intervals of the mean over splits (users resampled within each
+      split, runs of one split averaged per query first);
+    - ``runs``: every run's seeds and metrics.
+    """
     if not results:
         raise ValueError("no runs to aggregate")
-    merged = results[0].to_dict()
+    merged = copy.deepcopy(results[0].to_dict())  # the runs stay intact for paired comparisons
     if len(results) == 1:
         return merged
     names = [k for k in merged["metrics"] if all(k in r.metrics for r in results)]
     values = {k: np.array([r.metrics[k] for r in results], dtype=np.float64) for k in names}
     merged["metrics"] = {k: float(v.mean()) for k, v in values.items()}
     merged["metrics_std"] = {k: float(v.std(ddof=1)) for k, v in values.items()}
+    by_split = _by_split_seed(results)
+    split_means = {k: [np.mean([r.metrics[k] for r in runs]) for runs in by_split.values()] for k in names}
+    seed_stds = {
+        k: [np.std([r.metrics[k] for r in runs], ddof=1) for runs in by_split.values() if len(runs) > 1]
+        for k in names
+    }
+    merged["spread"] = {
+        "split_seed": {k: float(np.std(v, ddof=1)) for k, v in split_means.items() if len(v) > 1},
+        "model_seed": {k: float(np.mean(v)) for k, v in seed_stds.items() if v},
+        "splits": len(by_split),
+        "runs": len(results),
+    }
+    merged["intervals"] = _intervals_over_splits(
+        [_seed_averaged(runs) for runs in by_split.values()], n_resamples, level, seed
+    )
+    merged["protocol"]["params"] = {
+        **merged["protocol"]["params"],
+        "seed": sorted(by_split) if len(by_split) > 1 else merged["protocol"]["params"].get("seed"),
+    }
     merged["runs"] = [
-        {"seed": r.hparams.get("seed"), "metrics": r.metrics, "timing": r.timing} for r in results
+        {
+            "split_seed": r.protocol["params"].get("seed"),
+            "seed": r.hparams.get("seed"),
+            "metrics": r.metrics,
+            "timing": r.timing,
+        }
+        for r in results
     ]
     merged["hparams"] = {k: v for k, v in merged["hparams"].items() if k != "seed"}
     return merged
+
+
+def paired_comparison(
+    results_a: list[ExperimentResult],
+    results_b: list[ExperimentResult],
+    *,
+    n_resamples: int = 1000,
+    level: float = 0.95,
+    seed: int = 0,
+) -> dict[str, dict[str, float]]:
+    """mean(a) − mean(b) over the same splits, with a paired user-bootstrap interval.
+
+    Per split both models are averaged over their model seeds per query, the per-query differences are
+    resampled by user within the split, and the splits' resampled means are averaged.
+    ``p_not_greater`` is the share of resamples with a difference <= 0.
+    """
+    a_splits, b_splits = _by_split_seed(results_a), _by_split_seed(results_b)
+    if set(a_splits) != set(b_splits):
+        raise ValueError(f"the two models ran on different splits: {sorted(a_splits)} vs {sorted(b_splits)}")
+    differences = []
+    for split_seed, runs in a_splits.items():
+        (a, users_a), (b, users_b) = _seed_averaged(runs), _seed_averaged(b_splits[split_seed])
+        if not np.array_equal(users_a, users_b):
+            raise ValueError(f"split seed {split_seed}: the two models were scored on different queries")
+        differences.append(({k: a[k] - b[k] for k in a if k in b}, users_a))
+    out = {}
+    for name, column in _resampled_split_means(differences, n_resamples, seed).items():
+        low, high = percentile_interval(column, level)
+        column = column[~np.isnan(column)]
+        out[name] = {
+            "difference": float(np.mean([np.nanmean(values[name]) for values, _ in differences])),
+            "low": low,
+            "high": high,
+            "p_not_greater": float((column <= 0).mean()) if column.size else float("nan"),
+        }
+    return out
+
+
+def _by_split_seed(results: list[ExperimentResult]) -> dict[Any, list[ExperimentResult]]:
+    groups: dict[Any, list[ExperimentResult]] = {}
+    for result in results:
+        groups.setdefault(result.protocol["params"].get("seed"), []).append(result)
+    return groups
+
+
+def _seed_averaged(runs: list[ExperimentResult]) -> tuple[dict[str, np.ndarray], np.ndarray]:
+    """Per-query values averaged over runs of one split (they share the queries), and the users."""
+    users = runs[0].query_users
+    if any(not np.array_equal(r.query_users, users) for r in runs):
+        raise ValueError("runs of one split were scored on different queries")
+    names = [k for k in runs[0].per_query if all(k in r.per_query for r in runs)]
+    return {k: np.mean([r.per_query[k] for r in runs], axis=0) for k in names}, users
+
+
+def _resampled_split_means(
+    splits: list[tuple[dict[str, np.ndarray], np.ndarray]], n_resamples: int, seed: int
+) -> dict[str, np.ndarray]:
+    """Bootstrap means of the mean over splits: users resampled independently within each split."""
+    totals: dict[str, np.ndarray] = {}
+    for index, (values, users) in enumerate(splits):
+        names, means = resampled_means(values, groups=users, n_resamples=n_resamples, seed=seed + index)
+        for j, name in enumerate(names):
+            totals[name] = totals.get(name, 0.0) + means[:, j] / len(splits)
+    return totals
+
+
+def _intervals_over_splits(
+    splits: list[tuple[dict[str, np.ndarray], np.ndarray]], n_resamples: int, level: float, seed: int
+) -> dict[str, list[float]]:
+    return {
+        name: list(percentile_interval(column, level))
+        for name, column in _resampled_split_means(splits, n_resamples, seed).items()
+    }

@@ -3,6 +3,10 @@
 Every protocol is a pure, seeded function of the canonical interactions table (see
 `movierec.data.Dataset`) and returns a `Split` that is recorded with every result. Events are first put
 in one deterministic chronological order, so ties in timestamps never depend on file order.
+
+Events of one user with the same timestamp are unordered (see `movierec.stream` for the context rule
+every query follows); where a protocol must still pick among them (leave-last-out's last event), it
+picks by a fixed hash of (user, item), not by id, so no id order decides what is held out.
 """
 
 from __future__ import annotations
@@ -47,12 +51,20 @@ class Split:
         return info
 
 
+def tie_key(users: np.ndarray, items: np.ndarray) -> np.ndarray:
+    """A fixed pseudo-random uint64 per (user, item): orders same-timestamp events deterministically
+    (whatever the file order) without following the ids' order."""
+    pairs = np.char.add(np.char.add(np.asarray(users, dtype=str), "\x1f"), np.asarray(items, dtype=str))
+    return pd.util.hash_array(pairs.astype(object))
+
+
 def chronological_order(interactions: pd.DataFrame) -> np.ndarray:
-    """Row order by (timestamp, user_id, item_id): deterministic whatever the file order."""
+    """Row order by (timestamp, user_id, tie_key): deterministic whatever the file order."""
+    users = interactions["user_id"].to_numpy(dtype=str)
     return np.lexsort(
         (
-            interactions["item_id"].to_numpy(dtype=str),
-            interactions["user_id"].to_numpy(dtype=str),
+            tie_key(users, interactions["item_id"].to_numpy(dtype=str)),
+            users,
             interactions["timestamp"].to_numpy(),
         )
     )

@@ -1,9 +1,13 @@
 """From a split to what models consume: integer ids, per-user event streams, evaluation queries.
 
 Ids are assigned from the training events only (sorted raw ids, so the mapping is deterministic).
-The stream holds every kept event — training and evaluation alike — in the protocol's chronological
-order; a query for an evaluation event exposes only the events before it, so each prediction uses
-only events strictly earlier in time (see `movierec.splits.chronological_order` for ties).
+The stream holds every kept event — training and evaluation alike — per user in time order.
+
+The context rule, for every protocol and model: an event is never context for, nor a competitor of,
+another event of the same user with the same timestamp. A query's context is the user's events with a
+strictly smaller timestamp (its position is the start of the target's tie group); the other items of
+the target's tie group are removed from that query's ranking (`Queries.ignored`: neither hits nor
+misses); the seen-item mask is built from the context alone.
 """
 
 from __future__ import annotations
@@ -14,8 +18,8 @@ import numpy as np
 import pandas as pd
 
 from movierec.evaluation import Ragged
-from movierec.models.base import QueryBatch, TrainingData, UserSequences
-from movierec.splits import TRAIN, Split, chronological_order, session_starts
+from movierec.models.base import QueryBatch, TrainingData, UserSequences, canonical_order, gather_ranges
+from movierec.splits import TRAIN, Split, session_starts
 
 QUERY_MODES = ("next-item", "user")
 DEFAULT_SESSION_GAP = 3600  # seconds of inactivity that end a session
@@ -38,10 +42,9 @@ class EventStream:
         return len(self.item_ids)
 
     def training_data(self) -> TrainingData:
-        """The training events: for both protocols they are a prefix of every user's stream."""
-        is_train = self.roles == TRAIN
-        train_lengths = np.bincount(self.sequences.users[is_train], minlength=self.n_users)
-        return TrainingData(self.n_users, self.n_items, self.sequences.prefix(train_lengths))
+        """The training events (selected by role: under leave-last-out a held-out event may share its
+        second with training events and sit among them in the canonical tie order)."""
+        return TrainingData(self.n_users, self.n_items, self.sequences.select(self.roles == TRAIN))
 
     def encode_items(self, raw_ids) -> np.ndarray:
         """Encoded ids of raw item ids; -1 for items unknown to the model."""
@@ -71,17 +74,17 @@ def build_stream(
     item_ids = np.unique(items_raw[split.train])
 
     roles_by_row = split.roles(len(interactions))
-    order = chronological_order(interactions)
-    order = order[roles_by_row[order] >= 0]
-    user = lookup_ids(user_ids, users_raw[order])
-    item = lookup_ids(item_ids, items_raw[order])
+    kept = np.flatnonzero(roles_by_row >= 0)
+    user = lookup_ids(user_ids, users_raw[kept])
+    item = lookup_ids(item_ids, items_raw[kept])
     # The split already removed evaluation events of unknown users or items; this is a safety net.
     if (user < 0).any() or (item < 0).any():
         raise ValueError("the split kept evaluation events whose user or item is not in training")
-    by_user = np.argsort(user, kind="stable")  # stable: chronological within each user
-    rows = order[by_user]
-    user, item = user[by_user], item[by_user]
-    timestamps = interactions["timestamp"].to_numpy(dtype=np.int64)[rows]
+    all_timestamps = interactions["timestamp"].to_numpy(dtype=np.int64)
+    order = canonical_order(user, all_timestamps[kept], item)
+    rows = kept[order]
+    user, item = user[order], item[order]
+    timestamps = all_timestamps[rows]
     sequences = UserSequences(
         indptr=np.r_[0, np.cumsum(np.bincount(user, minlength=len(user_ids)))].astype(np.int64),
         items=item.astype(np.int32),
@@ -94,56 +97,75 @@ def build_stream(
 
 @dataclass(frozen=True)
 class Queries:
-    """What to predict for one role: query q is (users[q], positions[q]) with `relevant.row(q)`."""
+    """What to predict for one role: query q is (users[q], positions[q]) with `relevant.row(q)`.
+
+    `ignored.row(q)` holds the items of the target's tie group that are not relevant: removed from
+    the query's ranking whatever the seen-item setting (they happened in the same second)."""
 
     users: np.ndarray
     positions: np.ndarray
     session_starts: np.ndarray
     relevant: Ragged
+    ignored: Ragged
     mode: str
 
     def __len__(self) -> int:
         return len(self.users)
 
-    def batch(self, start: int, stop: int, sequences: UserSequences) -> tuple[QueryBatch, Ragged]:
-        relevant = Ragged(
-            self.relevant.indptr[start : stop + 1] - self.relevant.indptr[start],
-            self.relevant.indices[self.relevant.indptr[start] : self.relevant.indptr[stop]],
-        )
+    def batch(self, start: int, stop: int, sequences: UserSequences) -> tuple[QueryBatch, Ragged, Ragged]:
+        """Queries start:stop as a QueryBatch, with their relevant and ignored sets."""
         batch = QueryBatch(
             self.users[start:stop], self.positions[start:stop], self.session_starts[start:stop], sequences
         )
-        return batch, relevant
+        return batch, self.relevant.slice(start, stop), self.ignored.slice(start, stop)
+
+
+def _ragged_from_pairs(query: np.ndarray, items: np.ndarray, n_queries: int) -> Ragged:
+    """A Ragged from (query, item) pairs, pairs sorted by query and duplicates dropped."""
+    order = np.lexsort((items, query))
+    query, items = query[order], items[order]
+    first = np.r_[True, (query[1:] != query[:-1]) | (items[1:] != items[:-1])] if len(query) else query
+    query, items = query[first], items[first]
+    indptr = np.r_[0, np.cumsum(np.bincount(query, minlength=n_queries))].astype(np.int64)
+    return Ragged(indptr, items.astype(np.int64))
 
 
 def build_queries(stream: EventStream, role: int, mode: str = "next-item") -> Queries:
     """Queries for the events of `role`.
 
-    next-item: one query per event, relevant = that event's item, history = the user's events before
-               it (GRU4Rec's next-click evaluation, applied to every model).
-    user:      one query per user, relevant = every item of the user's `role` events, history = the
-               events before the first of them (a top-N list at the start of the period).
+    next-item: one query per event, relevant = that event's item, context = the user's events with a
+               strictly smaller timestamp (GRU4Rec's next-click evaluation, applied to every model).
+    user:      one query per user, relevant = every item of the user's `role` events, context = the
+               events strictly before the first of them (a top-N list at the start of the period).
+
+    In both, the other events of a target's tie group (same user, same timestamp) are neither context
+    nor competitors: their items go to `Queries.ignored`.
     """
     if mode not in QUERY_MODES:
         raise ValueError(f"unknown query mode {mode!r}; choose one of {QUERY_MODES}")
     seq = stream.sequences
+    tie_start, tie_stop = seq.tie_groups
     events = np.flatnonzero(stream.roles == role)
     users = seq.users[events]
-    positions = events - seq.indptr[users]
-    # index of the first event of each event's session
+    positions = tie_start[events] - seq.indptr[users]
+    # index of the first event of each event's session (never after the context's end)
     first_of_session = np.maximum.accumulate(np.where(seq.session_start, np.arange(len(seq.items)), 0))
-    session_first = first_of_session[events] - seq.indptr[users]
+    session_first = np.minimum(first_of_session[events] - seq.indptr[users], positions)
+    # every (event, member of its tie group) pair
+    group_sizes = tie_stop[events] - tie_start[events]
+    members = gather_ranges(tie_start[events], group_sizes)
+    owner = np.repeat(np.arange(len(events)), group_sizes)
     if mode == "next-item":
         relevant = Ragged(np.arange(len(events) + 1, dtype=np.int64), seq.items[events].astype(np.int64))
-        return Queries(users, positions, session_first, relevant, mode)
+        other = members != events[owner]
+        ignored = _ragged_from_pairs(owner[other], seq.items[members[other]], len(events))
+        return Queries(users, positions, session_first, relevant, ignored, mode)
 
     starts = np.flatnonzero(np.r_[True, users[1:] != users[:-1]]) if len(users) else np.zeros(0, int)
-    query_users, query_positions = users[starts], positions[starts]
-    # unique items per user: sort by (user, item) and keep first occurrences
-    order = np.lexsort((seq.items[events], users))
-    pair_users, pair_items = users[order], seq.items[events][order]
-    first = np.r_[True, (pair_users[1:] != pair_users[:-1]) | (pair_items[1:] != pair_items[:-1])]
-    pair_users, pair_items = pair_users[first], pair_items[first]
-    counts = np.bincount(np.searchsorted(query_users, pair_users), minlength=len(query_users))
-    relevant = Ragged(np.r_[0, np.cumsum(counts)].astype(np.int64), pair_items.astype(np.int64))
-    return Queries(query_users, query_positions, query_positions.copy(), relevant, mode)
+    query_of_event = np.cumsum(np.r_[True, users[1:] != users[:-1]]) - 1 if len(users) else users
+    n_queries = len(starts)
+    relevant = _ragged_from_pairs(query_of_event, seq.items[events], n_queries)
+    other = stream.roles[members] != role  # tied with a `role` event, but of another role
+    ignored = _ragged_from_pairs(query_of_event[owner[other]], seq.items[members[other]], n_queries)
+    # the period starts a new session: session models get no session context in this mode
+    return Queries(users[starts], positions[starts], positions[starts].copy(), relevant, ignored, mode)

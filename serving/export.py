@@ -4,8 +4,13 @@ The export is a plain `tf.Module` that holds the Keras 3 scoring model and, next
 tensorflow-transform layer (a tf_keras object: it is attached to the module, never mixed into Keras 3
 layers). Signatures:
 - `serving_default(examples)`: serialized tf.Example strings, each with `item_ids` — the user's or
-  session's items so far, oldest first, raw ids. Returns `item_ids` [B, K] (raw ids) and `scores`.
-  Items already in the history are not recommended.
+  session's items so far, raw ids — and optionally `timestamps` (int64 seconds, one per item). With
+  timestamps the history is read exactly as evaluation reads a user's stream: in time order, same-second
+  events in the canonical order (by item index, `movierec.models.base.canonical_order`), sessions split
+  at pauses longer than the model's session gap; without them the items are taken oldest first as sent,
+  as one session. The model then applies its own context rule and history cap (`max_history`), so the
+  served top-K equals the evaluated top-K for the same history. Returns `item_ids` [B, K] (raw ids) and
+  `scores`; items anywhere in the history are never recommended.
 - `transform_features(examples)`: interaction Examples → the Transform outputs (for the Evaluator and
   for checking training/serving skew).
 """
@@ -19,7 +24,7 @@ import numpy as np
 import tensorflow as tf
 
 DEFAULT_TOP_K = 100
-HISTORY_LENGTH = 200  # latest events fed to sequence models at serving time
+DEFAULT_SESSION_GAP = 3600
 
 
 @runtime_checkable
@@ -27,31 +32,69 @@ class HistoryScorable(Protocol):
     """Models that score the catalogue from a history of item indices (GRU4Rec and later models)."""
 
     def history_scorer(self) -> keras.Model:
-        """Keras 3 model: int32 item indices [B, T] (oldest first, left-padded with -1) → scores [B, n]."""
+        """Keras 3 model: {"items": int32 [B, T] item indices, oldest first, left-padded with -1;
+        "session_start": bool [B, T], true where an event opens a session} → scores [B, n]. It applies
+        the model's own context rule and history cap, as `score()` does in evaluation."""
         ...
 
 
 class ServingModule(tf.Module):
-    def __init__(self, scorer: keras.Model, transform_output, item_vocabulary: np.ndarray, top_k: int):
+    def __init__(
+        self,
+        scorer: keras.Model,
+        transform_output,
+        item_vocabulary: np.ndarray,
+        top_k: int,
+        session_gap: int = DEFAULT_SESSION_GAP,
+    ):
         super().__init__()
         self.scorer = scorer
         self.tft_layer = transform_output.transform_features_layer()
         self.item_vocabulary = tf.constant(item_vocabulary.astype(object).astype(bytes))
         self.n_items = len(item_vocabulary)
         self.top_k = min(top_k, self.n_items)
+        self.session_gap = int(session_gap)
         self._raw_feature_spec = transform_output.raw_feature_spec()
 
-    def history_indices(self, item_ids: tf.RaggedTensor) -> tf.Tensor:
-        """Raw item ids → Transform's indices, unknown items dropped, latest HISTORY_LENGTH kept."""
+    def history(self, item_ids: tf.RaggedTensor, timestamps: tf.RaggedTensor) -> tuple[tf.Tensor, tf.Tensor]:
+        """Raw ids (+ optional timestamps) → (indices, session_start), both [B, T] left-padded (-1 /
+        False) to the batch's longest known history: a short history never costs a long padding."""
         flat = self.tft_layer({"item_id": tf.reshape(item_ids.flat_values, [-1, 1])})["item_index"]
-        indices = item_ids.with_flat_values(tf.cast(tf.reshape(flat, [-1]), tf.int32))
-        known = tf.ragged.boolean_mask(indices, indices < self.n_items)  # the OOV bucket is n_items
-        latest = known[:, -HISTORY_LENGTH:]
-        # left-pad with -1 so the latest event is always the last column
-        reversed_padded = tf.reverse(latest, axis=[1]).to_tensor(
-            default_value=-1, shape=[None, HISTORY_LENGTH]
+        index = tf.cast(tf.reshape(flat, [-1]), tf.int64)
+        n_sent = item_ids.row_lengths()
+        n_times = timestamps.row_lengths()
+        tf.debugging.assert_equal(
+            tf.logical_or(tf.equal(n_times, 0), tf.equal(n_times, n_sent)),
+            True,
+            message="request field 'timestamps': give none, or one per entry of 'item_ids'",
         )
-        return tf.reverse(reversed_padded, axis=[1])
+        row = item_ids.value_rowids()
+        with_times = tf.gather(n_times > 0, row)
+        position = tf.range(tf.size(index, out_type=tf.int64)) - tf.gather(item_ids.row_starts(), row)
+        # The rows with timestamps hold exactly one per item, so the k-th such item has the k-th
+        # timestamp; without timestamps the request order is the time order (position stands in).
+        padded_times = tf.concat([timestamps.flat_values, tf.zeros([1], tf.int64)], axis=0)
+        nth_timed = tf.cumsum(tf.cast(with_times, tf.int64), exclusive=True)
+        time_index = tf.where(with_times, nth_timed, tf.size(padded_times, tf.int64) - 1)
+        time = tf.where(with_times, tf.gather(padded_times, time_index), position)
+        known = index < self.n_items  # the OOV bucket is n_items: unknown ids are dropped
+        row, index, time, with_times = (tf.boolean_mask(t, known) for t in (row, index, time, with_times))
+        # canonical order: by row, then time, then item index (three stable sorts, last key first)
+        order = tf.argsort(index, stable=True)
+        order = tf.gather(order, tf.argsort(tf.gather(time, order), stable=True))
+        order = tf.gather(order, tf.argsort(tf.gather(row, order), stable=True))
+        row, index, time, with_times = (tf.gather(t, order) for t in (row, index, time, with_times))
+        first_of_row = tf.concat([[True], row[1:] != row[:-1]], axis=0)
+        pause = tf.concat([[False], time[1:] - time[:-1] > self.session_gap], axis=0)
+        session_start = first_of_row | (with_times & pause)
+        n_rows = tf.shape(item_ids.row_lengths(), out_type=tf.int64)[0]
+        ragged_index = tf.RaggedTensor.from_value_rowids(tf.cast(index, tf.int32), row, nrows=n_rows)
+        ragged_start = tf.RaggedTensor.from_value_rowids(session_start, row, nrows=n_rows)
+
+        def left_padded(values: tf.RaggedTensor, fill) -> tf.Tensor:
+            return tf.reverse(tf.reverse(values, axis=[1]).to_tensor(default_value=fill), axis=[1])
+
+        return left_padded(ragged_index, -1), left_padded(ragged_start, False)
 
     def seen_mask(self, history: tf.Tensor) -> tf.Tensor:
         """[B, n_items] True where the item is in the row's history (without a B × T × n one-hot)."""
@@ -63,9 +106,12 @@ class ServingModule(tf.Module):
 
     @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="examples")])
     def serve(self, examples):
-        parsed = tf.io.parse_example(examples, {"item_ids": tf.io.RaggedFeature(tf.string)})
-        history = self.history_indices(parsed["item_ids"])
-        scores = tf.cast(self.scorer(history), tf.float32)
+        parsed = tf.io.parse_example(
+            examples,
+            {"item_ids": tf.io.RaggedFeature(tf.string), "timestamps": tf.io.RaggedFeature(tf.int64)},
+        )
+        history, session_start = self.history(parsed["item_ids"], parsed["timestamps"])
+        scores = tf.cast(self.scorer({"items": history, "session_start": session_start}), tf.float32)
         scores = tf.where(self.seen_mask(history), tf.fill(tf.shape(scores), -np.inf), scores)
         values, indices = tf.math.top_k(scores, k=self.top_k)
         return {"item_ids": tf.gather(self.item_vocabulary, indices), "scores": values}
@@ -77,13 +123,19 @@ class ServingModule(tf.Module):
 
 
 def export_for_serving(
-    model, transform_output, item_vocabulary: np.ndarray, export_dir: str, top_k: int = DEFAULT_TOP_K
+    model,
+    transform_output,
+    item_vocabulary: np.ndarray,
+    export_dir: str,
+    top_k: int = DEFAULT_TOP_K,
+    session_gap: int = DEFAULT_SESSION_GAP,
 ) -> bool:
     """Writes the SavedModel; returns False (and writes nothing) for models that cannot be served
-    from a history yet (e.g. user-id baselines), so the pipeline never pushes a half export."""
+    from a history yet (e.g. user-id baselines), so the pipeline never pushes a half export.
+    `session_gap` must be the one the model was evaluated with."""
     if not isinstance(model, HistoryScorable):
         return False
-    module = ServingModule(model.history_scorer(), transform_output, item_vocabulary, top_k)
+    module = ServingModule(model.history_scorer(), transform_output, item_vocabulary, top_k, session_gap)
     tf.saved_model.save(
         module,
         export_dir,

@@ -101,15 +101,15 @@ def test_inspect_counts_the_real_files(ml100k_dir):
     assert (summary["interactions"], summary["users"], summary["items"]) == (100_000, 943, 1682)
 
 
-def test_repeat_reports_the_spread_over_model_seeds(ml100k_dir):
+def test_repeat_varies_split_and_model_seeds_and_reports_both_spreads(ml100k_dir):
     out = run(
         "evaluate",
         "--data",
         str(ml100k_dir),
         "--model",
-        "pop",
-        "--model",
         "bpr-mf",
+        "--versus",
+        "pop",
         "--set",
         "epochs=1",
         "--protocol",
@@ -117,13 +117,22 @@ def test_repeat_reports_the_spread_over_model_seeds(ml100k_dir):
         "--repeat",
         "2",
         "--bootstrap",
-        "10",
+        "50",
         "--json",
     )
-    pop, bpr = json.loads(out)
-    assert "runs" not in pop  # not seeded: fitted once
-    assert [r["seed"] for r in bpr["runs"]] == [0, 1]
+    bpr, pop = json.loads(out)
+    # Pop is not seeded: fitted once per split; its spread is the split's alone
+    assert [(r["split_seed"], r["seed"]) for r in pop["runs"]] == [(0, None), (1, None)]
+    assert pop["spread"]["split_seed"]["recall@20"] > 0 and "recall@20" not in pop["spread"]["model_seed"]
+    assert [(r["split_seed"], r["seed"]) for r in bpr["runs"]] == [(0, 0), (0, 1), (1, 0), (1, 1)]
     recalls = [r["metrics"]["recall@20"] for r in bpr["runs"]]
-    assert recalls[0] != recalls[1]
-    assert bpr["metrics"]["recall@20"] == pytest.approx(sum(recalls) / 2)
+    assert len(set(recalls)) == 4
+    assert bpr["metrics"]["recall@20"] == pytest.approx(sum(recalls) / 4)
+    assert bpr["spread"]["model_seed"]["recall@20"] > 0 and bpr["spread"]["split_seed"]["recall@20"] > 0
+    low, high = bpr["intervals"]["recall@20"]
+    assert low < bpr["metrics"]["recall@20"] < high
+    paired = bpr["versus"]["paired_difference"]["recall@20"]
+    assert bpr["versus"]["model"] == "pop"
+    assert paired["difference"] == pytest.approx(bpr["metrics"]["recall@20"] - pop["metrics"]["recall@20"])
+    assert paired["low"] <= paired["difference"] <= paired["high"]
     assert bpr["metrics_std"]["recall@20"] > 0

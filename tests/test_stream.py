@@ -50,7 +50,8 @@ def test_next_item_queries_expose_only_earlier_events():
     assert queries.positions.tolist() == [2, 3, 4, 2]
     assert stream.item_ids[queries.relevant.indices].tolist() == ["c", "a", "b", "b"]
     assert queries.session_starts.tolist() == [0, 0, 0, 2]
-    batch, relevant = queries.batch(1, 3, stream.sequences)
+    batch, relevant, ignored = queries.batch(1, 3, stream.sequences)
+    assert ignored.indptr.tolist() == [0, 0, 0]  # no ties here
     query, items = batch.visible()
     assert query.tolist() == [0, 0, 0, 1, 1, 1, 1]
     assert stream.item_ids[items].tolist() == ["a", "b", "c", "a", "b", "c", "a"]

@@ -1,7 +1,11 @@
-"""Percentile-bootstrap confidence intervals for means over queries.
+"""Percentile-bootstrap confidence intervals for means over queries, resampling users.
 
 Why: two models' metrics that differ in the third decimal on a few thousand users are often noise; an
-interval per metric says so. The resampling unit is the query (user), matching how ``result()`` averages.
+interval per metric says so. The resampling unit is the **user** (``groups``): one user's queries are
+correlated (same tastes, same history), so resampling queries one by one would treat them as
+independent and understate the uncertainty. A resample draws users with replacement and takes all of
+each drawn user's queries; its mean is over those queries, as ``RankingAccumulator.result`` averages.
+``paired_difference`` compares two models on the same queries with the same user draws.
 """
 
 from __future__ import annotations
@@ -11,7 +15,7 @@ from collections.abc import Mapping
 
 import numpy as np
 
-__all__ = ["bootstrap_intervals"]
+__all__ = ["bootstrap_intervals", "paired_difference"]
 
 #: Resampled query slots held at once (resamples per chunk × queries); bounds memory for 10^6 queries.
 _RESAMPLE_BUDGET = 1 << 23
@@ -20,73 +24,145 @@ _RESAMPLE_BUDGET = 1 << 23
 def bootstrap_intervals(
     per_query_values: Mapping[str, np.ndarray],
     *,
+    groups: np.ndarray | None = None,
     n_resamples: int = 1000,
     level: float = 0.95,
     seed: int = 0,
 ) -> dict[str, tuple[float, float]]:
     """Percentile bootstrap interval of the mean of every metric, deterministic for a ``seed``.
 
-    All metrics are resampled with the *same* query draws (they come from the same queries, so this
-    keeps them paired). NaN marks a value undefined for that query (``auc`` without negatives): each
-    resample averages only its defined values, exactly as ``RankingAccumulator.result`` does.
-    Resamples are drawn in chunks as per-query multiplicity weights, so memory stays bounded (the
-    stacked values plus a fixed budget of resampled slots) and each chunk's means are one matrix product;
-    10^6 queries × 21 metrics × 1000 resamples take about 15 s on one core.
+    ``groups`` gives each query's resampling unit (its user id); queries of a group are drawn
+    together. Without it every query is its own group (only right when queries are independent, e.g.
+    one query per user). All metrics are resampled with the *same* draws (they come from the same
+    queries, so this keeps them paired). NaN marks a value undefined for that query (``auc`` without
+    negatives): each resample averages only its defined values, exactly as
+    ``RankingAccumulator.result`` does.
     """
+    _check_level(level)
+    names, means = resampled_means(per_query_values, groups=groups, n_resamples=n_resamples, seed=seed)
+    return {name: percentile_interval(means[:, j], level) for j, name in enumerate(names)}
+
+
+def paired_difference(
+    per_query_a: Mapping[str, np.ndarray],
+    per_query_b: Mapping[str, np.ndarray],
+    *,
+    groups: np.ndarray | None = None,
+    n_resamples: int = 1000,
+    level: float = 0.95,
+    seed: int = 0,
+) -> dict[str, dict[str, float]]:
+    """Paired bootstrap of mean(a) − mean(b) for two models scored on the *same* queries.
+
+    Both models' values enter each resample through the same user draws, so the interval reflects
+    how differently the two models fare on the same users (narrower than two separate intervals
+    suggest, and the right test for "is a better than b"). Returns, per metric present in both, the
+    ``difference``, its interval ``low``/``high``, and ``p_not_greater``: the share of resamples with
+    a − b <= 0 (a one-sided bootstrap p-value for "a is better than b").
+    """
+    _check_level(level)
+    differences = {}
+    for name in (name for name in per_query_a if name in per_query_b):
+        a = np.asarray(per_query_a[name], dtype=np.float64)
+        b = np.asarray(per_query_b[name], dtype=np.float64)
+        if a.shape != b.shape:
+            raise ValueError(
+                f"{name!r}: the two models were scored on different queries ({a.size} vs {b.size} values)"
+            )
+        differences[name] = a - b  # NaN where either is undefined
+    names, means = resampled_means(differences, groups=groups, n_resamples=n_resamples, seed=seed)
+    out = {}
+    for j, name in enumerate(names):
+        values = differences[name]
+        defined = values[~np.isnan(values)]
+        column = means[:, j][~np.isnan(means[:, j])]
+        low, high = percentile_interval(means[:, j], level)
+        out[name] = {
+            "difference": float(defined.mean()) if defined.size else math.nan,
+            "low": low,
+            "high": high,
+            "p_not_greater": float((column <= 0).mean()) if column.size else math.nan,
+        }
+    return out
+
+
+def resampled_means(
+    per_query_values: Mapping[str, np.ndarray],
+    *,
+    groups: np.ndarray | None = None,
+    n_resamples: int = 1000,
+    seed: int = 0,
+) -> tuple[list[str], np.ndarray]:
+    """The metric names and their bootstrap means [n_resamples, metrics] (NaN where a resample has no
+    defined value). Resamples are drawn in chunks as per-group multiplicity weights, so memory stays
+    bounded and each chunk's means are one matrix product of the weights with per-group sums and
+    counts; 10^6 queries × 21 metrics × 1000 resamples take seconds on one core."""
     if isinstance(n_resamples, bool) or not isinstance(n_resamples, int) or n_resamples < 1:
         raise ValueError(f"n_resamples must be a positive integer, got {n_resamples!r}")
-    if not 0.0 < level < 1.0:
-        raise ValueError(f"level must be in (0, 1), got {level!r}")
     names = list(per_query_values)
-    if not names:
-        return {}
     columns = [np.asarray(per_query_values[name], dtype=np.float64) for name in names]
     for name, column in zip(names, columns, strict=True):
         if column.ndim != 1:
             raise ValueError(f"per-query values of {name!r} must be 1-D, got shape {column.shape}")
         if np.isinf(column).any():
             raise ValueError(f"per-query values of {name!r} contain infinities")
-    n_queries = columns[0].size
+    n_queries = columns[0].size if columns else 0
     if any(column.size != n_queries for column in columns):
         sizes = {name: column.size for name, column in zip(names, columns, strict=True)}
         raise ValueError(f"all metrics must have one value per query, got lengths {sizes}")
-    if n_queries == 0:
-        return {name: (math.nan, math.nan) for name in names}
+    if not names or n_queries == 0:
+        return names, np.full((n_resamples, len(names)), math.nan)
+    if groups is None:
+        group_of = np.arange(n_queries)
+    else:
+        groups = np.asarray(groups)
+        if groups.shape != (n_queries,):
+            raise ValueError(f"groups must give one label per query ({n_queries}), got shape {groups.shape}")
+        group_of = np.unique(groups, return_inverse=True)[1].ravel()
+    n_groups = int(group_of.max()) + 1
 
     values = np.column_stack(columns)
     undefined = np.isnan(values)
-    partial = np.flatnonzero(undefined.any(axis=0))  # columns that need a per-resample count
-    defined = (~undefined[:, partial]).astype(np.float64)
     values[undefined] = 0.0
+    defined = (~undefined).astype(np.float64)
+    if groups is None:
+        sums_by_group, counts_by_group = values, defined
+    else:  # per group: the sum of its queries' values and how many of them are defined, per metric
+        sums_by_group = np.column_stack(
+            [np.bincount(group_of, weights=values[:, j], minlength=n_groups) for j in range(len(names))]
+        )
+        counts_by_group = np.column_stack(
+            [np.bincount(group_of, weights=defined[:, j], minlength=n_groups) for j in range(len(names))]
+        )
     del undefined
 
     rng = np.random.default_rng(seed)
-    step = max(1, _RESAMPLE_BUDGET // n_queries)
+    step = max(1, _RESAMPLE_BUDGET // n_groups)
     means = np.empty((n_resamples, len(names)), dtype=np.float64)
-    index_dtype = np.int32 if n_queries < 2**31 else np.int64  # 32-bit draws are about twice as fast
-    weights = np.empty((min(step, n_resamples), n_queries), dtype=np.float64)
+    index_dtype = np.int32 if n_groups < 2**31 else np.int64  # 32-bit draws are about twice as fast
+    weights = np.empty((min(step, n_resamples), n_groups), dtype=np.float64)
     for lo in range(0, n_resamples, step):
         size = min(step, n_resamples - lo)
-        draws = rng.integers(0, n_queries, size=(size, n_queries), dtype=index_dtype)
+        draws = rng.integers(0, n_groups, size=(size, n_groups), dtype=index_dtype)
         # One bincount per resample keeps the histogram cache-sized (a flat one over the chunk is slower).
         for i in range(size):
-            weights[i] = np.bincount(draws[i], minlength=n_queries)
+            weights[i] = np.bincount(draws[i], minlength=n_groups)
         del draws
-        sums = weights[:size] @ values
-        counts = np.full(sums.shape, float(n_queries))
-        if partial.size:
-            counts[:, partial] = weights[:size] @ defined
         with np.errstate(invalid="ignore", divide="ignore"):
-            means[lo : lo + size] = sums / counts
+            means[lo : lo + size] = (weights[:size] @ sums_by_group) / (weights[:size] @ counts_by_group)
+    return names, means
 
+
+def _check_level(level: float) -> None:
+    if not 0.0 < level < 1.0:
+        raise ValueError(f"level must be in (0, 1), got {level!r}")
+
+
+def percentile_interval(column: np.ndarray, level: float) -> tuple[float, float]:
+    """The central `level` interval of bootstrap means (NaN resamples left out)."""
+    column = column[~np.isnan(column)]
+    if column.size == 0:
+        return (math.nan, math.nan)
     tail = (1.0 - level) / 2.0
-    out: dict[str, tuple[float, float]] = {}
-    for j, name in enumerate(names):
-        column = means[:, j]
-        column = column[~np.isnan(column)]
-        if column.size == 0:
-            out[name] = (math.nan, math.nan)
-            continue
-        low, high = np.quantile(column, [tail, 1.0 - tail])
-        out[name] = (float(low), float(high))
-    return out
+    low, high = np.quantile(column, [tail, 1.0 - tail])
+    return (float(low), float(high))

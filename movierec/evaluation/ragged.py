@@ -91,6 +91,16 @@ class Ragged:
         """The row of every entry of ``indices`` (so per-entry work can be vectorised)."""
         return np.repeat(np.arange(len(self), dtype=np.int64), self.lengths())
 
+    def union(self, other: Ragged) -> Ragged:
+        """Row-wise concatenation of two sets with the same rows (duplicates are harmless: every user
+        of a Ragged reads it as a set)."""
+        if len(other) != len(self):
+            raise ValueError(f"cannot unite Ragged sets of {len(self)} and {len(other)} rows")
+        rows = np.concatenate((self.row_ids(), other.row_ids()))
+        order = np.argsort(rows, kind="stable")
+        indices = np.concatenate((self.indices, other.indices))[order]
+        return Ragged(self.indptr + other.indptr, indices)
+
     def slice(self, start: int, stop: int) -> Ragged:
         """Rows ``start:stop`` as a new Ragged, so sets can be cut into the same blocks as the scores."""
         n_rows = len(self)

@@ -71,5 +71,7 @@ def run_fn(fn_args: FnArgs) -> None:
     save_model(model, os.path.join(model_root, RECOMMENDER_DIR))
     with tf.io.gfile.GFile(os.path.join(model_root, RECOMMENDER_DIR, "validation_metrics.json"), "w") as f:
         f.write(json.dumps(metrics, indent=2))
-    if not export_for_serving(model, transform_output, items, fn_args.serving_model_dir):
+    if not export_for_serving(
+        model, transform_output, items, fn_args.serving_model_dir, session_gap=session_gap
+    ):
         raise ValueError(f"{config['model']} has no TF Serving export (see movierec.serving.export)")

@@ -236,3 +236,34 @@ def test_sparse_adagrad_matches_dense_adagrad():
         sparse_opt.apply([gradient], [sparse_var])
         dense_opt.apply([tf.convert_to_tensor(gradient)], [dense_var])
     np.testing.assert_allclose(ops.convert_to_numpy(sparse_var), ops.convert_to_numpy(dense_var), rtol=1e-5)
+
+
+@pytest.mark.parametrize(
+    "modes",
+    [("session", "session"), ("session", "sequence"), ("user", "sequence")],
+    ids=lambda m: "-".join(m),
+)
+def test_serving_scorer_reads_a_history_exactly_as_evaluation_reads_the_context(modes):
+    # Serve what was evaluated: for the same context (several sessions, longer than max_history) the
+    # history scorer of the export gives the scores of `score()`, and runs no padded steps.
+    session_mode, inference_mode = modes
+    per_user = [[1, 2, 3, 4, 5, 6, 7, 0], [3, 4, 5], [6, 7]]
+    seq = sequences(per_user, session_breaks=[(0, 3), (0, 6)])
+    model = GRU4RecRecommender(
+        **SMALL, session_mode=session_mode, inference_mode=inference_mode, max_history=4
+    ).fit(TrainingData(3, 8, seq))
+    users, positions = np.array([0, 0, 0, 1, 2]), np.array([8, 5, 2, 3, 0])
+    first_of_session = [max(b for b in (0, 3, 6) if b < max(p, 1)) for p in positions[:3]] + [0, 0]
+    batch = queries(seq, users, positions, first_of_session)
+    expected = model.score(batch)
+
+    width = 10  # left-padded with -1, wider than any history
+    items = np.full((len(users), width), -1, np.int32)
+    starts = np.zeros((len(users), width), bool)
+    for q, (u, p) in enumerate(zip(users, positions, strict=True)):
+        rows = np.arange(seq.indptr[u], seq.indptr[u] + p)
+        if p:
+            items[q, -p:] = seq.items[rows]
+            starts[q, -p:] = seq.session_start[rows]
+    served = np.asarray(model.history_scorer()({"items": items, "session_start": starts}))
+    np.testing.assert_allclose(served, expected, atol=1e-5)
