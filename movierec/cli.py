@@ -16,6 +16,9 @@ from typing import Any
 import click
 import numpy as np
 
+# First of the movierec imports: it hides TensorFlow's start-up logs unless --verbose, which only
+# works before anything below imports TensorFlow (see the module).
+import movierec.quiet_startup  # noqa: F401
 from movierec.data import DataError, Dataset, fetch_dataset, load_dataset, resolve_dataset
 from movierec.data.fetch import KNOWN_DATASETS
 from movierec.evaluation import top_k
@@ -111,6 +114,12 @@ def _split_params(protocol: str, test_fraction: float, seed: int) -> dict[str, A
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.option(
+    "--verbose",
+    is_flag=True,
+    expose_value=False,  # acted on at start-up, before TensorFlow loads: see movierec/quiet_startup.py
+    help="Show TensorFlow's native start-up and C++ log messages (CUDA/cuInit, oneDNN), hidden by default.",
+)
 def main() -> None:
     """Train, evaluate and query sequential movie recommenders."""
 
