@@ -116,15 +116,17 @@ def MovieLensExampleGen(
     protocol: Parameter[str] = "temporal",
     split_params: Parameter[str] = "{}",
     strict: Parameter[bool] = False,
+    code_fingerprint: Parameter[str] = "",
     beam_pipeline: BeamComponentParameter[beam.Pipeline] = None,
 ) -> None:
     """Reads GroupLens/Netflix files into tf.Examples.
 
     `data_fingerprint` (the files' checksum, computed when the pipeline is built) is part of the cache
-    key, so changed data re-runs the pipeline while unchanged data is served from the cache.
+    key, so changed data re-runs the pipeline while unchanged data is served from the cache;
+    `code_fingerprint` (movierec.pipeline.fingerprint) does the same for changed movierec code.
     `split_params` is the protocol's parameters as JSON.
     """
-    del data_fingerprint  # only part of the cache key
+    del data_fingerprint, code_fingerprint  # only part of the cache key
     report_path = os.path.join(report.uri, "report.json")
     with beam_pipeline as p:
         chunks = (

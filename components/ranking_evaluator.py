@@ -67,7 +67,9 @@ def RankingEvaluator(
     baseline: Parameter[str] = "pop",
     query_mode: Parameter[str] = "next-item",
     session_gap: Parameter[int] = 3600,
+    code_fingerprint: Parameter[str] = "",
 ) -> None:
+    del code_fingerprint  # only keys the cache (movierec.pipeline.fingerprint): changed code re-runs it
     transform_output = tft.TFTransformOutput(transform_graph.uri)
     items, users = vocabulary(transform_output, "item_id"), vocabulary(transform_output, "user_id")
 

@@ -102,9 +102,13 @@ def SequenceGen(
     user_histories: OutputArtifact[standard_artifacts.Examples],
     item_histories: OutputArtifact[standard_artifacts.Examples],
     session_gap: Parameter[int] = 3600,
+    code_fingerprint: Parameter[str] = "",
     beam_pipeline: BeamComponentParameter[beam.Pipeline] = None,
 ) -> None:
-    """Groups interactions into chronological histories (sessions split at `session_gap` seconds)."""
+    """Groups interactions into chronological histories (sessions split at `session_gap` seconds).
+
+    `code_fingerprint` (movierec.pipeline.fingerprint) only keys the cache: changed code re-runs it."""
+    del code_fingerprint
     splits = [s for s in decode_split_names(examples.split_names) if s in ROLE_OF_SPLIT]
     with beam_pipeline as p:
         events = [

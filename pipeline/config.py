@@ -28,6 +28,8 @@ class PipelineConfig:
     metadata_path: str | None = None
     beam_pipeline_args: list[str] = field(default_factory=lambda: ["--direct_running_mode=in_memory"])
     enable_cache: bool = True
+    # keys the cache on movierec's code (None: computed from the installed sources, see fingerprint.py)
+    code_fingerprint: str | None = None
 
     @property
     def pipeline_root(self) -> str:

@@ -18,6 +18,7 @@ from movierec.components import AnomalyGate, MovieLensExampleGen, RankingEvaluat
 from movierec.data.loader import checksum_files
 from movierec.models import MODELS, build_model
 from movierec.pipeline.config import PipelineConfig
+from movierec.pipeline.fingerprint import code_fingerprint
 from movierec.serving.export import HistoryScorable
 
 MODULES = Path(__file__).resolve().parent / "modules"
@@ -43,12 +44,15 @@ def create_pipeline(config: PipelineConfig, fingerprint: str | None = None) -> t
             f"the pipeline pushes SavedModels for TF Serving and {config.model!r} has no serving export; "
             f"choose one of {', '.join(servable_models())}"
         )
+    # movierec's own code is not in TFX's cache key: every component that runs it gets its fingerprint
+    code = config.code_fingerprint or code_fingerprint()
     example_gen = MovieLensExampleGen(
         data_path=config.data_path,
         data_fingerprint=fingerprint or data_fingerprint(config.data_path),
         protocol=config.protocol,
         split_params=json.dumps(config.split_params),
         strict=config.strict,
+        code_fingerprint=code,
     )
     statistics_gen = tfx.components.StatisticsGen(examples=example_gen.outputs["examples"])
     schema_gen = tfx.components.SchemaGen(
@@ -57,14 +61,17 @@ def create_pipeline(config: PipelineConfig, fingerprint: str | None = None) -> t
     example_validator = tfx.components.ExampleValidator(
         statistics=statistics_gen.outputs["statistics"], schema=schema_gen.outputs["schema"]
     )
-    anomaly_gate = AnomalyGate(anomalies=example_validator.outputs["anomalies"])
+    anomaly_gate = AnomalyGate(anomalies=example_validator.outputs["anomalies"], code_fingerprint=code)
     transform = tfx.components.Transform(
         examples=example_gen.outputs["examples"],
         schema=schema_gen.outputs["schema"],
         module_file=str(MODULES / "transform.py"),
+        custom_config={"code_fingerprint": code},  # preprocessing_fn ignores it: cache key only
     )
     transform.add_upstream_node(anomaly_gate)
-    sequence_gen = SequenceGen(examples=example_gen.outputs["examples"], session_gap=config.session_gap)
+    sequence_gen = SequenceGen(
+        examples=example_gen.outputs["examples"], session_gap=config.session_gap, code_fingerprint=code
+    )
     sequence_gen.add_upstream_node(anomaly_gate)
     trainer = tfx.components.Trainer(
         module_file=str(MODULES / "trainer.py"),
@@ -78,6 +85,7 @@ def create_pipeline(config: PipelineConfig, fingerprint: str | None = None) -> t
             "hparams": config.hparams,
             "session_gap": config.session_gap,
             "distribute": config.distribute,
+            "code_fingerprint": code,  # cache key only
         },
     )
     latest_blessed = tfx.dsl.Resolver(
@@ -95,6 +103,7 @@ def create_pipeline(config: PipelineConfig, fingerprint: str | None = None) -> t
         regression_tolerance=config.regression_tolerance,
         baseline=config.baseline,
         session_gap=config.session_gap,
+        code_fingerprint=code,
     )
     components = [
         example_gen,

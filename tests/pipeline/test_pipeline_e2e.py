@@ -1,9 +1,9 @@
 """The whole TFX pipeline on LocalDagRunner over a slice of MovieLens 100K.
 
 Like TFX's own e2e tests: a full run, a run where only the Evaluator and Pusher re-execute (the
-resolver now finds a blessed model), a fully cached run, all asserted on ML Metadata; then a
-deliberately weak candidate that must not be pushed. The pushed SavedModel is checked the way TF
-Serving sees it: saved_model_cli, and loading in a fresh process.
+resolver now finds a blessed model), a fully cached run, a run after an edit of movierec's code (all
+re-run), all asserted on ML Metadata; then a deliberately weak candidate that must not be pushed. The
+pushed SavedModel is checked the way TF Serving sees it: saved_model_cli, and loading in a fresh process.
 """
 
 import collections
@@ -20,6 +20,7 @@ from ml_metadata.proto import metadata_store_pb2
 from tfx import v1 as tfx
 
 from movierec.pipeline.config import PipelineConfig
+from movierec.pipeline.fingerprint import code_fingerprint
 from movierec.pipeline.runners.local import run
 
 pytestmark = pytest.mark.slow
@@ -95,7 +96,7 @@ SERVE = textwrap.dedent("""
 """)
 
 
-def test_pipeline_runs_blesses_pushes_caches_and_refuses_a_weak_model(ml100k_slice, tmp_path):
+def test_pipeline_runs_blesses_pushes_caches_and_refuses_a_weak_model(ml100k_slice, source_copy, tmp_path):
     config = PipelineConfig(
         data_path=str(ml100k_slice), output_dir=str(tmp_path / "run"), model="gru4rec", hparams={"epochs": 2}
     )
@@ -139,6 +140,18 @@ def test_pipeline_runs_blesses_pushes_caches_and_refuses_a_weak_model(ml100k_sli
     # Third run: nothing changed, everything comes from the cache.
     run(config)
     assert completed(config) - first == second
+
+    # Fourth run: movierec's code changed (an edited copy of the sources gives the fingerprint), data
+    # and parameters did not: every component running movierec code re-runs, and so does everything
+    # downstream.
+    splits = source_copy["movierec"] / "splits.py"
+    splits.write_text(splits.read_text() + "\n# an edit\n")
+    edited = dataclasses.replace(config, code_fingerprint=code_fingerprint(source_copy))
+    assert edited.code_fingerprint != code_fingerprint()
+    summary = run(edited)
+    rerun = completed(config) - first - second
+    expected = COMPONENTS - (set() if summary["blessed"] else {"Pusher"})
+    assert rerun == collections.Counter(expected), rerun
 
     # A deliberately weak candidate (untrained GRU4Rec) is evaluated and not pushed.
     weak = dataclasses.replace(config, hparams={"epochs": 0})
