@@ -533,6 +533,12 @@ def pipeline_options(f):
             multiple=True,
             help="Beam pipeline argument, e.g. --beam-arg=--direct_num_workers=2 (repeatable).",
         ),
+        click.option(
+            "--schema",
+            "schema_path",
+            help="Schema (schema.pbtxt) the data must satisfy, instead of the reviewed "
+            "pipeline/schema/schema.pbtxt; violations stop the run before training.",
+        ),
     ]
     for option in reversed(options):
         f = option(f)
@@ -550,6 +556,7 @@ def _pipeline_config(
     baseline,
     distribute,
     beam_args,
+    schema_path=None,
     local_data=True,
 ):
     from movierec.pipeline.config import PipelineConfig
@@ -565,6 +572,10 @@ def _pipeline_config(
             data = str(resolve_dataset(data, data_dir))
         except DataError as error:
             raise click.ClickException(str(error)) from error
+    if schema_path and "://" not in schema_path:
+        if not Path(schema_path).is_file():
+            raise click.BadParameter(f"no schema file at {schema_path}", param_hint="--schema")
+        schema_path = str(Path(schema_path).resolve())  # components may run in another directory
     remote_output = "://" in output_dir
     config = PipelineConfig(
         data_path=data,
@@ -575,6 +586,7 @@ def _pipeline_config(
         margin=margin,
         baseline=baseline,
         distribute=distribute,
+        schema_path=schema_path,
     )
     if beam_args:
         config.beam_pipeline_args = list(beam_args)

@@ -6,6 +6,8 @@ import os
 from dataclasses import dataclass, field
 from typing import Any
 
+SCHEMA_FILE = os.path.join("schema", "schema.pbtxt")  # the reviewed schema, below this package
+
 
 @dataclass
 class PipelineConfig:
@@ -28,6 +30,8 @@ class PipelineConfig:
     metadata_path: str | None = None
     beam_pipeline_args: list[str] = field(default_factory=lambda: ["--direct_running_mode=in_memory"])
     enable_cache: bool = True
+    # the reviewed schema ExampleValidator checks the data against (None: pipeline/schema/schema.pbtxt)
+    schema_path: str | None = None
     # keys the cache on movierec's code (None: computed from the installed sources, see fingerprint.py)
     code_fingerprint: str | None = None
 
@@ -38,6 +42,10 @@ class PipelineConfig:
     @property
     def serving_model_dir(self) -> str:
         return self.serving_dir or os.path.join(self.output_dir, "serving", self.model)
+
+    @property
+    def schema_file(self) -> str:
+        return self.schema_path or os.path.join(os.path.dirname(os.path.abspath(__file__)), SCHEMA_FILE)
 
     @property
     def metadata_db(self) -> str:

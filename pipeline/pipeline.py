@@ -1,6 +1,6 @@
 """create_pipeline(config) -> tfx.dsl.Pipeline. Construction only: runners live in pipeline/runners.
 
-MovieLensExampleGen → StatisticsGen → SchemaGen → ExampleValidator → AnomalyGate
+MovieLensExampleGen → StatisticsGen → ExampleValidator (against the reviewed schema) → AnomalyGate
     → Transform (vocabularies on Beam) → SequenceGen (histories on Beam)
     → Trainer (generic run_fn, model from the registry) → RankingEvaluator (+ latest blessed model)
     → Pusher, only inside Cond(blessed)
@@ -14,7 +14,13 @@ from pathlib import Path
 
 from tfx import v1 as tfx
 
-from movierec.components import AnomalyGate, MovieLensExampleGen, RankingEvaluator, SequenceGen
+from movierec.components import (
+    AnomalyGate,
+    MovieLensExampleGen,
+    RankingEvaluator,
+    ReviewedSchemaGen,
+    SequenceGen,
+)
 from movierec.data.loader import checksum_files
 from movierec.models import MODELS, build_model
 from movierec.pipeline.config import PipelineConfig
@@ -55,9 +61,9 @@ def create_pipeline(config: PipelineConfig, fingerprint: str | None = None) -> t
         code_fingerprint=code,
     )
     statistics_gen = tfx.components.StatisticsGen(examples=example_gen.outputs["examples"])
-    schema_gen = tfx.components.SchemaGen(
-        statistics=statistics_gen.outputs["statistics"], infer_feature_shape=True
-    )
+    # A schema inferred from the statistics it then validates could never flag this run's data: the
+    # data is checked against a schema reviewed into the repository (or --schema).
+    schema_gen = ReviewedSchemaGen(schema_file=config.schema_file)
     example_validator = tfx.components.ExampleValidator(
         statistics=statistics_gen.outputs["statistics"], schema=schema_gen.outputs["schema"]
     )
