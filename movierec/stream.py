@@ -56,7 +56,15 @@ class EventStream:
 
 def lookup_ids(vocabulary: np.ndarray, raw_ids) -> np.ndarray:
     """Index of each raw id in `vocabulary` (any order, e.g. TFT's by frequency); -1 if absent."""
-    raw = np.asarray(raw_ids, dtype=vocabulary.dtype)
+    raw = np.asarray(raw_ids)
+    if vocabulary.dtype.kind in "US":
+        # Both as the wider string type: casting "1683" to a vocabulary of 3-character ids would
+        # truncate it to "168" and silently match that item.
+        raw = raw.astype(vocabulary.dtype.type)  # a string type as wide as the longest raw id
+        common = np.promote_types(vocabulary.dtype, raw.dtype)
+        vocabulary, raw = vocabulary.astype(common), raw.astype(common)
+    else:
+        raw = raw.astype(vocabulary.dtype)
     if len(vocabulary) == 0:
         return np.full(raw.shape, -1, dtype=np.int64)
     sorter = np.argsort(vocabulary, kind="stable")

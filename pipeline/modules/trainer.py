@@ -2,8 +2,9 @@
 
 `custom_config` picks the model and its hyper-parameters; the model trains through the same
 `fit(TrainingData)` as on the command line, over Transform's id spaces, and is written twice into the
-Model artifact: `recommender/` (movierec's own format, read by the RankingEvaluator) and
-`Format-Serving/` (the SavedModel that TF Serving loads, with the transform graph inside).
+Model artifact: `recommender/` (movierec's own format, read by the RankingEvaluator, with
+`vocabulary.json`: the raw ids of its item and user indices) and `Format-Serving/` (the SavedModel
+that TF Serving loads, with the transform graph inside).
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import tensorflow_transform as tft
 from tfx.components.trainer.fn_args_utils import FnArgs
 
 from movierec.components.histories import read_user_histories, stream_from_histories, vocabulary
+from movierec.components.id_space import ModelVocabulary
 from movierec.components.ranking_evaluator import RECOMMENDER_DIR
 from movierec.experiment import EvaluationSettings, evaluate_ranking
 from movierec.models import build_model, save_model
@@ -69,6 +71,9 @@ def run_fn(fn_args: FnArgs) -> None:
 
     model_root = os.path.dirname(fn_args.serving_model_dir)
     save_model(model, os.path.join(model_root, RECOMMENDER_DIR))
+    # The raw ids of the model's indices: a later run, over refreshed data and vocabularies, compares
+    # this model with its candidate through raw ids (movierec.components.id_space).
+    ModelVocabulary(items, users).save(os.path.join(model_root, RECOMMENDER_DIR))
     with tf.io.gfile.GFile(os.path.join(model_root, RECOMMENDER_DIR, "validation_metrics.json"), "w") as f:
         f.write(json.dumps(metrics, indent=2))
     if not export_for_serving(
