@@ -1,18 +1,35 @@
 # TFX parses these signatures at import time: no `from __future__ import annotations` here.
 """RankingEvaluator: full-catalogue metrics of `movierec.evaluation`, and the blessing decision.
 
-The candidate is evaluated on the validation users (split `eval`) and the test users (split `test`)
-with the same queries, seen-item filtering and tie-breaking as the command line. It is blessed when,
-on the validation users,
-- it beats a baseline trained here from the same training histories (default Pop) by the relative
-  `margin` on `metric`, and
-- it is not worse than the latest blessed model (from a resolver, when there is one) by more than
-  `regression_tolerance`.
+The candidate, a baseline trained here from the same training histories (default Pop) and the latest
+blessed model (from a resolver, when there is one) are evaluated on the validation users (split
+`eval`) and the test users (split `test`) with the same queries, seen-item filtering and tie-breaking
+as the command line. The latest blessed model may come from older data: it is loaded with its own
+vocabulary and scores the same queries through raw ids (`movierec.components.id_space`), so a
+refreshed vocabulary never crashes the comparison or shifts its scores onto other items.
+
+The rule (`decide`), on the validation users and `metric`:
+- the candidate beats the baseline by the relative `margin` (point estimates: the baseline is the
+  floor every model must clear);
+- it is not significantly worse than the latest blessed model: with the paired user-bootstrap
+  interval of (candidate − latest blessed) at level `regression_confidence` (users resampled with
+  all their queries, both models on the same draws), it is refused when the interval's upper end lies
+  below −`regression_tolerance` × the blessed model's value. With the default tolerance 0 that is "the
+  data show it is worse": a one-sided test at level (1 + confidence) / 2. A difference that could be
+  noise does not block a candidate, and the same model again (difference 0) passes;
+- a candidate that *is* the latest blessed model (the same Model artifact: a re-run whose Trainer
+  came from the cache) is not blessed again, so the Pusher never pushes the same model twice.
+
+`metrics.json` in the ModelEvaluation artifact holds every model's metrics per split, the paired
+differences (candidate − each other model, every metric, per split) and the decision with its reason.
 """
 
 import json
 import os
+from dataclasses import dataclass
+from typing import Any
 
+import numpy as np
 import tensorflow as tf
 import tensorflow_transform as tft
 from tfx.dsl.component.experimental.annotations import InputArtifact, OutputArtifact, Parameter
@@ -20,16 +37,33 @@ from tfx.dsl.component.experimental.decorators import component
 from tfx.types import standard_artifacts
 
 from movierec.components.histories import read_user_histories, stream_from_histories, vocabulary
+from movierec.components.id_space import VOCABULARY_FILE, InVocabulary, ModelVocabulary
+from movierec.evaluation import RankingAccumulator
+from movierec.evaluation.bootstrap import paired_difference
 from movierec.experiment import EvaluationSettings, evaluate_ranking
 from movierec.models import build_model, load_model
 from movierec.splits import TEST, VALIDATION
 from movierec.stream import build_queries
 
 RECOMMENDER_DIR = "recommender"  # where the Trainer module writes movierec's own format
+LATEST_BLESSED = "latest_blessed"
+BOOTSTRAP_RESAMPLES = 1000  # paired user-bootstrap draws (seed 0: the same decision on a re-run)
 
 
 def _split_files(examples, split: str) -> str:
     return os.path.join(examples.uri, f"Split-{split}", "*")
+
+
+@dataclass(frozen=True)
+class Regression:
+    """The candidate against the latest blessed model on the blessing metric (validation users):
+    the blessed model's value and the paired bootstrap of candidate − blessed at `confidence`."""
+
+    previous: float
+    difference: float
+    low: float
+    high: float
+    confidence: float
 
 
 def decide(
@@ -37,20 +71,76 @@ def decide(
     candidate: float,
     baseline: float,
     margin: float,
-    blessed_previous: float | None = None,
+    regression: Regression | None = None,
     regression_tolerance: float = 0.0,
+    already_blessed: bool = False,
 ) -> tuple[bool, str]:
-    """The blessing rule, with the reason in words (recorded in the evaluation artifact)."""
+    """The blessing rule (see the module doc), with the reason in words (recorded in the artifacts)."""
+    if already_blessed:
+        return False, (
+            "the candidate is the latest blessed model itself (same Model artifact): not blessed again, "
+            "so it is not pushed twice"
+        )
     if not candidate > baseline * (1.0 + margin):
         return False, f"{metric} {candidate:.4f} does not beat the baseline's {baseline:.4f} by {margin:.1%}"
-    if blessed_previous is not None and candidate < blessed_previous * (1.0 - regression_tolerance):
-        return False, (
-            f"{metric} {candidate:.4f} is worse than the latest blessed model's {blessed_previous:.4f} "
-            f"by more than {regression_tolerance:.1%}"
-        )
-    return True, f"{metric} {candidate:.4f} vs baseline {baseline:.4f}" + (
-        f" and latest blessed {blessed_previous:.4f}" if blessed_previous is not None else ""
+    if regression is None:
+        return True, f"{metric} {candidate:.4f} vs baseline {baseline:.4f}"
+    r = regression
+    floor = -regression_tolerance * r.previous
+    interval = (
+        f"{r.difference:+.4f}, {r.confidence:.0%} paired user-bootstrap interval "
+        f"[{r.low:+.4f}, {r.high:+.4f}]"
     )
+    if r.high < floor:  # False for a NaN bound: no evidence of a regression
+        allowed = f" by more than {regression_tolerance:.1%}" if regression_tolerance else ""
+        return False, (
+            f"{metric} {candidate:.4f} is significantly worse than the latest blessed model's "
+            f"{r.previous:.4f}{allowed}: difference {interval} lies below {floor:+.4f}"
+        )
+    return True, (
+        f"{metric} {candidate:.4f} vs baseline {baseline:.4f}; vs latest blessed {r.previous:.4f}: "
+        f"difference {interval}, not significantly worse"
+    )
+
+
+def same_artifact(a: Any, b: Any) -> bool:
+    """Whether two Model artifacts are the same one (ML Metadata id, else the same URI)."""
+    if a.id and b.id:
+        return a.id == b.id
+    return a.uri.rstrip("/") == b.uri.rstrip("/")
+
+
+def paired(
+    a: RankingAccumulator, b: RankingAccumulator, query_users: np.ndarray, confidence: float
+) -> dict[str, dict[str, float]]:
+    """Paired user-bootstrap of mean(a) − mean(b) for every metric, both scored on the same queries."""
+    rows = a.query_rows()
+    if not np.array_equal(rows, b.query_rows()):
+        raise ValueError("the two models were scored on different queries: their results cannot be paired")
+    return paired_difference(
+        a.per_query(),
+        b.per_query(),
+        groups=query_users[rows],
+        n_resamples=BOOTSTRAP_RESAMPLES,
+        level=confidence,
+        seed=0,
+    )
+
+
+def _latest_blessed(
+    candidate_artifact: Any, blessed_artifact: Any, items: np.ndarray, users: np.ndarray
+) -> tuple[dict[str, Any], InVocabulary | None]:
+    """What the report says about the latest blessed model, and the model to score (None when it is
+    the candidate itself, or cannot be compared)."""
+    about: dict[str, Any] = {"model_id": blessed_artifact.id, "uri": blessed_artifact.uri}
+    if same_artifact(candidate_artifact, blessed_artifact):
+        return {**about, "same_as_candidate": True}, None
+    directory = os.path.join(blessed_artifact.uri, RECOMMENDER_DIR)
+    saved = ModelVocabulary.load(directory)
+    if saved is None:  # trained before the Trainer saved vocabularies: its indices mean nothing here
+        return {**about, "comparable": False, "why": f"no {VOCABULARY_FILE} in {directory}"}, None
+    model = InVocabulary(load_model(directory), saved, items, users)
+    return {**about, "comparable": True, "coverage": model.coverage()}, model
 
 
 @component
@@ -64,12 +154,17 @@ def RankingEvaluator(
     metric: Parameter[str] = "recall@20",
     margin: Parameter[float] = 0.0,
     regression_tolerance: Parameter[float] = 0.0,
+    regression_confidence: Parameter[float] = 0.95,
     baseline: Parameter[str] = "pop",
     query_mode: Parameter[str] = "next-item",
     session_gap: Parameter[int] = 3600,
     code_fingerprint: Parameter[str] = "",
 ) -> None:
     del code_fingerprint  # only keys the cache (movierec.pipeline.fingerprint): changed code re-runs it
+    if not 0.0 < regression_confidence < 1.0:
+        raise ValueError(f"regression_confidence must be in (0, 1), got {regression_confidence}")
+    if regression_tolerance < 0.0:
+        raise ValueError(f"regression_tolerance must be >= 0, got {regression_tolerance}")
     transform_output = tft.TFTransformOutput(transform_graph.uri)
     items, users = vocabulary(transform_output, "item_id"), vocabulary(transform_output, "user_id")
 
@@ -80,39 +175,78 @@ def RankingEvaluator(
 
     candidate = load_model(os.path.join(model.uri, RECOMMENDER_DIR))
     trained_baseline = build_model(baseline).fit(stream("train").training_data())
-    contenders = {"candidate": candidate, f"baseline:{baseline}": trained_baseline}
+    baseline_name = f"baseline:{baseline}"
+    contenders = {"candidate": candidate, baseline_name: trained_baseline}
+    previous: dict[str, Any] | None = None
     if baseline_model is not None:
-        contenders["latest_blessed"] = load_model(os.path.join(baseline_model.uri, RECOMMENDER_DIR))
+        previous, previous_model = _latest_blessed(model, baseline_model, items, users)
+        if previous_model is not None:
+            contenders[LATEST_BLESSED] = previous_model
 
     results: dict[str, dict[str, dict[str, float]]] = {}
+    differences: dict[str, dict[str, dict[str, dict[str, float]]]] = {}
     for split, role in (("eval", VALIDATION), ("test", TEST)):
         events = stream(split)
         settings = EvaluationSettings(
             role="validation" if role == VALIDATION else "test", query_mode=query_mode
         )
         queries = build_queries(events, role, query_mode)
-        for name, recommender in contenders.items():
-            accumulator = evaluate_ranking(recommender, events, queries, settings)
+        accumulators = {
+            name: evaluate_ranking(recommender, events, queries, settings)
+            for name, recommender in contenders.items()
+        }
+        for name, accumulator in accumulators.items():
             results.setdefault(name, {})[split] = accumulator.result()
+            if name != "candidate":
+                differences.setdefault(f"candidate - {name}", {})[split] = paired(
+                    accumulators["candidate"], accumulator, queries.users, regression_confidence
+                )
 
     validation = {name: r["eval"][metric] for name, r in results.items()}
+    regression = None
+    if LATEST_BLESSED in contenders:
+        versus = differences[f"candidate - {LATEST_BLESSED}"]["eval"][metric]
+        regression = Regression(
+            previous=validation[LATEST_BLESSED],
+            difference=versus["difference"],
+            low=versus["low"],
+            high=versus["high"],
+            confidence=regression_confidence,
+        )
+    already_blessed = bool(previous and previous.get("same_as_candidate"))
     blessed, reason = decide(
         metric,
         validation["candidate"],
-        validation[f"baseline:{baseline}"],
+        validation[baseline_name],
         margin,
-        validation.get("latest_blessed"),
+        regression,
         regression_tolerance,
+        already_blessed=already_blessed,
     )
-    report = {"metric": metric, "margin": margin, "blessed": blessed, "reason": reason, "results": results}
+    if previous is not None and previous.get("comparable") is False:
+        reason += f" (latest blessed model not compared: {previous['why']})"
+    report = {
+        "metric": metric,
+        "margin": margin,
+        "regression_confidence": regression_confidence,
+        "regression_tolerance": regression_tolerance,
+        "blessed": blessed,
+        "already_blessed": already_blessed,
+        "reason": reason,
+        "results": results,
+        "paired_differences": differences,
+        LATEST_BLESSED: previous,
+    }
     with tf.io.gfile.GFile(os.path.join(evaluation.uri, "metrics.json"), "w") as handle:
         handle.write(json.dumps(report, indent=2))
     with tf.io.gfile.GFile(
         os.path.join(blessing.uri, "BLESSED" if blessed else "NOT_BLESSED"), "w"
     ) as handle:
         handle.write(reason)
-    # The custom properties TFX's Pusher and LatestBlessedModelStrategy read.
+    # The custom properties TFX's Pusher and LatestBlessedModelStrategy read: a NOT_BLESSED re-run of
+    # the latest blessed model leaves its earlier blessing (the resolver's) in force.
     blessing.set_int_custom_property("blessed", int(blessed))
+    blessing.set_int_custom_property("already_blessed", int(already_blessed))
     blessing.set_int_custom_property("current_model_id", model.id)
     blessing.set_string_custom_property("current_model", model.uri)
     blessing.set_string_custom_property("reason", reason)

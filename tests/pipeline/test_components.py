@@ -1,5 +1,7 @@
 """Component logic that can fail on its own: histories, the blessing rule, the anomaly gate."""
 
+import math
+
 import numpy as np
 import pytest
 import tensorflow as tf
@@ -8,7 +10,7 @@ from tfx.types import standard_artifacts
 from tfx.types.standard_artifact_utils import encode_split_names
 
 from movierec.components.histories import read_user_histories, stream_from_histories
-from movierec.components.ranking_evaluator import decide
+from movierec.components.ranking_evaluator import Regression, decide, paired, same_artifact
 from movierec.components.sequence_gen import _user_history
 from movierec.components.validation_gate import AnomalyGate, anomalies_by_split
 from movierec.splits import TEST, TRAIN
@@ -34,8 +36,27 @@ def test_user_history_orders_events_and_cuts_the_training_prefix(tmp_path):
         read_user_histories(path), np.array(["d", "c", "b", "a"]), np.array(["u0", "u1"]), 3600
     )
     assert stream.sequences.indptr.tolist() == [0, 0, 4]
-    assert stream.item_ids[stream.sequences.items].tolist() == ["a", "c", "b", "d"]
+    # same-second events in the vocabulary's index order (models.base.canonical_order), as everywhere
+    assert stream.item_ids[stream.sequences.items].tolist() == ["c", "a", "b", "d"]
+    assert stream.sequences.session_start.tolist() == [True, False, False, True]
     assert stream.roles.tolist() == [TRAIN, TRAIN, TEST, TEST]
+
+
+def test_a_session_opens_at_the_start_of_its_same_second_group_in_index_order():
+    # SequenceGen flags "b" (first by raw id) at t=10000; in the vocabulary's index order "c" comes
+    # first in that group, and the session must open there, not in the middle of the group.
+    histories = {
+        "user_id": np.array(["u"]),
+        "item_ids": np.array(["a", "b", "c", "d"]),
+        "timestamps": np.array([0, 10000, 10000, 10100]),
+        "ratings": np.ones(4, np.float32),
+        "roles": np.array([TRAIN, TEST, TEST, TEST]),
+        "session_start": np.array([1, 1, 0, 0]),
+        "lengths": np.array([4]),
+    }
+    stream = stream_from_histories(histories, np.array(["d", "c", "b", "a"]), np.array(["u"]), 3600)
+    assert stream.item_ids[stream.sequences.items].tolist() == ["a", "c", "b", "d"]
+    assert stream.sequences.session_start.tolist() == [True, True, False, False]
 
 
 def test_blessing_needs_the_margin_over_the_baseline():
@@ -45,10 +66,60 @@ def test_blessing_needs_the_margin_over_the_baseline():
     assert not decide("recall@20", 0.20, 0.20, margin=0.0)[0]  # a tie does not beat it
 
 
-def test_blessing_refuses_a_regression_against_the_latest_blessed_model():
-    blessed, reason = decide("recall@20", 0.25, 0.10, 0.0, blessed_previous=0.30, regression_tolerance=0.05)
-    assert not blessed and "latest blessed" in reason
-    assert decide("recall@20", 0.30, 0.10, 0.0, blessed_previous=0.30)[0]  # the same model again passes
+def regression(previous: float, difference: float, low: float, high: float) -> Regression:
+    return Regression(previous, difference, low, high, confidence=0.95)
+
+
+def test_blessing_refuses_a_significant_regression_against_the_latest_blessed_model():
+    blessed, reason = decide("recall@20", 0.25, 0.10, 0.0, regression(0.30, -0.05, -0.08, -0.02))
+    assert not blessed and "significantly worse than the latest blessed model's 0.3000" in reason
+    assert "[-0.0800, -0.0200]" in reason
+
+
+def test_blessing_does_not_refuse_noise():
+    # The same point loss, but the interval reaches 0: not evidence, so blessed (the old rule refused).
+    blessed, reason = decide("recall@20", 0.25, 0.10, 0.0, regression(0.30, -0.05, -0.11, 0.01))
+    assert blessed and "not significantly worse" in reason
+    assert decide("recall@20", 0.30, 0.10, 0.0, regression(0.30, 0.0, 0.0, 0.0))[0]  # the same scores
+    assert decide("recall@20", 0.30, 0.10, 0.0, regression(0.30, 0.0, math.nan, math.nan))[0]
+
+
+def test_regression_tolerance_accepts_a_known_small_loss_only():
+    significant_small = regression(0.30, -0.02, -0.03, -0.01)  # tolerance 5% of 0.30 = 0.015
+    assert decide("recall@20", 0.28, 0.10, 0.0, significant_small, regression_tolerance=0.05)[0]
+    significant_large = regression(0.30, -0.05, -0.07, -0.03)
+    blessed, reason = decide("recall@20", 0.25, 0.10, 0.0, significant_large, regression_tolerance=0.05)
+    assert not blessed and "by more than 5.0%" in reason
+
+
+def test_the_latest_blessed_model_itself_is_not_blessed_again():
+    blessed, reason = decide("recall@20", 0.30, 0.10, 0.0, None, already_blessed=True)
+    assert not blessed and "not blessed again" in reason
+    model, same, other = standard_artifacts.Model(), standard_artifacts.Model(), standard_artifacts.Model()
+    model.id, same.id, other.id = 7, 7, 8
+    model.uri = same.uri = "/runs/Trainer/model/7"
+    other.uri = "/runs/Trainer/model/8"
+    assert same_artifact(model, same) and not same_artifact(model, other)
+
+
+def test_paired_differences_need_the_same_queries():
+    from movierec.evaluation import Ragged, RankingAccumulator
+
+    def accumulator(scores: list[list[float]], relevant: list[list[int]]) -> RankingAccumulator:
+        accumulator = RankingAccumulator(ks=(1,))
+        accumulator.update(np.array(scores), Ragged.from_lists(relevant))
+        return accumulator
+
+    # better wins every query of users 0-2 and ties on user 3's
+    users = np.array([0, 0, 1, 2, 3])
+    relevant = [[0], [1], [0], [0], [0]]
+    better = accumulator([[1, 0], [0, 1], [1, 0], [1, 0], [1, 0]], relevant)
+    worse = accumulator([[0, 1], [1, 0], [0, 1], [0, 1], [1, 0]], relevant)
+    difference = paired(better, worse, users, 0.95)["recall@1"]
+    assert difference["difference"] == pytest.approx(4 / 5) and difference["low"] > 0
+    skipped = accumulator([[0, 1], [1, 0], [0, 1], [0, 1], [1, 0]], [[0], [], [0], [0], [0]])
+    with pytest.raises(ValueError, match="scored on different queries"):
+        paired(better, skipped, users, 0.95)
 
 
 def anomalies_artifact(tmp_path, with_anomaly: bool):
