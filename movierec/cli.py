@@ -516,6 +516,23 @@ def pipeline_options(f):
             help="Relative improvement over the baseline needed for the blessing (0.1 = 10%).",
         ),
         click.option(
+            "--regression-confidence",
+            default=0.95,
+            show_default=True,
+            type=click.FloatRange(0.0, 1.0, min_open=True, max_open=True),
+            help="Confidence of the paired user-bootstrap interval of candidate - latest blessed model "
+            "(validation users); the candidate is refused when the whole interval is below "
+            "-tolerance x the blessed model's value.",
+        ),
+        click.option(
+            "--regression-tolerance",
+            default=0.0,
+            show_default=True,
+            type=click.FloatRange(min=0.0),
+            help="Relative loss against the latest blessed model that is accepted even when significant "
+            "(0.02 = 2%).",
+        ),
+        click.option(
             "--baseline",
             default="pop",
             show_default=True,
@@ -556,6 +573,8 @@ def _pipeline_config(
     baseline,
     distribute,
     beam_args,
+    regression_confidence=0.95,
+    regression_tolerance=0.0,
     schema_path=None,
     local_data=True,
 ):
@@ -584,6 +603,8 @@ def _pipeline_config(
         hparams=_parse_hparams(hparam_pairs),
         metric=metric,
         margin=margin,
+        regression_confidence=regression_confidence,
+        regression_tolerance=regression_tolerance,
         baseline=baseline,
         distribute=distribute,
         schema_path=schema_path,

@@ -23,7 +23,10 @@ class PipelineConfig:
     # blessing
     metric: str = "recall@20"
     margin: float = 0.0
+    # refused when the paired user-bootstrap interval (this confidence) of candidate − latest blessed
+    # lies entirely below −regression_tolerance × the blessed model's value (components.ranking_evaluator)
     regression_tolerance: float = 0.0
+    regression_confidence: float = 0.95
     baseline: str = "pop"
     distribute: str | None = None  # "mirrored" for tf.distribute.MirroredStrategy
     serving_dir: str | None = None

@@ -107,6 +107,7 @@ def create_pipeline(config: PipelineConfig, fingerprint: str | None = None) -> t
         metric=config.metric,
         margin=config.margin,
         regression_tolerance=config.regression_tolerance,
+        regression_confidence=config.regression_confidence,
         baseline=config.baseline,
         session_gap=config.session_gap,
         code_fingerprint=code,
