@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from movierec import storage
 from movierec.data.errors import DataError
 
 LATIN1 = "iso-8859-1"
@@ -31,7 +32,7 @@ class Lines:
     file. `bad_encoding` maps a 0-based line index to why its bytes are not valid in `encoding`.
     """
 
-    path: Path
+    path: str | Path  # a local Path, or a URI string (gs://…) read through tf.io.gfile
     name: str
     data: bytes
     starts: np.ndarray
@@ -106,7 +107,7 @@ class Lines:
         return frame
 
 
-def read_lines(path: Path, name: str, encoding: str) -> Lines:
+def read_lines(path: str | Path, name: str, encoding: str) -> Lines:
     """Read `path` and find its lines; check its bytes against `encoding`.
 
     A file declared ISO-8859-1 that is valid UTF-8 and has non-ASCII bytes is read as UTF-8 (with a
@@ -115,7 +116,7 @@ def read_lines(path: Path, name: str, encoding: str) -> Lines:
     `bad_encoding` (with the byte offset) so the reader can reject just those lines.
     """
     try:
-        raw = path.read_bytes()
+        raw = storage.read_bytes(path)
     except OSError as exc:
         raise DataError(path, None, f"cannot read the file: {exc.strerror or exc}") from exc
     if raw and not raw.endswith(b"\n"):

@@ -20,6 +20,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from movierec import storage
 from movierec.data.errors import DataError
 from movierec.data.layouts import LAYOUTS, detect_layout, missing_files
 
@@ -99,13 +100,15 @@ def _by_hand(known: KnownDataset, dest: Path, url: str) -> str:
     )
 
 
-def resolve_dataset(name_or_path: str | Path, data_dir: str | Path | None = None) -> Path:
+def resolve_dataset(name_or_path: str | Path, data_dir: str | Path | None = None) -> Path | str:
     """The folder to load for a dataset name ("ml-1m") or a folder path.
 
-    An existing folder is used as it is. Otherwise `<data_dir>/<name>` (or the folder name the
-    publisher's zip unpacks to, e.g. ml-10M100K) if it holds the dataset's files. Otherwise DataError
-    saying exactly where to put which files, and the command that downloads them.
+    A URI (gs://…) or an existing folder is used as it is. Otherwise `<data_dir>/<name>` (or the
+    folder name the publisher's zip unpacks to, e.g. ml-10M100K) if it holds the dataset's files.
+    Otherwise DataError saying exactly where to put which files, and the command that downloads them.
     """
+    if storage.is_uri(name_or_path):  # gs://… (a pod's data): read through tf.io.gfile, never a Path
+        return os.fspath(name_or_path)
     as_path = Path(name_or_path).expanduser()
     if as_path.is_dir():
         return as_path

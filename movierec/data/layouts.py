@@ -6,10 +6,12 @@ describe exactly which files a layout needs without importing pandas.
 
 from __future__ import annotations
 
+import fnmatch
 import re
 from dataclasses import dataclass
 from pathlib import Path
 
+from movierec import storage
 from movierec.data.errors import DataError
 
 
@@ -73,28 +75,35 @@ LAYOUTS: dict[str, LayoutSpec] = {
 _COMBINED = re.compile(r"combined_data_(\d+)\.txt")
 
 
-def netflix_rating_files(folder: Path) -> list[Path]:
+def netflix_rating_files(folder: str | Path) -> list[str | Path]:
     """The Netflix rating files, in reading order.
 
     combined_data_N.txt (the Kaggle repackaging) win over training_set/ (the original per-movie files)
     when both are present: they hold the same ratings, and reading both would duplicate every one.
     """
+    names = storage.listdir(folder)
     combined = sorted(
-        (p for p in folder.glob("combined_data_*.txt") if _COMBINED.fullmatch(p.name)),
-        key=lambda p: int(_COMBINED.fullmatch(p.name).group(1)),
+        (n for n in names if _COMBINED.fullmatch(n) and storage.isfile(storage.join(folder, n))),
+        key=lambda n: int(_COMBINED.fullmatch(n).group(1)),
     )
     if combined:
-        return combined
-    training = folder / "training_set"
-    return sorted(training.glob("mv_*.txt")) if training.is_dir() else []
+        return [storage.join(folder, n) for n in combined]
+    training = storage.join(folder, "training_set")
+    if not storage.isdir(training):
+        return []
+    return [storage.join(training, n) for n in storage.listdir(training) if fnmatch.fnmatch(n, "mv_*.txt")]
 
 
-def missing_files(folder: Path, layout: str) -> list[str]:
+def missing_files(folder: str | Path, layout: str) -> list[str]:
     """The required files of `layout` that `folder` lacks (empty when it has them all)."""
     spec = layout_spec(layout)
     missing = []
     for name in spec.required:
-        present = bool(netflix_rating_files(folder)) if name == NETFLIX_RATINGS else (folder / name).is_file()
+        present = (
+            bool(netflix_rating_files(folder))
+            if name == NETFLIX_RATINGS
+            else storage.isfile(storage.join(folder, name))
+        )
         if not present:
             missing.append(name)
     return missing
@@ -109,11 +118,13 @@ def layout_spec(layout: str) -> LayoutSpec:
         ) from None
 
 
-def _markers_present(folder: Path) -> list[str]:
+def _markers_present(folder: str | Path) -> list[str]:
     found = []
     for name, spec in LAYOUTS.items():
         present = (
-            bool(netflix_rating_files(folder)) if name == "netflix" else (folder / spec.marker).is_file()
+            bool(netflix_rating_files(folder))
+            if name == "netflix"
+            else storage.isfile(storage.join(folder, spec.marker))
         )
         if present:
             found.append(name)
@@ -131,10 +142,10 @@ def detect_layout(path: str | Path) -> str:
     layouts and their files, and points at a subfolder that does hold one, the usual mistake after
     unzipping), or holds the rating files of more than one layout.
     """
-    folder = Path(path)
-    if not folder.exists():
+    folder = storage.as_path(path)
+    if not storage.exists(folder):
         raise DataError(folder, None, "dataset folder does not exist")
-    if not folder.is_dir():
+    if not storage.isdir(folder):
         raise DataError(
             folder, None, "expected a dataset folder, found a file (pass the folder that holds it)"
         )
@@ -147,12 +158,14 @@ def detect_layout(path: str | Path) -> str:
             None,
             f"holds the files of several layouts ({', '.join(found)}); pass layout= to choose one",
         )
-    present = sorted(p.name + ("/" if p.is_dir() else "") for p in folder.iterdir())
+    entries = storage.listdir(folder)
+    subfolders = [n for n in entries if storage.isdir(storage.join(folder, n))]
+    present = sorted(n + "/" if n in subfolders else n for n in entries)
     shown = ", ".join(present[:15]) + (", …" if len(present) > 15 else "") if present else "nothing"
     hint = ""
-    for sub in sorted(p for p in folder.iterdir() if p.is_dir()):
-        if _markers_present(sub):
-            hint = f" (the subfolder {sub.name}/ does hold a dataset: did you mean {sub}?)"
+    for sub in subfolders:
+        if _markers_present(storage.join(folder, sub)):
+            hint = f" (the subfolder {sub}/ does hold a dataset: did you mean {storage.join(folder, sub)}?)"
             break
     raise DataError(
         folder,

@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from movierec import storage
 from movierec.data._lines import LATIN1, UTF8, Lines, read_lines
 from movierec.data._ratings import Ratings, RatingScale, parse_netflix_file, parse_rating_file
 from movierec.data._tables import (
@@ -44,17 +45,17 @@ class _RatingPart:
 class _Raw:
     """What a layout reader found, before the checks that span files."""
 
-    folder: Path
+    folder: str | Path  # a local Path or a URI string (see movierec.storage)
     report: LoadReport
     parts: list[_RatingPart] = field(default_factory=list)
     items: list[Item] | None = None
     items_name: str | None = None
     users: list[User] | None = None
     users_name: str | None = None
-    files: list[Path] = field(default_factory=list)
+    files: list[str | Path] = field(default_factory=list)
 
     def open(self, name: str, encoding: str) -> tuple[Lines, FileReport]:
-        path = self.folder / name
+        path = storage.join(self.folder, name)
         self.files.append(path)
         return read_lines(path, name, encoding), self.report.add_file(path, name)
 
@@ -74,7 +75,7 @@ def _read_ml100k(raw: _Raw) -> None:
     report.rows_read = report.rows_accepted = len(genres)
     lines, report = raw.open("u.item", LATIN1)
     raw.items, raw.items_name = parse_ml100k_items(lines, report, genres), "u.item"
-    if (raw.folder / "u.user").is_file():
+    if storage.isfile(storage.join(raw.folder, "u.user")):
         lines, report = raw.open("u.user", LATIN1)
         raw.users, raw.users_name = parse_ml100k_users(lines, report), "u.user"
     raw.ratings("u.data", LATIN1, b"\t", None, "ml-100k", "tab")
@@ -83,7 +84,7 @@ def _read_ml100k(raw: _Raw) -> None:
 def _read_ml_dat(raw: _Raw) -> None:
     lines, report = raw.open("movies.dat", LATIN1)
     raw.items, raw.items_name = parse_dat_movies(lines, report), "movies.dat"
-    if (raw.folder / "users.dat").is_file():
+    if storage.isfile(storage.join(raw.folder, "users.dat")):
         lines, report = raw.open("users.dat", LATIN1)
         raw.users, raw.users_name = parse_dat_users(lines, report), "users.dat"
     raw.ratings("ratings.dat", LATIN1, b"::", None, "ml-dat", "'::'")
@@ -100,7 +101,7 @@ def _read_netflix(raw: _Raw) -> None:
     raw.items, raw.items_name = parse_netflix_titles(lines, report), "movie_titles.csv"
     scale = RatingScale(*LAYOUTS["netflix"].rating_range)
     for path in netflix_rating_files(raw.folder):
-        lines, report = raw.open(path.relative_to(raw.folder).as_posix(), LATIN1)
+        lines, report = raw.open(_relative(path, raw.folder), LATIN1)
         raw.parts.append(_RatingPart(report, lines, parse_netflix_file(lines, report, scale)))
 
 
@@ -224,11 +225,18 @@ def _users_frame(users: list[User]) -> pd.DataFrame:
     )
 
 
-def checksum_files(files: list[Path]) -> str:
+def _relative(path: str | Path, folder: str | Path) -> str:
+    """`path` relative to `folder`, with "/" separators (local paths and URIs alike)."""
+    if storage.is_uri(folder):
+        return str(path)[len(str(folder).rstrip("/")) + 1 :]
+    return Path(path).relative_to(folder).as_posix()
+
+
+def checksum_files(files: list[str | Path]) -> str:
     """sha256 over the bytes of `files`, concatenated in the order given (callers sort by name)."""
     digest = hashlib.sha256()
     for path in files:
-        with path.open("rb") as f:
+        with storage.open_file(path, "rb") as f:
             while chunk := f.read(1 << 20):
                 digest.update(chunk)
     return digest.hexdigest()
@@ -243,19 +251,21 @@ def load_dataset(
     counted in `Dataset.report` (never dropped silently); `strict=True` turns the first one into a
     DataError instead. Whole-file problems (missing or empty file, unknown layout) always raise.
     """
-    folder = Path(path)
+    folder = storage.as_path(path)
     if layout is None:
         layout = detect_layout(folder)
     else:
         layout_spec(layout)
-        if not folder.is_dir():
+        if not storage.isdir(folder):
             raise DataError(
-                folder, None, "dataset folder does not exist" if not folder.exists() else "not a folder"
+                folder,
+                None,
+                "dataset folder does not exist" if not storage.exists(folder) else "not a folder",
             )
     missing = missing_files(folder, layout)
     if missing:
         raise DataError(
-            folder / missing[0].split(" ")[0],
+            storage.join(folder, missing[0].split(" ")[0]),
             None,
             f"missing required file {missing[0]} in the folder {folder}"
             + (f" (also missing: {', '.join(missing[1:])})" if missing[1:] else "")
@@ -307,9 +317,9 @@ def load_dataset(
         columns=list(INTERACTION_COLUMNS),
         copy=False,  # four separate blocks: consolidating would copy 25M-row columns for nothing
     )
-    files = sorted(raw.files, key=lambda p: p.relative_to(folder).as_posix())
+    files = sorted(raw.files, key=lambda p: _relative(p, folder))
     return Dataset(
-        name=name or folder.resolve().name,
+        name=name or storage.name(folder if storage.is_uri(folder) else Path(folder).resolve()),
         layout=layout,
         interactions=interactions,
         items=None if raw.items is None else _items_frame(raw.items),

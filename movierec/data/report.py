@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from movierec import storage
 from movierec.data.errors import DataError
 
 MAX_EXAMPLES = 20
@@ -22,7 +23,7 @@ MAX_EXAMPLES = 20
 class RejectedRow:
     """One row that was rejected (or, in `FileReport.warning_examples`, kept with a warning)."""
 
-    file: Path
+    file: str | Path  # a URI string for data read through tf.io.gfile
     line: int
     reason: str
     text: str
@@ -39,7 +40,7 @@ class FileReport:
     examples carry the row-specific reason (e.g. "rating 7 out of range 1–5").
     """
 
-    file: Path
+    file: str | Path
     name: str
     rows_read: int = 0
     rows_accepted: int = 0
@@ -124,7 +125,7 @@ class LoadReport:
 
     files: list[FileReport] = field(default_factory=list)
 
-    def add_file(self, path: Path, name: str) -> FileReport:
+    def add_file(self, path: str | Path, name: str) -> FileReport:
         report = FileReport(file=path, name=name)
         self.files.append(report)
         return report
@@ -132,7 +133,7 @@ class LoadReport:
     def __getitem__(self, name: str) -> FileReport:
         """The report of the file with this display name (e.g. "u.data")."""
         for report in self.files:
-            if report.name == name or report.file.name == name:
+            if report.name == name or storage.name(report.file) == name:
                 return report
         raise KeyError(name)
 

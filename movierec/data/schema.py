@@ -41,7 +41,7 @@ class Dataset:
     items: pd.DataFrame | None
     users: pd.DataFrame | None
     report: LoadReport
-    files: tuple[Path, ...]
+    files: tuple[str | Path, ...]  # local Paths, or URI strings for data read through tf.io.gfile
     checksum: str
 
     def __repr__(self) -> str:  # the frames would print thousands of lines
