@@ -8,7 +8,6 @@ events; `UserSequences` holds each user's events in time order, CSR-style.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
@@ -129,7 +128,9 @@ class Recommender(Protocol):
         """Scores of the whole catalogue for each query: float32 [len(batch), n_items]."""
         ...
 
-    def save(self, directory: Path) -> None: ...
+    def save(self, directory: str) -> None:
+        """Writes the model's files into `directory` (a local path or a URI such as gs://…)."""
+        ...
 
     def get_config(self) -> dict[str, Any]: ...
 

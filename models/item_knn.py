@@ -8,12 +8,13 @@ where supp counts the sessions that contain an item (α = 0.5 gives the regulari
 
 from __future__ import annotations
 
-from pathlib import Path
+import io
 from typing import Any
 
 import numpy as np
 import scipy.sparse as sp
 
+from movierec import storage
 from movierec.models.base import QueryBatch, TrainingData
 
 
@@ -67,15 +68,18 @@ class ItemKNN:
     def get_config(self) -> dict[str, Any]:
         return {"regularization": self.regularization, "alpha": self.alpha}
 
-    def save(self, directory: Path) -> None:
+    def save(self, directory: str) -> None:
         if self.similarity is None:
             raise RuntimeError("ItemKNN must be fitted before saving")
-        sp.save_npz(Path(directory) / "similarity.npz", self.similarity)
-        np.savez(Path(directory) / "weights.npz", popularity=self.popularity)
+        buffer = io.BytesIO()  # scipy writes local files only; storage also writes gs:// URIs
+        sp.save_npz(buffer, self.similarity)
+        storage.write_bytes(storage.join(directory, "similarity.npz"), buffer.getvalue())
+        storage.save_npz(storage.join(directory, "weights.npz"), popularity=self.popularity)
 
     @classmethod
-    def load(cls, directory: Path, config: dict[str, Any]) -> ItemKNN:
+    def load(cls, directory: str, config: dict[str, Any]) -> ItemKNN:
         model = cls(**config)
-        model.similarity = sp.load_npz(Path(directory) / "similarity.npz").tocsr()
-        model.popularity = np.load(Path(directory) / "weights.npz")["popularity"]
+        similarity = storage.read_bytes(storage.join(directory, "similarity.npz"))
+        model.similarity = sp.load_npz(io.BytesIO(similarity)).tocsr()
+        model.popularity = storage.load_npz(storage.join(directory, "weights.npz"))["popularity"]
         return model

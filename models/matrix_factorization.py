@@ -14,13 +14,13 @@ from __future__ import annotations
 
 import json
 import math
-from pathlib import Path
 from typing import Any
 
 import keras
 import numpy as np
 from keras import ops
 
+from movierec import storage
 from movierec.models.base import QueryBatch, TrainingData
 from movierec.models.losses import RankingLoss
 
@@ -178,14 +178,15 @@ class _KerasRecommender:
     def get_config(self) -> dict[str, Any]:
         return dict(self.hparams)
 
-    def save(self, directory: Path) -> None:
-        self._model().save(Path(directory) / "model.keras")
-        (Path(directory) / "hparams.json").write_text(json.dumps(self.hparams, indent=2))
+    def save(self, directory: str) -> None:
+        # Keras writes and reads .keras archives at URIs (gs://…) through tf.io.gfile itself.
+        self._model().save(storage.join(directory, "model.keras"))
+        storage.write_text(storage.join(directory, "hparams.json"), json.dumps(self.hparams, indent=2))
 
     @classmethod
-    def load(cls, directory: Path, config: dict[str, Any]):
+    def load(cls, directory: str, config: dict[str, Any]):
         recommender = cls(**config)
-        recommender.keras_model = keras.models.load_model(Path(directory) / "model.keras")
+        recommender.keras_model = keras.models.load_model(storage.join(directory, "model.keras"))
         return recommender
 
 

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from movierec import storage
 from movierec.models.base import QueryBatch, TrainingData
 
 
@@ -33,13 +33,13 @@ class Popularity:
     def get_config(self) -> dict[str, Any]:
         return {}
 
-    def save(self, directory: Path) -> None:
-        np.savez(Path(directory) / "weights.npz", counts=self._fitted_counts())
+    def save(self, directory: str) -> None:
+        storage.save_npz(storage.join(directory, "weights.npz"), counts=self._fitted_counts())
 
     @classmethod
-    def load(cls, directory: Path, config: dict[str, Any]) -> Popularity:
+    def load(cls, directory: str, config: dict[str, Any]) -> Popularity:
         model = cls(**config)
-        model.counts = np.load(Path(directory) / "weights.npz")["counts"]
+        model.counts = storage.load_npz(storage.join(directory, "weights.npz"))["counts"]
         return model
 
 

@@ -4,10 +4,11 @@ train the same object the same way; adding a model is one new file and one line 
 from __future__ import annotations
 
 import json
+import os
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
+from movierec import storage
 from movierec.models.base import Recommender
 from movierec.models.gru4rec import GRU4RecRecommender
 from movierec.models.item_knn import ItemKNN
@@ -48,15 +49,17 @@ def build_model(name: str, **hparams: Any) -> Recommender:
     return get_spec(name).factory(**hparams)
 
 
-def save_model(model: Recommender, directory: Path) -> None:
-    """Writes the model with a small manifest so `load_model` can rebuild it."""
-    directory = Path(directory)
-    directory.mkdir(parents=True, exist_ok=True)
+def save_model(model: Recommender, directory: str | os.PathLike[str]) -> None:
+    """Writes the model with a small manifest so `load_model` can rebuild it. `directory` may be a URI
+    (gs://… inside a Kubeflow pod): every file goes through `movierec.storage`."""
+    directory = os.fspath(directory)
+    storage.makedirs(directory)
     model.save(directory)
     manifest = {"model": model.name, "config": model.get_config()}
-    (directory / "recommender.json").write_text(json.dumps(manifest, indent=2))
+    storage.write_text(storage.join(directory, "recommender.json"), json.dumps(manifest, indent=2))
 
 
-def load_model(directory: Path) -> Recommender:
-    manifest = json.loads((Path(directory) / "recommender.json").read_text())
-    return get_spec(manifest["model"]).factory.load(Path(directory), manifest["config"])
+def load_model(directory: str | os.PathLike[str]) -> Recommender:
+    directory = os.fspath(directory)
+    manifest = json.loads(storage.read_text(storage.join(directory, "recommender.json")))
+    return get_spec(manifest["model"]).factory.load(directory, manifest["config"])
