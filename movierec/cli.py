@@ -640,18 +640,20 @@ def pipeline_run(as_json: bool, **options) -> None:
 )
 @click.option(
     "--spec",
-    type=click.Path(path_type=Path),
-    default=Path("movierec_pipeline.json"),
+    default="movierec_pipeline.json",
     show_default=True,
-    help="Where to write the Kubeflow Pipelines v2 spec.",
+    help="Where to write the Kubeflow Pipelines v2 spec (a file, or a gs:// URI).",
 )
 @click.option("--data-fingerprint", help="Cache key of the data when --data is only readable by the pods.")
-def pipeline_compile(image: str, spec: Path, data_fingerprint: str | None, **options) -> None:
+def pipeline_compile(image: str, spec: str, data_fingerprint: str | None, **options) -> None:
     """Compile the pipeline to a Kubeflow Pipelines v2 (Vertex AI) JSON spec.
 
     --data is the folder as the pods see it (e.g. /gcs/BUCKET/ml-100k on Vertex AI); when it is not
     readable here, give --data-fingerprint (e.g. the data's version), which keys ExampleGen's cache.
+    Compiling reads and writes no storage but the spec: a gs:// --output-dir needs no bucket here.
     """
+    import tensorflow as tf
+
     from movierec.pipeline.pipeline import data_fingerprint as fingerprint_of
     from movierec.pipeline.runners.kubeflow_v2 import compile_pipeline
 
@@ -661,8 +663,14 @@ def pipeline_compile(image: str, spec: Path, data_fingerprint: str | None, **opt
             "the data folder is not readable here: give --data-fingerprint", param_hint="--data"
         )
     config = _pipeline_config(**options, local_data=local)
-    fingerprint = data_fingerprint or fingerprint_of(config.data_path)
-    click.echo(compile_pipeline(config, str(spec), image=image, fingerprint=fingerprint))
+    try:
+        fingerprint = data_fingerprint or fingerprint_of(config.data_path)
+        written = compile_pipeline(config, spec, image=image, fingerprint=fingerprint)
+    except (OSError, RuntimeError, ValueError, tf.errors.OpError) as error:
+        # One line, not a traceback: an unwritable --spec (TFX raises RuntimeError when its folder is a
+        # file), unreadable data, storage errors (an unreachable gs:// --spec; their text spans lines).
+        raise click.ClickException(f"cannot compile the pipeline: {' '.join(str(error).split())}") from error
+    click.echo(written)
 
 
 if __name__ == "__main__":

@@ -10,10 +10,10 @@ from __future__ import annotations
 
 import hashlib
 import json
-from pathlib import Path
 
 from tfx import v1 as tfx
 
+from movierec import storage
 from movierec.components import (
     AnomalyGate,
     MovieLensExampleGen,
@@ -27,16 +27,15 @@ from movierec.pipeline.config import PipelineConfig
 from movierec.pipeline.fingerprint import code_fingerprint
 from movierec.serving.export import HistoryScorable
 
-MODULES = Path(__file__).resolve().parent / "modules"
-
 
 def data_fingerprint(data_path: str) -> str:
     """A checksum of every file in the data folder (names and bytes): ExampleGen's cache key, so new
-    or changed data re-runs the pipeline. Hashing is cheap next to parsing, which the workers do."""
-    folder = Path(data_path)
-    files = sorted(p for p in folder.rglob("*") if p.is_file())
-    names = "\n".join(p.relative_to(folder).as_posix() for p in files)
-    return f"{checksum_files(files)}-{hashlib.sha256(names.encode()).hexdigest()[:16]}"
+    or changed data re-runs the pipeline. Hashing is cheap next to parsing, which the workers do.
+    `data_path` may be a URI (gs://…), listed and read through tf.io.gfile."""
+    names = storage.files_below(data_path)
+    files = [storage.join(data_path, name) for name in names]
+    listing = "\n".join(names).encode()
+    return f"{checksum_files(files)}-{hashlib.sha256(listing).hexdigest()[:16]}"
 
 
 def servable_models() -> list[str]:
@@ -44,7 +43,11 @@ def servable_models() -> list[str]:
     return [name for name in MODELS if isinstance(build_model(name), HistoryScorable)]
 
 
-def create_pipeline(config: PipelineConfig, fingerprint: str | None = None) -> tfx.dsl.Pipeline:
+def create_pipeline(
+    config: PipelineConfig, fingerprint: str | None = None, local_metadata: bool = True
+) -> tfx.dsl.Pipeline:
+    """The pipeline for `config`. `local_metadata=False` for orchestrators with their own ML Metadata
+    (Kubeflow, Vertex AI): no SQLite store, whose folder TFX would create under `output_dir` now."""
     if config.model not in servable_models():
         raise ValueError(
             f"the pipeline pushes SavedModels for TF Serving and {config.model!r} has no serving export; "
@@ -71,7 +74,9 @@ def create_pipeline(config: PipelineConfig, fingerprint: str | None = None) -> t
     transform = tfx.components.Transform(
         examples=example_gen.outputs["examples"],
         schema=schema_gen.outputs["schema"],
-        module_file=str(MODULES / "transform.py"),
+        # A function path, not module_file: TFX would package a module file into a wheel under the
+        # pipeline root when compiling (writing to gs://), while the image already installs movierec.
+        preprocessing_fn="movierec.pipeline.modules.transform.preprocessing_fn",
         custom_config={"code_fingerprint": code},  # preprocessing_fn ignores it: cache key only
     )
     transform.add_upstream_node(anomaly_gate)
@@ -80,7 +85,7 @@ def create_pipeline(config: PipelineConfig, fingerprint: str | None = None) -> t
     )
     sequence_gen.add_upstream_node(anomaly_gate)
     trainer = tfx.components.Trainer(
-        module_file=str(MODULES / "trainer.py"),
+        run_fn="movierec.pipeline.modules.trainer.run_fn",
         examples=sequence_gen.outputs["user_histories"],
         transform_graph=transform.outputs["transform_graph"],
         schema=schema_gen.outputs["schema"],
@@ -138,8 +143,10 @@ def create_pipeline(config: PipelineConfig, fingerprint: str | None = None) -> t
         pipeline_root=config.pipeline_root,
         components=components,
         enable_cache=config.enable_cache,
-        metadata_connection_config=tfx.orchestration.metadata.sqlite_metadata_connection_config(
-            config.metadata_db
+        metadata_connection_config=(
+            tfx.orchestration.metadata.sqlite_metadata_connection_config(config.metadata_db)
+            if local_metadata
+            else None
         ),
         beam_pipeline_args=config.beam_pipeline_args,
     )

@@ -1,1 +1,1 @@
-"""Module files that TFX's Transform and Trainer load by path (TFX's `module_file`)."""
+"""The functions TFX's Transform and Trainer import by name (`preprocessing_fn`, `run_fn`)."""

@@ -1,18 +1,20 @@
-"""The Kubeflow Pipelines v2 spec compiles and names the project's image and components."""
+"""The Kubeflow Pipelines v2 spec compiles, offline, and names the project's image and components."""
 
 import json
 
 import pytest
+import yaml
+from click.testing import CliRunner
 
+from movierec.cli import main
 from movierec.pipeline.config import PipelineConfig
 from movierec.pipeline.runners.kubeflow_v2 import compile_pipeline
 
 
 def test_kubeflow_v2_spec_compiles(tmp_path):
-    # On a cluster these would be gs:// paths; compiling checks the pipeline root, so a local one here.
     config = PipelineConfig(
-        data_path=str(tmp_path / "ml-100k"),
-        output_dir=str(tmp_path / "out"),
+        data_path="gs://some-bucket/ml-100k",
+        output_dir="gs://some-bucket/movierec",  # no bucket here: compiling must not touch it
         model="gru4rec",
         beam_pipeline_args=["--runner=DataflowRunner"],
     )
@@ -40,6 +42,26 @@ def test_kubeflow_v2_spec_compiles(tmp_path):
         assert name in tasks, sorted(tasks)
 
 
+def test_every_artifact_type_in_the_spec_is_importable_by_its_title(tmp_path):
+    # A pod's TFX entrypoint rebuilds each artifact class by importing the type's schema title (first
+    # party types through TFX's table), so a custom type whose title is no class path fails on Kubeflow.
+    from tfx.orchestration.kubeflow.v2 import compiler_utils
+    from tfx.utils import import_utils
+
+    config = PipelineConfig(data_path="gs://b/ml-100k", output_dir="gs://b/movierec", model="gru4rec")
+    with open(compile_pipeline(config, str(tmp_path / "spec.json"), fingerprint="v1")) as handle:
+        components = json.load(handle)["pipelineSpec"]["components"].values()
+    titles = {
+        yaml.safe_load(artifact["artifactType"]["instanceSchema"])["title"]
+        for component in components
+        for side in ("inputDefinitions", "outputDefinitions")
+        for artifact in component.get(side, {}).get("artifacts", {}).values()
+    }
+    assert "movierec.DataReport" in titles
+    for title in titles:
+        import_utils.import_class_by_path(compiler_utils.TITLE_TO_CLASS_PATH.get(title, title))
+
+
 def test_a_model_without_serving_export_is_refused_at_construction(tmp_path):
     config = PipelineConfig(data_path=str(tmp_path), output_dir=str(tmp_path / "out"), model="pop")
     with pytest.raises(ValueError, match="has no serving export; choose one of gru4rec"):
@@ -47,10 +69,6 @@ def test_a_model_without_serving_export_is_refused_at_construction(tmp_path):
 
 
 def test_cli_compiles_for_data_only_the_pods_can_read(tmp_path):
-    from click.testing import CliRunner
-
-    from movierec.cli import main
-
     args = [
         "pipeline",
         "compile",
@@ -67,3 +85,59 @@ def test_cli_compiles_for_data_only_the_pods_can_read(tmp_path):
     assert result.exit_code == 0, result.output
     spec = (tmp_path / "spec.json").read_text()
     assert "/gcs/bucket/ml-100k" in spec and "ml-100k-v1" in spec
+
+
+def test_cli_compiles_a_gs_output_dir_offline(tmp_path, monkeypatch):
+    # This machine has no bucket and no credentials (nor, in CI, a network): every storage access to
+    # gs:// would fail. pathlib would write gs:// paths as local "gs:" folders: none may appear.
+    monkeypatch.chdir(tmp_path)
+    result = CliRunner().invoke(
+        main,
+        [
+            "pipeline",
+            "compile",
+            "--data",
+            "gs://some-bucket/ml-100k",
+            "--data-fingerprint",
+            "ml-100k-v1",
+            "--output-dir",
+            "gs://some-bucket/movierec",
+            "--spec",
+            "spec.json",
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    text = (tmp_path / "spec.json").read_text()
+    spec = json.loads(text)
+    assert spec["runtimeConfig"]["gcsOutputDirectory"] == "gs://some-bucket/movierec/pipeline_root"
+    tasks = spec["pipelineSpec"]["root"]["dag"]["tasks"]
+    assert tasks["MovieLensExampleGen"]["inputs"]["parameters"]["data_path"]["runtimeValue"] == {
+        "constantValue": {"stringValue": "gs://some-bucket/ml-100k"}
+    }
+    assert "gs://some-bucket/movierec/serving/gru4rec" in text  # the Pusher's destination, kept a URL
+    # Transform and Trainer import movierec's functions by name from the image; TFX would otherwise
+    # package module files as wheels into the pipeline root (a write to the bucket) when compiling.
+    assert "_wheels" not in text and "module_file" not in text
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["spec.json"]
+
+
+def test_cli_compile_errors_are_one_line(tmp_path):
+    (tmp_path / "taken").write_text("a file where the spec's folder should be")
+    result = CliRunner().invoke(
+        main,
+        [
+            "pipeline",
+            "compile",
+            "--data",
+            "/gcs/some-bucket/ml-100k",
+            "--data-fingerprint",
+            "v1",
+            "--output-dir",
+            "gs://some-bucket/movierec",
+            "--spec",
+            str(tmp_path / "taken" / "spec.json"),
+        ],
+    )
+    assert result.exit_code == 1
+    assert result.output.startswith("Error: cannot compile the pipeline: ")
+    assert result.output.count("\n") == 1 and str(tmp_path / "taken") in result.output
