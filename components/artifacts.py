@@ -6,4 +6,6 @@ from tfx.types.artifact import Artifact
 class DataReport(Artifact):
     """`report.json`: rows read, accepted and rejected (by file, line and reason), and the split."""
 
-    TYPE_NAME = "movierec.DataReport"  # namespace.Name: the form Kubeflow v2 accepts
+    # namespace.Name, the only form the Kubeflow v2 compiler accepts; pods import it as a class path,
+    # which movierec/__init__.py resolves to this class
+    TYPE_NAME = "movierec.DataReport"
