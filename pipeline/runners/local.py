@@ -8,6 +8,7 @@ from typing import Any
 from ml_metadata.metadata_store import metadata_store
 from tfx import v1 as tfx
 
+from movierec import storage
 from movierec.pipeline.config import PipelineConfig
 from movierec.pipeline.pipeline import create_pipeline
 
@@ -34,8 +35,7 @@ def summarize(config: PipelineConfig) -> dict[str, Any]:
         summary["blessed"] = bool(blessing.custom_properties["blessed"].int_value)
         summary["reason"] = blessing.custom_properties["reason"].string_value
     if evaluation is not None:
-        with open(f"{evaluation.uri}/metrics.json") as handle:
-            summary["evaluation"] = json.load(handle)
+        summary["evaluation"] = json.loads(storage.read_text(f"{evaluation.uri}/metrics.json"))
     if pushed is not None and pushed.custom_properties["pushed"].int_value:
         summary["pushed_model"] = pushed.custom_properties["pushed_destination"].string_value
     return summary
