@@ -2,8 +2,9 @@
 
 Input: the interaction Examples of MovieLensExampleGen (all splits). Outputs:
 - `user_histories` — one Example per user (its features are read by `movierec.components.histories`)
-  with all of the user's kept events in chronological order (ties ordered as
-  `movierec.splits.chronological_order` does), the role of each event (0 train, 1 validation, 2 test)
+  with all of the user's kept events in chronological order (same-timestamp events by item id here;
+  readers re-order tie groups by the model's item index, see `movierec.components.histories`), the
+  role of each event (0 train, 1 validation, 2 test)
   and session starts. Split `train` holds every user's training events only; `eval` and `test` hold
   the full histories of validation and test users respectively.
 - `item_histories` — one Example per item with its training events in time order (RRN, IARN).
@@ -46,7 +47,7 @@ def _parse(record: bytes, role: int) -> tuple[str, tuple]:
 
 def _user_history(user_events: tuple[str, Iterable[tuple]], session_gap: int) -> list[tuple[str, bytes]]:
     user, events = user_events
-    # chronological order with the protocol's tie rule: (timestamp, user, item); the user is fixed here
+    # chronological order; tie groups by item id (any fixed order: readers re-order them)
     events = sorted(events, key=lambda e: (e[0], e[1]))
     timestamps = np.array([e[0] for e in events], dtype=np.int64)
     starts = session_starts(np.zeros(len(events), dtype=np.int64), timestamps, session_gap)
@@ -63,19 +64,20 @@ def _user_history(user_events: tuple[str, Iterable[tuple]], session_gap: int) ->
             }
         )
     )
-    # training prefix for every user; full history in the user's evaluation split
-    train_length = sum(1 for r in roles if r == TRAIN)
+    # training events of every user; full history in the user's evaluation split (selected by role,
+    # not as a prefix: a held-out event may share its second with training events)
+    train_positions = [i for i, r in enumerate(roles) if r == TRAIN]
     outputs = []
     eval_roles = {r for r in roles if r != TRAIN}
-    if train_length:
+    if train_positions:
         prefix = tf.train.Example()
         prefix.CopyFrom(example)
         for name in ("item_ids", "timestamps", "ratings", "roles", "session_start"):
             feature = prefix.features.feature[name]
             kind = feature.WhichOneof("kind")
-            values = list(getattr(feature, kind).value)[:train_length]
+            values = list(getattr(feature, kind).value)
             del getattr(feature, kind).value[:]
-            getattr(feature, kind).value.extend(values)
+            getattr(feature, kind).value.extend(values[i] for i in train_positions)
         outputs.append(("train", prefix.SerializeToString()))
     outputs.extend((SPLIT_OF_ROLE[role], example.SerializeToString()) for role in sorted(eval_roles))
     return outputs

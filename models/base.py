@@ -3,10 +3,17 @@ nothing about files, TFX or how the data was split.
 
 Item and user ids are contiguous integers (0..n_items-1, 0..n_users-1) assigned from the training
 events; `UserSequences` holds each user's events in time order, CSR-style.
+
+Timestamp ties. Events of one user with the same timestamp (a *tie group*; half of ML-100K's
+consecutive ratings share a second) are unordered: none of them is context for, or a competitor of,
+another. Sequences store a tie group contiguously in a fixed canonical order (ascending item index,
+`canonical_order`), but that order means nothing: a query's context ends where the target's tie group
+starts, and models that learn from the order shuffle each tie group (`tie_shuffled_order`).
 """
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from typing import Any, Protocol, runtime_checkable
 
@@ -47,10 +54,33 @@ class UserSequences:
     def n_users(self) -> int:
         return len(self.indptr) - 1
 
+    @functools.cached_property
+    def tie_groups(self) -> tuple[np.ndarray, np.ndarray]:
+        """(start, stop) per event: rows [start, stop) are the user's events with the same timestamp
+        (contiguous, since each user's events are in time order). Computed once per sequences."""
+        n = len(self.items)
+        new_group = np.zeros(n, dtype=bool)
+        new_group[self.indptr[:-1][np.diff(self.indptr) > 0]] = True  # a user's first event
+        new_group[1:] |= self.timestamps[1:] != self.timestamps[:-1]
+        firsts = np.flatnonzero(new_group)
+        group = np.cumsum(new_group) - 1
+        return firsts[group].astype(np.int64), np.r_[firsts[1:], n].astype(np.int64)[group]
+
     @property
     def users(self) -> np.ndarray:
         """The user of every event."""
         return np.repeat(np.arange(self.n_users, dtype=np.int32), np.diff(self.indptr))
+
+    def select(self, keep: np.ndarray) -> UserSequences:
+        """The events where `keep` [n_events] is true, each user's in the same order."""
+        keep = np.asarray(keep, dtype=bool)
+        counts = np.bincount(self.users[keep], minlength=self.n_users)
+        indptr = np.r_[0, np.cumsum(counts)].astype(np.int64)
+        session_start = self.session_start[keep].copy()
+        session_start[indptr[:-1][counts > 0]] = True  # a user's first event always opens a session
+        return UserSequences(
+            indptr, self.items[keep], self.ratings[keep], self.timestamps[keep], session_start
+        )
 
     def prefix(self, lengths: np.ndarray) -> UserSequences:
         """The first `lengths[u]` events of every user (e.g. the training part of the stream)."""
@@ -64,6 +94,21 @@ class UserSequences:
             self.timestamps[keep],
             self.session_start[keep],
         )
+
+
+def canonical_order(users: np.ndarray, timestamps: np.ndarray, items: np.ndarray) -> np.ndarray:
+    """Row order by (user, timestamp, item index): how every builder lays out `UserSequences`, so the
+    command line, the pipeline and serving read a history's tie groups in the same order."""
+    return np.lexsort((items, timestamps, users))
+
+
+def tie_shuffled_order(sequences: UserSequences, rng: np.random.Generator) -> np.ndarray:
+    """A permutation of the events that shuffles every tie group in place (seeded by `rng`).
+
+    Training on `sequences.items[order]` keeps real time order but never teaches a model the
+    artificial order of same-timestamp events (e.g. "a lower id comes first")."""
+    start, _ = sequences.tie_groups
+    return np.lexsort((rng.random(len(start)), start))
 
 
 def gather_ranges(starts: np.ndarray, lengths: np.ndarray) -> np.ndarray:
@@ -89,10 +134,11 @@ class TrainingData:
 class QueryBatch:
     """A block of predictions to make: for each, the user and how much of their stream is visible.
 
-    Query q predicts the event at `positions[q]` of user `users[q]`'s stream in `sequences`, which
-    holds training and evaluation events alike: the model may read that user's events before that
-    position only (they all happened strictly earlier). `session_starts[q]` is where the current
-    session begins, for session-based models.
+    Query q may read the first `positions[q]` events of user `users[q]`'s stream in `sequences`
+    (which holds training and evaluation events alike) and nothing after: its context. Builders of
+    queries place `positions[q]` at the start of the target's tie group, so the context holds only
+    events strictly earlier than the predicted one. `session_starts[q]` (<= positions[q]) is where the
+    current session begins, for session-based models.
     """
 
     users: np.ndarray  # [b] int
@@ -109,6 +155,18 @@ class QueryBatch:
         has = self.positions > first
         index = self.sequences.indptr[self.users] + np.maximum(self.positions - 1, 0)
         return np.where(has, self.sequences.items[index], -1)
+
+    def last_group(self, within_session: bool = True) -> tuple[np.ndarray, np.ndarray]:
+        """(query index, item) of the context's latest tie group: the events at the latest visible
+        timestamp (in the session). "The last item" is ambiguous when several share that second, so
+        order-free models read all of them."""
+        first = self.session_starts if within_session else np.zeros_like(self.positions)
+        has = np.flatnonzero(self.positions > first)
+        base = self.sequences.indptr[self.users[has]]
+        last = base + self.positions[has] - 1
+        start = np.maximum(self.sequences.tie_groups[0][last], base + first[has])
+        lengths = last + 1 - start
+        return np.repeat(has, lengths), self.sequences.items[gather_ranges(start, lengths)]
 
     def visible(self, within_session: bool = False) -> tuple[np.ndarray, np.ndarray]:
         """(query index, item) of every visible event, in time order per query."""

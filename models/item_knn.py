@@ -1,6 +1,8 @@
 """Item-KNN baseline of the GRU4Rec paper (Hidasi et al., ICLR 2016, §4).
 
-Items similar to the session's latest item are recommended. Similarity is the cosine between the
+Items similar to the session's latest item are recommended (when several items share the
+latest second, their similarities are summed: same-timestamp events are unordered, see
+models/base.py). Similarity is the cosine between the
 items' session-occurrence vectors, regularised against coincidental high similarity of rare items:
     sim(i, j) = cooc(i, j) / ((supp_i + λ)^α · (supp_j + λ)^(1−α)),
 where supp counts the sessions that contain an item (α = 0.5 gives the regularised cosine).
@@ -57,10 +59,12 @@ class ItemKNN:
     def score(self, batch: QueryBatch) -> np.ndarray:
         if self.similarity is None or self.popularity is None:
             raise RuntimeError("ItemKNN must be fitted before scoring")
-        last = batch.last_items(within_session=True)
-        scores = np.zeros((len(batch), self.similarity.shape[1]), dtype=np.float32)
-        has_context = last >= 0
-        scores[has_context] = self.similarity[last[has_context]].toarray()
+        query, last = batch.last_group(within_session=True)
+        pairs = sp.csr_matrix(
+            (np.ones(len(query), dtype=np.float32), (query, last)),
+            shape=(len(batch), self.similarity.shape[0]),
+        )
+        scores = np.asarray((pairs @ self.similarity).todense(), dtype=np.float32)
         # Items with no similarity (and queries with no session context) fall back on popularity,
         # scaled far below any similarity so it only breaks ties.
         return scores + 1e-6 * self.popularity

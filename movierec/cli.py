@@ -22,12 +22,20 @@ import movierec.quiet_startup  # noqa: F401
 from movierec.data import DataError, Dataset, fetch_dataset, load_dataset, resolve_dataset
 from movierec.data.fetch import KNOWN_DATASETS
 from movierec.evaluation import top_k
-from movierec.experiment import EvaluationSettings, aggregate_runs, prepare, run_experiment, seen_items
+from movierec.experiment import (
+    EvaluationSettings,
+    aggregate_runs,
+    paired_comparison,
+    prepare,
+    run_experiment,
+    seen_items,
+)
 from movierec.models import MODELS, QueryBatch, UserSequences, load_model, save_model
 from movierec.splits import PROTOCOLS
 from movierec.stream import DEFAULT_SESSION_GAP, QUERY_MODES, EventStream
 
 HEADLINE = ("recall@20", "mrr@20", "ndcg@10", "precision@5", "map", "auc", "rmse", "mae")
+DETAIL_METRICS = ("recall@20", "mrr@20")
 
 
 def _echo_json(payload: Any) -> None:
@@ -211,6 +219,26 @@ def _format_table(results: list[dict[str, Any]]) -> str:
     for r in results:
         cells = [_cell(r, c) for c in columns]
         lines.append(f"{r['protocol']['protocol']:15} {r['model']:9} " + " ".join(cells))
+    lines += ["", "95% user-bootstrap intervals; spreads over split seeds and model seeds (std):"]
+    for r in results:
+        for metric in DETAIL_METRICS:
+            if metric not in r["metrics"]:
+                continue
+            low, high = r["intervals"].get(metric, (float("nan"),) * 2)
+            spread = r.get("spread", {})
+            spreads = "".join(
+                f"  {label} ±{spread[key][metric]:.4f}"
+                for key, label in (("split_seed", "split"), ("model_seed", "seed"))
+                if metric in spread.get(key, {})
+            )
+            line = f"{r['protocol']['protocol']:15} {r['model']:9} {metric:9} {r['metrics'][metric]:.4f}"
+            lines.append(f"{line} [{low:.4f}, {high:.4f}]{spreads}")
+            paired = r.get("versus", {}).get("paired_difference", {}).get(metric)
+            if paired:
+                lines.append(
+                    f"{'':25} {'− ' + r['versus']['model']:9} {paired['difference']:+.4f} "
+                    f"[{paired['low']:+.4f}, {paired['high']:+.4f}]  p(≤0) {paired['p_not_greater']:.3f}"
+                )
     return "\n".join(lines)
 
 
@@ -260,7 +288,14 @@ def _format_table(results: list[dict[str, Any]]) -> str:
     default=1,
     show_default=True,
     type=click.IntRange(min=1),
-    help="Fit seeded models N times (model seeds --seed … --seed+N-1, same split); report mean ± std.",
+    help="Repeat over N split seeds (--seed … --seed+N-1: which users are validation/test users) × N "
+    "model seeds (seeded models); report the mean, the split and the seed spreads apart.",
+)
+@click.option(
+    "--versus",
+    type=click.Choice(list(MODELS)),
+    help="Reference model (also evaluated): report every other model's paired difference to it, with a "
+    "paired user-bootstrap interval.",
 )
 @click.option(
     "--bootstrap", default=1000, show_default=True, help="Bootstrap resamples for the 95% intervals."
@@ -287,6 +322,7 @@ def evaluate(
     output,
     as_json,
     repeat,
+    versus,
 ) -> None:
     """Fit each model on the training events and report full-catalogue metrics."""
     dataset = _load(data, data_dir, strict)
@@ -297,29 +333,45 @@ def evaluate(
     unknown = set(hparams) - set().union(*(_known_hparams(name) for name in models))
     if unknown:
         raise click.BadParameter(f"no selected model takes {', '.join(sorted(unknown))}", param_hint="--set")
+    if versus and versus not in models:
+        models = (*models, versus)
     results = []
     for protocol in protocols:
-        split, stream = prepare(
-            dataset, protocol, session_gap, **_split_params(protocol, test_fraction, seed)
-        )
-        for name in models:
-            click.echo(
-                f"{protocol}: fitting {name} on {len(stream.training_data().sequences.items)} events",
-                err=True,
+        # leave-last-out has no random part: one split whatever --repeat says
+        split_seeds = [seed + r for r in range(repeat)] if protocol == "temporal" else [seed]
+        runs: dict[str, list] = {name: [] for name in models}
+        for split_seed in split_seeds:
+            split, stream = prepare(
+                dataset, protocol, session_gap, **_split_params(protocol, test_fraction, split_seed)
             )
-            seeded = "seed" in _known_hparams(name) and "seed" not in hparams
-            runs = [
-                run_experiment(
-                    dataset,
-                    name,
-                    split=split,
-                    stream=stream,
-                    hparams=_hparams_for(name, hparams, seed + r),
-                    settings=settings,
-                )[1]
-                for r in range(repeat if seeded else 1)
-            ]
-            results.append(aggregate_runs(runs))
+            for name in models:
+                click.echo(
+                    f"{protocol} (split seed {split_seed}): fitting {name} on "
+                    f"{len(stream.training_data().sequences.items)} events",
+                    err=True,
+                )
+                seeded = "seed" in _known_hparams(name) and "seed" not in hparams
+                runs[name].extend(
+                    run_experiment(
+                        dataset,
+                        name,
+                        split=split,
+                        stream=stream,
+                        hparams=_hparams_for(name, hparams, seed + r),
+                        settings=settings,
+                    )[1]
+                    for r in range(repeat if seeded else 1)
+                )
+        for name in models:
+            result = aggregate_runs(runs[name], n_resamples=bootstrap, seed=seed)
+            if versus and name != versus:
+                result["versus"] = {
+                    "model": versus,
+                    "paired_difference": paired_comparison(
+                        runs[name], runs[versus], n_resamples=bootstrap, seed=seed
+                    ),
+                }
+            results.append(result)
     if output:
         _write_atomically(output, json.dumps(results, indent=2))
     if as_json:
