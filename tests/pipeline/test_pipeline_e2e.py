@@ -1,9 +1,11 @@
 """The whole TFX pipeline on LocalDagRunner over a slice of MovieLens 100K.
 
-Like TFX's own e2e tests: a full run, a run where only the Evaluator and Pusher re-execute (the
-resolver now finds a blessed model), a fully cached run, a run after an edit of movierec's code (all
-re-run), all asserted on ML Metadata; then a deliberately weak candidate that must not be pushed. The
-pushed SavedModel is checked the way TF Serving sees it: saved_model_cli, and loading in a fresh process.
+Like TFX's own e2e tests: a full run, a run where only the Evaluator re-executes (the resolver now
+finds a blessed model: the cached candidate itself, which is not blessed or pushed again), a fully
+cached run, a run after an edit of movierec's code (all re-run), all asserted on ML Metadata; then a
+deliberately weak candidate that must not be pushed, and a run on refreshed data (new events, movies
+and users) where the latest blessed model is scored through its own vocabulary. The pushed SavedModel
+is checked the way TF Serving sees it: saved_model_cli, and loading in a fresh process.
 """
 
 import collections
@@ -13,15 +15,19 @@ import os
 import subprocess
 import sys
 import textwrap
+from pathlib import Path
 
+import numpy as np
 import pytest
 from ml_metadata.metadata_store import metadata_store
 from ml_metadata.proto import metadata_store_pb2
 from tfx import v1 as tfx
 
+from movierec.components.id_space import ModelVocabulary
 from movierec.pipeline.config import PipelineConfig
 from movierec.pipeline.fingerprint import code_fingerprint
 from movierec.pipeline.runners.local import run
+from movierec.stream import lookup_ids
 
 pytestmark = pytest.mark.slow
 
@@ -76,6 +82,44 @@ def expected_top_k(config: PipelineConfig, history: list[str], k: int) -> list[s
     scores = np.array(recommender.history_scorer()(indices[None, :].astype(np.int32)))[0]
     scores[indices] = -np.inf
     return [str(items[i]) for i in np.argsort(-scores, kind="stable")[:k]]
+
+
+NEW_ITEMS = range(1683, 1693)  # ML-100K's ids end at 1682
+NEW_USERS = range(201, 206)  # the slice's users end at 200
+
+
+def refreshed_copy(folder: Path, target: Path) -> Path:
+    """The data of `folder` plus new events, written into `target`: users 1-100 rate new movies
+    (NEW_ITEMS) after their last rating, and new users (NEW_USERS) rate old and new movies across the
+    period, so the next run's vocabularies hold new ids and the old ids at other indices."""
+    target.mkdir()
+    for name in ("u.genre", "u.occupation"):
+        (target / name).write_bytes((folder / name).read_bytes())
+    ratings = [[int(v) for v in line.split("\t")] for line in (folder / "u.data").read_text().splitlines()]
+    last = {}
+    for user, _, _, stamp in ratings:
+        last[user] = max(last.get(user, 0), stamp)
+    extra = [
+        (u, NEW_ITEMS[(u + k) % len(NEW_ITEMS)], 4, last[u] + 600 * (k + 1))
+        for u in range(1, 101)
+        for k in range(5)
+    ]
+    start, stop = min(r[3] for r in ratings), max(r[3] for r in ratings)
+    for j, user in enumerate(NEW_USERS):
+        stamp = start + (stop - start) * j // len(NEW_USERS)
+        movies = [50, 181, 258, 100, 1, NEW_ITEMS[j], NEW_ITEMS[j + 1]]
+        extra += [(user, item, 3 + k % 3, stamp + 300 * k) for k, item in enumerate(movies)]
+    lines = [f"{u}\t{i}\t{r}\t{t}\n" for u, i, r, t in [*ratings, *extra]]
+    (target / "u.data").write_text("".join(lines))
+    genres = "|".join(["0"] * 8 + ["1"] + ["0"] * 10)  # Drama
+    movies = [
+        f"{i}|Refreshed Picture {i} (1998)|01-Jan-1998||http://example.invalid/{i}|{genres}\n"
+        for i in NEW_ITEMS
+    ]
+    (target / "u.item").write_bytes((folder / "u.item").read_bytes() + "".join(movies).encode("latin-1"))
+    users = "".join(f"{u}|30|F|writer|10001\n" for u in NEW_USERS)
+    (target / "u.user").write_bytes((folder / "u.user").read_bytes() + users.encode("latin-1"))
+    return target
 
 
 def pushed_versions(config: PipelineConfig) -> list[str]:
@@ -133,10 +177,13 @@ def test_pipeline_runs_blesses_pushes_caches_and_refuses_a_weak_model(ml100k_sli
     # the transform graph inside the SavedModel maps raw ids exactly as training did
     assert items[:20] == expected_top_k(config, history, 20)
 
-    # Second run: the resolver now returns the blessed model, so only Evaluator and Pusher run again.
-    run(config)
+    # Second run: the resolver now returns the blessed model, so the Evaluator runs again; the cached
+    # Trainer's candidate *is* that model: it is not blessed again, and no duplicate version is pushed.
+    summary = run(config)
     second = completed(config) - first
-    assert second == collections.Counter({"RankingEvaluator": 1, "Pusher": 1}), second
+    assert second == collections.Counter({"RankingEvaluator": 1}), second
+    assert not summary["blessed"] and "not blessed again" in summary["reason"]
+    assert summary["evaluation"]["already_blessed"] and pushed_versions(config) == [version]
     # Third run: nothing changed, everything comes from the cache.
     run(config)
     assert completed(config) - first == second
@@ -159,3 +206,27 @@ def test_pipeline_runs_blesses_pushes_caches_and_refuses_a_weak_model(ml100k_sli
     summary = run(weak)
     assert not summary["blessed"] and "does not beat the baseline" in summary["reason"]
     assert pushed_versions(config) == before
+
+    # Refreshed data: Transform's vocabularies change (new ids; old ids move, they are by frequency).
+    # The latest blessed model is scored on the same queries through its own vocabulary: no exception,
+    # both in the report, with the paired differences the blessing used.
+    refreshed = dataclasses.replace(config, data_path=str(refreshed_copy(ml100k_slice, tmp_path / "new")))
+    summary = run(refreshed)
+    evaluation = summary["evaluation"]
+    previous = evaluation["latest_blessed"]
+    assert previous["comparable"], previous
+    results = evaluation["results"]
+    assert set(results) == {"candidate", "baseline:pop", "latest_blessed"}
+    for split in ("eval", "test"):
+        assert results["latest_blessed"][split]["queries"] == results["candidate"][split]["queries"] > 0
+        versus = evaluation["paired_differences"]["candidate - latest_blessed"][split]["recall@20"]
+        assert np.isfinite([versus["low"], versus["difference"], versus["high"]]).all()
+        assert versus["low"] <= versus["high"]
+        # aligned scores: far above a random ranking's 20 / ~1,700 items (shifted ones would be random)
+        assert results["latest_blessed"][split]["recall@20"] > 0.05
+    old = ModelVocabulary.load(os.path.join(previous["uri"], "recommender"))
+    new = ModelVocabulary.load(os.path.join(latest_uri(config, "Model"), "recommender"))
+    added = [i for i in new.items if int(i) in NEW_ITEMS]
+    assert added and previous["coverage"]["items_unknown_to_model"] == len(added)
+    shared = np.intersect1d(old.items, new.items)
+    assert (lookup_ids(old.items, shared) != lookup_ids(new.items, shared)).any()  # indices did move
