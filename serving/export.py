@@ -108,7 +108,11 @@ class ServingModule(tf.Module):
     def serve(self, examples):
         parsed = tf.io.parse_example(
             examples,
-            {"item_ids": tf.io.RaggedFeature(tf.string), "timestamps": tf.io.RaggedFeature(tf.int64)},
+            # int64 row partitions: `history` does its position arithmetic in int64 (default: int32)
+            {
+                "item_ids": tf.io.RaggedFeature(tf.string, row_splits_dtype=tf.int64),
+                "timestamps": tf.io.RaggedFeature(tf.int64, row_splits_dtype=tf.int64),
+            },
         )
         history, session_start = self.history(parsed["item_ids"], parsed["timestamps"])
         scores = tf.cast(self.scorer({"items": history, "session_start": session_start}), tf.float32)
