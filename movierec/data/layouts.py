@@ -38,6 +38,10 @@ class LayoutSpec:
 
 
 NETFLIX_RATINGS = "combined_data_1.txt … combined_data_4.txt (any of them) or training_set/mv_*.txt"
+GIVEN_TRAIN = "*train*.tsv|txt"
+GIVEN_VALIDATION = "*valid*.tsv|txt"
+GIVEN_TEST = "*test*.tsv|txt"
+GIVEN_PATTERNS = {"train": GIVEN_TRAIN, "validation": GIVEN_VALIDATION, "test": GIVEN_TEST}
 
 LAYOUTS: dict[str, LayoutSpec] = {
     spec.name: spec
@@ -69,6 +73,16 @@ LAYOUTS: dict[str, LayoutSpec] = {
             (),
             (1, 5, 1),
         ),
+        # GRU4Rec's published format (and `movierec data split --out`): the split comes with the files.
+        # Ratings, where a file has them, on the union of the MovieLens/Netflix scales.
+        LayoutSpec(
+            "session-tsv",
+            "tab-separated SessionId/UserId, ItemId, Time files with a given train/test split",
+            GIVEN_TRAIN,
+            (GIVEN_TRAIN, GIVEN_TEST),
+            (GIVEN_VALIDATION,),
+            (0.5, 5, 0.5),
+        ),
     )
 }
 
@@ -94,16 +108,64 @@ def netflix_rating_files(folder: str | Path) -> list[str | Path]:
     return [storage.join(training, n) for n in storage.listdir(training) if fnmatch.fnmatch(n, "mv_*.txt")]
 
 
+def given_split_role(name: str) -> str | None:
+    """The role of a session-tsv file from its name: "validation" if it contains "valid", else
+    "test" if it contains "test", else "train" if it contains "train" (case-insensitive; .tsv or .txt
+    only), else None. "valid" comes first so GRU4Rec's rsc15_train_valid.txt is a validation file."""
+    lower = name.lower()
+    if not lower.endswith((".tsv", ".txt")):
+        return None
+    for word, role in (("valid", "validation"), ("test", "test"), ("train", "train")):
+        if word in lower:
+            return role
+    return None
+
+
+def given_split_candidates(folder: str | Path) -> dict[str, list[str]]:
+    """The file names of `folder` per session-tsv role (a role without a file is absent)."""
+    found: dict[str, list[str]] = {}
+    for name in storage.listdir(folder):
+        role = given_split_role(name)
+        if role is not None and storage.isfile(storage.join(folder, name)):
+            found.setdefault(role, []).append(name)
+    return found
+
+
+def given_split_files(folder: str | Path) -> dict[str, str]:
+    """The one train, optional validation and one test file name of a session-tsv folder.
+
+    Raises DataError naming the folder and the files found when a role has several candidates
+    (e.g. GRU4Rec's rsc15_train_full.txt and rsc15_train_tr.txt side by side): which one is meant
+    cannot be guessed, and reading both would train on the same events twice.
+    """
+    found = given_split_candidates(folder)
+    for role, names in found.items():
+        if len(names) > 1:
+            everything = "; ".join(f"{r}: {', '.join(n)}" for r, n in sorted(found.items()))
+            raise DataError(
+                folder,
+                None,
+                f"session-tsv needs exactly one {role} file ({GIVEN_PATTERNS[role]}), found {len(names)}: "
+                f"{', '.join(names)} (all split files found: {everything}); move the others out of "
+                f"the folder {folder}",
+            )
+    return {role: names[0] for role, names in found.items()}
+
+
 def missing_files(folder: str | Path, layout: str) -> list[str]:
     """The required files of `layout` that `folder` lacks (empty when it has them all)."""
     spec = layout_spec(layout)
     missing = []
+    given = given_split_candidates(folder) if layout == "session-tsv" else {}
     for name in spec.required:
-        present = (
-            bool(netflix_rating_files(folder))
-            if name == NETFLIX_RATINGS
-            else storage.isfile(storage.join(folder, name))
-        )
+        if layout == "session-tsv":
+            present = name in {GIVEN_PATTERNS[role] for role in given}
+        else:
+            present = (
+                bool(netflix_rating_files(folder))
+                if name == NETFLIX_RATINGS
+                else storage.isfile(storage.join(folder, name))
+            )
         if not present:
             missing.append(name)
     return missing
@@ -121,11 +183,12 @@ def layout_spec(layout: str) -> LayoutSpec:
 def _markers_present(folder: str | Path) -> list[str]:
     found = []
     for name, spec in LAYOUTS.items():
-        present = (
-            bool(netflix_rating_files(folder))
-            if name == "netflix"
-            else storage.isfile(storage.join(folder, spec.marker))
-        )
+        if name == "netflix":
+            present = bool(netflix_rating_files(folder))
+        elif name == "session-tsv":
+            present = "train" in given_split_candidates(folder)
+        else:
+            present = storage.isfile(storage.join(folder, spec.marker))
         if present:
             found.append(name)
     return found

@@ -13,6 +13,7 @@ import pandas as pd
 from movierec import storage
 from movierec.data._lines import LATIN1, UTF8, Lines, read_lines
 from movierec.data._ratings import Ratings, RatingScale, parse_netflix_file, parse_rating_file
+from movierec.data._sessions import SESSION_ID, integer_times, parse_session_file, time_unit
 from movierec.data._tables import (
     Item,
     User,
@@ -25,9 +26,25 @@ from movierec.data._tables import (
     read_genres,
 )
 from movierec.data.errors import DataError
-from movierec.data.layouts import LAYOUTS, detect_layout, layout_spec, missing_files, netflix_rating_files
+from movierec.data.layouts import (
+    LAYOUTS,
+    detect_layout,
+    given_split_candidates,
+    given_split_files,
+    layout_spec,
+    missing_files,
+    netflix_rating_files,
+)
 from movierec.data.report import MAX_EXAMPLES, FileReport, LoadReport
-from movierec.data.schema import INTERACTION_COLUMNS, ITEM_COLUMNS, USER_COLUMNS, Dataset
+from movierec.data.schema import (
+    GIVEN_SPLIT,
+    GIVEN_SPLIT_VALUES,
+    INTERACTION_COLUMNS,
+    ITEM_COLUMNS,
+    SESSION_IDS,
+    USER_COLUMNS,
+    Dataset,
+)
 
 log = logging.getLogger(__name__)
 
@@ -39,6 +56,7 @@ class _RatingPart:
     report: FileReport
     lines: Lines
     ratings: Ratings
+    role: str | None = None  # session-tsv: the given split this file holds (train/validation/test)
 
 
 @dataclass
@@ -53,6 +71,8 @@ class _Raw:
     users: list[User] | None = None
     users_name: str | None = None
     files: list[str | Path] = field(default_factory=list)
+    time_unit: str = "s"
+    session_ids: bool = False  # the user ids are session ids (session-tsv files with SessionId)
 
     def open(self, name: str, encoding: str) -> tuple[Lines, FileReport]:
         path = storage.join(self.folder, name)
@@ -105,7 +125,49 @@ def _read_netflix(raw: _Raw) -> None:
         raw.parts.append(_RatingPart(report, lines, parse_netflix_file(lines, report, scale)))
 
 
-_READERS = {"ml-100k": _read_ml100k, "ml-dat": _read_ml_dat, "ml-csv": _read_ml_csv, "netflix": _read_netflix}
+def _read_session_tsv(raw: _Raw) -> None:
+    """The train, optional validation and test files, in that order (a duplicate is kept where it
+    first appears, so training keeps an event that a test file repeats)."""
+    files = given_split_files(raw.folder)
+    scale = RatingScale(*LAYOUTS["session-tsv"].rating_range)
+    opened, parsed = [], []
+    for role in ("train", "validation", "test"):
+        if role in files:
+            lines, report = raw.open(files[role], UTF8)
+            opened.append((role, lines, report))
+            parsed.append(parse_session_file(lines, report, scale))
+    kinds = {rows.kind: report.name for (_, _, report), rows in zip(opened, parsed, strict=True)}
+    if len(kinds) > 1:  # one id space: a session id and a user id with the same number are different
+        raise DataError(
+            raw.folder,
+            None,
+            "the split files mix session ids and user ids: "
+            + ", ".join(f"{name} has {kind}" for kind, name in kinds.items())
+            + "; every file of a session-tsv folder needs the same header",
+        )
+    # The tie rule needs exact timestamps: fractional seconds are kept as integer milliseconds (for
+    # every file, so train and test times stay comparable), whole seconds stay seconds.
+    raw.time_unit, first_fraction = time_unit(parsed)
+    if first_fraction is not None:
+        k, row = first_fraction
+        opened[k][2].notes.append(
+            f"line {int(parsed[k].line[row])} has the fractional Time {float(parsed[k].time[row])!r}: every "
+            "timestamp of this dataset is in integer milliseconds (Dataset.time_unit 'ms')"
+        )
+    raw.session_ids = parsed[0].kind == SESSION_ID
+    for (role, lines, report), rows in zip(opened, parsed, strict=True):
+        times = integer_times(rows.time, raw.time_unit)
+        ratings = Ratings(rows.user, rows.item, rows.rating, times, rows.line)
+        raw.parts.append(_RatingPart(report, lines, ratings, role))
+
+
+_READERS = {
+    "ml-100k": _read_ml100k,
+    "ml-dat": _read_ml_dat,
+    "ml-csv": _read_ml_csv,
+    "netflix": _read_netflix,
+    "session-tsv": _read_session_tsv,
+}
 
 
 def _duplicated(user: np.ndarray, item: np.ndarray, ts: np.ndarray) -> np.ndarray:
@@ -263,6 +325,15 @@ def load_dataset(
                 "dataset folder does not exist" if not storage.exists(folder) else "not a folder",
             )
     missing = missing_files(folder, layout)
+    if missing and layout == "session-tsv":
+        found = given_split_candidates(folder)
+        shown = "; ".join(f"{role}: {', '.join(names)}" for role, names in sorted(found.items()))
+        raise DataError(
+            folder,
+            None,
+            f"session-tsv needs one file per role, {' and '.join(missing)} missing; the folder holds "
+            f"{shown or 'no split file'}; layout session-tsv needs {LAYOUTS[layout].files_text}",
+        )
     if missing:
         raise DataError(
             storage.join(folder, missing[0].split(" ")[0]),
@@ -317,6 +388,12 @@ def load_dataset(
         columns=list(INTERACTION_COLUMNS),
         copy=False,  # four separate blocks: consolidating would copy 25M-row columns for nothing
     )
+    if any(p.role is not None for p in raw.parts):
+        codes = np.concatenate(
+            [np.full(len(p.ratings), GIVEN_SPLIT_VALUES.index(p.role), np.int8) for p in raw.parts]
+        )
+        interactions[GIVEN_SPLIT] = pd.Categorical.from_codes(codes, categories=list(GIVEN_SPLIT_VALUES))
+        interactions.attrs[SESSION_IDS] = raw.session_ids
     files = sorted(raw.files, key=lambda p: _relative(p, folder))
     return Dataset(
         name=name or storage.name(folder if storage.is_uri(folder) else Path(folder).resolve()),
@@ -327,4 +404,5 @@ def load_dataset(
         report=raw.report,
         files=tuple(files),
         checksum=checksum_files(files),
+        time_unit=raw.time_unit,
     )
