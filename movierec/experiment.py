@@ -7,6 +7,7 @@ so every model meets the same split, the same seen-item filtering and the same t
 from __future__ import annotations
 
 import copy
+import dataclasses
 import platform
 import time
 from collections.abc import Callable
@@ -121,8 +122,11 @@ _NOT_SERIALISED = ("per_query", "query_users")
 def prepare(
     dataset: Dataset, protocol: str = "temporal", session_gap: int = DEFAULT_SESSION_GAP, **split_params: Any
 ) -> tuple[Split, EventStream]:
+    """The split and the event stream of one experiment. `session_gap` is in seconds; on data whose
+    timestamps are milliseconds (session-tsv with fractional Times) it is scaled to match them."""
     split = make_split(dataset.interactions, protocol, **split_params)
-    return split, build_stream(dataset.interactions, split, session_gap)
+    gap = session_gap * 1000 if dataset.time_unit == "ms" else session_gap
+    return split, build_stream(dataset.interactions, split, gap)
 
 
 def run_experiment(
@@ -135,15 +139,23 @@ def run_experiment(
     settings: EvaluationSettings | None = None,
     progress: Callable[[str, int, int], None] | None = None,
 ) -> tuple[Recommender, ExperimentResult]:
-    """Fits `model_name` on the stream's training events and evaluates it on `settings.role`."""
+    """Fits `model_name` on the stream's training events and evaluates it on `settings.role`.
+
+    The split may decide part of the evaluation (given-split on session files): seen items stay in the
+    ranking when `split.params["exclude_seen"]` is False, and queries with fewer than
+    `split.params["min_context"]` context events are not asked. The result records what was applied.
+    """
     settings = settings or EvaluationSettings()
+    if not split.params.get("exclude_seen", True):
+        settings = dataclasses.replace(settings, exclude_seen=False)
+    min_context = int(split.params.get("min_context", 0))
     role = ROLES[settings.role]
     model = build_model(model_name, **(hparams or {}))
     started = time.perf_counter()
     model.fit(stream.training_data())
     fitted = time.perf_counter()
 
-    queries = build_queries(stream, role, settings.query_mode)
+    queries = build_queries(stream, role, settings.query_mode, min_context)
     step = (lambda n: progress("evaluate", n, len(queries))) if progress else None
     accumulator = evaluate_ranking(model, stream, queries, settings, step)
     metrics = accumulator.result()
@@ -163,6 +175,7 @@ def run_experiment(
             "name": dataset.name,
             "layout": dataset.layout,
             "checksum": dataset.checksum,
+            "time_unit": dataset.time_unit,
             "interactions": len(dataset.interactions),
             "rejected_rows": dataset.report.total_rejected,
             "users": stream.n_users,
@@ -173,6 +186,7 @@ def run_experiment(
             "role": ROLE_NAMES[role],
             "query_mode": settings.query_mode,
             "exclude_seen": settings.exclude_seen,
+            "min_context": min_context,
             "score_ties": "pessimistic (a tie with a non-relevant item counts against the target)",
             "catalogue": "full (no sampled negatives)",
             "queries": len(queries),

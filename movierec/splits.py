@@ -17,6 +17,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from movierec.data.schema import GIVEN_SPLIT, SESSION_IDS
+
 TRAIN, VALIDATION, TEST = 0, 1, 2
 ROLE_NAMES = {TRAIN: "train", VALIDATION: "validation", TEST: "test"}
 
@@ -181,11 +183,55 @@ def session_starts(users: np.ndarray, timestamps: np.ndarray, gap_seconds: int) 
     return new_user | long_pause
 
 
-PROTOCOLS = {"temporal": temporal_split, "leave-last-out": leave_last_out_split}
+def given_split(interactions: pd.DataFrame) -> Split:
+    """The split that came with the files (session-tsv): each row's role is the file it came from.
+
+    Evaluation events whose item is not in training are dropped and counted (no model can rank it).
+    Evaluation users need not occur in training: test sessions are new sessions. Parameters that
+    decide the evaluation travel in `params`, so every command applies them:
+
+    - ``min_context`` 1: a query whose context is empty is not asked (the first event of a session has
+      nothing to predict from; with the tie rule, neither have the events tied with it);
+    - ``session_ids``: the user ids are session ids (GRU4Rec's files), so each user is one session
+      whatever its pauses, and ``exclude_seen`` is False: items already clicked in the session stay
+      in the ranking, as in the papers that publish such files. For user files (`movierec data split
+      --out`) seen items are removed as under every other protocol, so a written split reproduces the
+      metrics of the protocol that made it.
+    """
+    if GIVEN_SPLIT not in interactions.columns:
+        raise ValueError(
+            "given-split needs a layout with its own split files (session-tsv); these interactions "
+            f"have no {GIVEN_SPLIT!r} column"
+        )
+    order = chronological_order(interactions)
+    given = interactions[GIVEN_SPLIT].to_numpy(dtype=object)[order]
+    train = order[given == "train"]
+    if len(train) == 0:
+        raise ValueError("given-split: the training file has no rows")
+    items = interactions["item_id"].to_numpy()
+    known_items = np.unique(items[train])
+    kept, dropped = {}, {"item_not_in_train": 0}
+    for role in ("validation", "test"):
+        rows = order[given == role]
+        known = np.isin(items[rows], known_items)
+        kept[role] = rows[known]
+        dropped["item_not_in_train"] += int((~known).sum())
+    sessions = bool(interactions.attrs.get(SESSION_IDS, False))
+    return Split(
+        protocol="given-split",
+        params={"session_ids": sessions, "exclude_seen": not sessions, "min_context": 1},
+        train=train,
+        validation=kept["validation"],
+        test=kept["test"],
+        dropped=dropped,
+    )
+
+
+PROTOCOLS = {"temporal": temporal_split, "leave-last-out": leave_last_out_split, "given-split": given_split}
 
 
 def make_split(interactions: pd.DataFrame, protocol: str, **params: Any) -> Split:
-    """Applies the named protocol ("temporal" or "leave-last-out")."""
+    """Applies the named protocol ("temporal", "leave-last-out" or "given-split")."""
     try:
         split_fn = PROTOCOLS[protocol]
     except KeyError:

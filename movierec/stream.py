@@ -1,7 +1,9 @@
 """From a split to what models consume: integer ids, per-user event streams, evaluation queries.
 
-Ids are assigned from the training events only (sorted raw ids, so the mapping is deterministic).
-The stream holds every kept event — training and evaluation alike — per user in time order.
+Item ids are assigned from the training events only, user ids from every kept event (sorted raw ids,
+so the mapping is deterministic): under temporal and leave-last-out these are the training users (they
+drop evaluation users unseen in training); under given-split a test session may be new. The stream
+holds every kept event — training and evaluation alike — per user in time order.
 
 The context rule, for every protocol and model: an event is never context for, nor a competitor of,
 another event of the same user with the same timestamp. A query's context is the user's events with a
@@ -76,18 +78,24 @@ def lookup_ids(vocabulary: np.ndarray, raw_ids) -> np.ndarray:
 def build_stream(
     interactions: pd.DataFrame, split: Split, session_gap: int = DEFAULT_SESSION_GAP
 ) -> EventStream:
+    """The kept events of `split`, encoded, per user in time order, with their roles.
+
+    Sessions split a user's events at pauses longer than `session_gap` (in the timestamps' unit),
+    except where the split says the user ids are session ids (`split.params["session_ids"]`, given-split
+    on GRU4Rec's files): each user is then exactly one session, as the file says.
+    """
     users_raw = interactions["user_id"].to_numpy(dtype=str)
     items_raw = interactions["item_id"].to_numpy(dtype=str)
-    user_ids = np.unique(users_raw[split.train])
-    item_ids = np.unique(items_raw[split.train])
-
     roles_by_row = split.roles(len(interactions))
     kept = np.flatnonzero(roles_by_row >= 0)
+    user_ids = np.unique(users_raw[kept])
+    item_ids = np.unique(items_raw[split.train])
+
     user = lookup_ids(user_ids, users_raw[kept])
     item = lookup_ids(item_ids, items_raw[kept])
-    # The split already removed evaluation events of unknown users or items; this is a safety net.
-    if (user < 0).any() or (item < 0).any():
-        raise ValueError("the split kept evaluation events whose user or item is not in training")
+    # The split already removed evaluation events of unknown items; this is a safety net.
+    if (item < 0).any():
+        raise ValueError("the split kept evaluation events whose item is not in training")
     all_timestamps = interactions["timestamp"].to_numpy(dtype=np.int64)
     order = canonical_order(user, all_timestamps[kept], item)
     rows = kept[order]
@@ -98,7 +106,11 @@ def build_stream(
         items=item.astype(np.int32),
         ratings=interactions["rating"].to_numpy(dtype=np.float32)[rows],
         timestamps=timestamps,
-        session_start=session_starts(user, timestamps, session_gap),
+        session_start=(
+            np.r_[True, user[1:] != user[:-1]]
+            if split.params.get("session_ids")
+            else session_starts(user, timestamps, session_gap)
+        ),
     )
     return EventStream(user_ids, item_ids, sequences, roles_by_row[rows], session_gap)
 
@@ -138,7 +150,7 @@ def _ragged_from_pairs(query: np.ndarray, items: np.ndarray, n_queries: int) -> 
     return Ragged(indptr, items.astype(np.int64))
 
 
-def build_queries(stream: EventStream, role: int, mode: str = "next-item") -> Queries:
+def build_queries(stream: EventStream, role: int, mode: str = "next-item", min_context: int = 0) -> Queries:
     """Queries for the events of `role`.
 
     next-item: one query per event, relevant = that event's item, context = the user's events with a
@@ -147,7 +159,9 @@ def build_queries(stream: EventStream, role: int, mode: str = "next-item") -> Qu
                events strictly before the first of them (a top-N list at the start of the period).
 
     In both, the other events of a target's tie group (same user, same timestamp) are neither context
-    nor competitors: their items go to `Queries.ignored`.
+    nor competitors: their items go to `Queries.ignored`. Queries whose context has fewer than
+    `min_context` events are not asked (given-split: the first event of a test session, and the events
+    tied with it, have nothing to be predicted from).
     """
     if mode not in QUERY_MODES:
         raise ValueError(f"unknown query mode {mode!r}; choose one of {QUERY_MODES}")
@@ -156,6 +170,14 @@ def build_queries(stream: EventStream, role: int, mode: str = "next-item") -> Qu
     events = np.flatnonzero(stream.roles == role)
     users = seq.users[events]
     positions = tie_start[events] - seq.indptr[users]
+    if min_context > 0:
+        if mode == "user":  # a user's query is asked at its first event: keep or drop all its events
+            first = np.r_[True, users[1:] != users[:-1]] if len(users) else np.zeros(0, bool)
+            asked = np.repeat(positions[first], np.diff(np.r_[np.flatnonzero(first), len(users)]))
+        else:
+            asked = positions
+        enough = asked >= min_context
+        events, users, positions = events[enough], users[enough], positions[enough]
     # index of the first event of each event's session (never after the context's end)
     first_of_session = np.maximum.accumulate(np.where(seq.session_start, np.arange(len(seq.items)), 0))
     session_first = np.minimum(first_of_session[events] - seq.indptr[users], positions)
