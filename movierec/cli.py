@@ -1,4 +1,4 @@
-"""`movierec` command line: data fetch|inspect, train, evaluate, recommend.
+"""`movierec` command line: data fetch|inspect|split, train, evaluate, recommend.
 
 Human-readable output goes to stdout (progress to stderr); `--json` prints one machine-readable JSON
 document instead.
@@ -31,7 +31,8 @@ from movierec.experiment import (
     seen_items,
 )
 from movierec.models import MODELS, QueryBatch, UserSequences, load_model, save_model
-from movierec.splits import PROTOCOLS
+from movierec.split_files import MANIFEST, manifest, write_split
+from movierec.splits import PROTOCOLS, make_split
 from movierec.stream import DEFAULT_SESSION_GAP, QUERY_MODES, EventStream
 
 HEADLINE = ("recall@20", "mrr@20", "ndcg@10", "precision@5", "map", "auc", "rmse", "mae")
@@ -90,7 +91,8 @@ def data_options(f):
     f = click.option(
         "--data",
         required=True,
-        help="A dataset name (ml-100k, ml-1m, ...) in --data-dir, or a folder of GroupLens/Netflix files.",
+        help="A dataset name (ml-100k, ml-1m, ...) in --data-dir, or a folder of GroupLens/Netflix files "
+        "or session-tsv split files.",
     )(f)
     return f
 
@@ -134,7 +136,7 @@ def main() -> None:
 
 @main.group()
 def data() -> None:
-    """Download and inspect datasets."""
+    """Download, inspect and split datasets."""
 
 
 @data.command("fetch")
@@ -178,6 +180,7 @@ def data_inspect(data: str, data_dir: Path | None, strict: bool, as_json: bool) 
         "layout": dataset.layout,
         "files": [str(f) for f in dataset.files],
         "checksum": dataset.checksum,
+        "time_unit": dataset.time_unit,
         "interactions": len(frame),
         "users": int(frame["user_id"].nunique()),
         "items": int(frame["item_id"].nunique()),
@@ -193,6 +196,7 @@ def data_inspect(data: str, data_dir: Path | None, strict: bool, as_json: bool) 
         "name",
         "layout",
         "checksum",
+        "time_unit",
         "interactions",
         "users",
         "items",
@@ -202,6 +206,67 @@ def data_inspect(data: str, data_dir: Path | None, strict: bool, as_json: bool) 
         click.echo(f"{key:16} {summary[key]}")
     click.echo(f"{'ratings':16} {summary['rating_counts']}")
     click.echo(dataset.report.summary())
+
+
+@data.command("split")
+@data_options
+@click.option(
+    "--protocol",
+    default="temporal",
+    show_default=True,
+    type=click.Choice(sorted(PROTOCOLS)),
+    help="Protocol whose split is written.",
+)
+@protocol_options
+@click.option(
+    "--out",
+    required=True,
+    help="Folder (or URI) to write train.tsv, validation.tsv, test.tsv and split.json into; "
+    "`--data OUT --protocol given-split` reads it back.",
+)
+@click.option("--force", is_flag=True, help="Replace --out if it exists.")
+@click.option("--json", "as_json", is_flag=True, help="Print split.json's content.")
+def data_split(
+    data: str,
+    data_dir: Path | None,
+    strict: bool,
+    protocol: str,
+    session_gap: int,
+    seed: int,
+    test_fraction: float,
+    out: str,
+    force: bool,
+    as_json: bool,
+) -> None:
+    """Write a protocol's split as files any command reads back.
+
+    Only the kept rows are written (UserId, ItemId, Rating, Time; SessionId for session data); what the
+    protocol dropped is counted in split.json, with its parameters and the source data's checksum.
+    `movierec evaluate --data OUT --protocol given-split` then gives exactly the metrics of
+    `--data DATA --protocol PROTOCOL`. --session-gap is not part of the split: it is recorded in
+    split.json for the commands that read it back.
+    """
+    dataset = _load(data, data_dir, strict)
+    try:
+        split = make_split(dataset.interactions, protocol, **_split_params(protocol, test_fraction, seed))
+    except ValueError as error:
+        raise click.ClickException(str(error)) from error
+    extra = {"session_gap": session_gap}
+    try:
+        written = write_split(dataset, split, out, overwrite=force, extra=extra)
+    except FileExistsError as error:
+        raise click.ClickException(f"{error}") from error
+    except OSError as error:
+        raise click.ClickException(f"cannot write the split to {out}: {error}") from error
+    record = manifest(dataset, split, extra)
+    if as_json:
+        _echo_json(record)
+        return
+    rows = ", ".join(f"{role} {n}" for role, n in record["rows"].items())
+    dropped = ", ".join(f"{k} {v}" for k, v in split.dropped.items()) or "none"
+    click.echo(f"{protocol} split of {dataset.name} written to {written}: {rows} rows (dropped: {dropped})")
+    click.echo(f"read it back with: movierec evaluate --data {written} --protocol given-split ...")
+    click.echo(f"parameters and source checksum: {MANIFEST}")
 
 
 def _cell(result: dict[str, Any], metric: str) -> str:

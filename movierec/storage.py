@@ -168,3 +168,44 @@ def files_below(folder: StrPath) -> list[str]:
         return sorted(found)
     base = Path(folder)
     return sorted(p.relative_to(base).as_posix() for p in base.rglob("*") if p.is_file())
+
+
+def remove_tree(path: StrPath) -> None:
+    """Deletes a folder and everything below it (nothing happens when it does not exist)."""
+    if is_uri(path):
+        with _os_errors(path):
+            if _gfile().exists(os.fspath(path)):
+                _gfile().rmtree(os.fspath(path))
+    else:
+        shutil.rmtree(path, ignore_errors=True)
+
+
+def publish_folder(staging: StrPath, destination: StrPath, *, last: str | None = None) -> None:
+    """Puts the finished folder `staging` at `destination`, replacing any folder there.
+
+    Local: renames (the old folder is first renamed aside, then deleted), so a reader sees the old
+    folder or the new one, never a mix, and a crash never leaves half a folder under the final name.
+    URIs: object stores have no folder rename (GCS renames object by object; TensorFlow's ram://
+    renames a folder's entry and loses its files), so the files are renamed one by one into
+    `destination`, the file named `last` at the end: a reader that waits for it sees complete data.
+    """
+    if not is_uri(staging) and not is_uri(destination):
+        aside = None
+        if os.path.lexists(destination):
+            aside = f"{os.fspath(destination)}.old-{os.getpid()}"
+            os.rename(destination, aside)
+        os.rename(staging, destination)
+        if aside is not None:
+            shutil.rmtree(aside, ignore_errors=True)
+        return
+    remove_tree(destination)
+    makedirs(destination)
+    names = files_below(staging)
+    names.sort(key=lambda n: n == last)  # stable: `last` moves after every other file
+    with _os_errors(staging):
+        for relative in names:
+            target = join(destination, *relative.split("/"))
+            if "/" in relative:
+                _gfile().makedirs(posixpath.dirname(os.fspath(target)))
+            _gfile().rename(os.fspath(join(staging, *relative.split("/"))), os.fspath(target), overwrite=True)
+    remove_tree(staging)
