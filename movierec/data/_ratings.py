@@ -65,7 +65,7 @@ class RatingScale:
         return np.abs(k - np.round(k)) < 1e-6
 
 
-class _Checker:
+class RowChecker:
     """Marks rows bad, one reason per row (the first check it fails), and reports them."""
 
     def __init__(self, lines: Lines, report: FileReport, line_index: np.ndarray, pending: np.ndarray) -> None:
@@ -87,7 +87,7 @@ class _Checker:
         self.pending &= ~bad
 
 
-def _numbers(column: pd.Series) -> np.ndarray:
+def to_numbers(column: pd.Series) -> np.ndarray:
     return pd.to_numeric(column, errors="coerce").to_numpy(dtype=np.float64, na_value=np.nan)
 
 
@@ -108,16 +108,16 @@ def _whole_problem(what: str, text: str, value: float) -> str:
     return f"{what} {text!r} is too large"
 
 
-def _check_whole(check: _Checker, column: pd.Series, what: str) -> np.ndarray:
-    values = _numbers(column)
+def check_whole(check: RowChecker, column: pd.Series, what: str) -> np.ndarray:
+    values = to_numbers(column)
     check.reject(
         ~_whole_ok(values), f"invalid {what}", lambda r: _whole_problem(what, column.iat[r], values[r])
     )
     return values
 
 
-def _check_rating(check: _Checker, column: pd.Series, scale: RatingScale) -> np.ndarray:
-    values = _numbers(column)
+def check_rating(check: RowChecker, column: pd.Series, scale: RatingScale) -> np.ndarray:
+    values = to_numbers(column)
     finite = np.isfinite(values)
     check.reject(~finite, "invalid rating", lambda r: _whole_problem("rating", column.iat[r], values[r]))
     with np.errstate(invalid="ignore"):
@@ -224,8 +224,8 @@ def parse_rating_file(
         return fast
     counts = lines.field_counts(sep)[first : last + 1]
     frame = lines.fields_frame(sep, max(4, int(counts.max())), first, last)
-    check = _Checker(lines, report, line_index, ~blank)
-    _reject_bad_encoding(check, lines, line_index)
+    check = RowChecker(lines, report, line_index, ~blank)
+    reject_bad_encoding(check, lines, line_index)
     check.reject(
         counts != 4,
         "malformed line (expected 4 fields)",
@@ -233,10 +233,10 @@ def parse_rating_file(
             f"expected 4 {sep_name}-separated fields (user, item, rating, timestamp), found {counts[r]}"
         ),
     )
-    user = _check_whole(check, frame[0], "user id")
-    item = _check_whole(check, frame[1], "item id")
-    rating = _check_rating(check, frame[2], scale)
-    ts = _check_whole(check, frame[3], "timestamp")
+    user = check_whole(check, frame[0], "user id")
+    item = check_whole(check, frame[1], "item id")
+    rating = check_rating(check, frame[2], scale)
+    ts = check_whole(check, frame[3], "timestamp")
     keep = check.pending
     return Ratings(
         user[keep].astype(np.int64),
@@ -247,7 +247,7 @@ def parse_rating_file(
     )
 
 
-def _reject_bad_encoding(check: _Checker, lines: Lines, line_index: np.ndarray) -> None:
+def reject_bad_encoding(check: RowChecker, lines: Lines, line_index: np.ndarray) -> None:
     if not lines.bad_encoding:
         return
     bad = np.isin(line_index, np.fromiter(lines.bad_encoding, dtype=np.int64))
@@ -265,14 +265,14 @@ def parse_netflix_file(lines: Lines, report: FileReport, scale: RatingScale) -> 
     head = frame[0]
     is_header = (counts == 1) & ~blank & head.str.endswith(":").to_numpy(dtype=bool)
     header_rows = np.flatnonzero(is_header)
-    header_ids = _numbers(head.iloc[header_rows].str[:-1])
+    header_ids = to_numbers(head.iloc[header_rows].str[:-1])
     header_ok = _whole_ok(header_ids)
     block = np.cumsum(is_header) - 1  # index into header_rows of the block each line belongs to; -1: none
     rows = ~blank & ~is_header
     report.rows_read += int(np.count_nonzero(rows))
     report.notes.extend(lines.notes)
-    check = _Checker(lines, report, line_index, rows.copy())
-    _reject_bad_encoding(check, lines, line_index)
+    check = RowChecker(lines, report, line_index, rows.copy())
+    reject_bad_encoding(check, lines, line_index)
     check.reject(
         counts != 3,
         "malformed line (expected 3 fields)",
@@ -299,8 +299,8 @@ def parse_netflix_file(lines: Lines, report: FileReport, scale: RatingScale) -> 
             f"{lines.text(int(line_index[header_rows[block[r]]]))!r}"
         ),
     )
-    user = _check_whole(check, frame[0], "customer id")
-    rating = _check_rating(check, frame[1], scale)
+    user = check_whole(check, frame[0], "customer id")
+    rating = check_rating(check, frame[1], scale)
     dates = pd.to_datetime(frame[2], format="%Y-%m-%d", errors="coerce")
     check.reject(
         dates.isna().to_numpy(),

@@ -23,11 +23,11 @@ from movierec.data._lines import Lines
 from movierec.data._ratings import (
     MAX_ID,
     RatingScale,
-    _check_rating,
-    _check_whole,
-    _Checker,
-    _numbers,
-    _reject_bad_encoding,
+    RowChecker,
+    check_rating,
+    check_whole,
+    reject_bad_encoding,
+    to_numbers,
 )
 from movierec.data.errors import DataError
 from movierec.data.report import FileReport
@@ -188,8 +188,8 @@ def parse_session_file(lines: Lines, report: FileReport, scale: RatingScale) -> 
     width = len(header.names)
     counts = lines.field_counts(b"\t")[first : last + 1]
     frame = lines.fields_frame(b"\t", max(width, int(counts.max())), first, last)
-    check = _Checker(lines, report, line_index, ~blank)
-    _reject_bad_encoding(check, lines, line_index)
+    check = RowChecker(lines, report, line_index, ~blank)
+    reject_bad_encoding(check, lines, line_index)
     check.reject(
         counts != width,
         f"malformed line (expected {width} fields)",
@@ -197,15 +197,15 @@ def parse_session_file(lines: Lines, report: FileReport, scale: RatingScale) -> 
     )
     index = header.columns
     what = "session id" if header.kind == SESSION_ID else "user id"
-    user = _check_whole(check, frame[index[header.kind]], what)
-    item = _check_whole(check, frame[index[ITEM_ID]], "item id")
+    user = check_whole(check, frame[index[header.kind]], what)
+    item = check_whole(check, frame[index[ITEM_ID]], "item id")
     rating = (
-        _check_rating(check, frame[index[RATING]], scale)
+        check_rating(check, frame[index[RATING]], scale)
         if RATING in index
         else np.full(len(line_index), DEFAULT_RATING)
     )
     time_text = frame[index[TIME]]
-    time = _numbers(time_text)
+    time = to_numbers(time_text)
     check.reject(~_time_ok(time), "invalid time", lambda r: _time_problem(time_text.iat[r], time[r]))
     keep = check.pending
     return SessionRows(
