@@ -10,7 +10,9 @@ vocabularies next to its weights (`ModelVocabulary`, `recommender/vocabulary.jso
 - contexts are re-encoded into the model's item indices; events whose item the model does not know
   are dropped from the context (as TF Serving drops unknown ids), each user's remaining events are
   laid out in the model's canonical tie order (`canonical_order` by *its* item index, as serving
-  would), and positions and session starts are recomputed over the remaining events;
+  would), and positions and session starts are recomputed over the remaining events. Sessions stay
+  the stream's: a dropped event neither opens nor closes one (the stream knows the user was active;
+  serving, which sees only the known ids, would cut at a gap the dropped event bridged);
 - score rows come back onto the stream's catalogue by raw id: catalogue items the model does not
   know score -inf (it can never recommend them; the evaluation counts a relevant -inf item as a miss),
   and items the model knows that left the catalogue are not ranked;
