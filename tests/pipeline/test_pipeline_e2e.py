@@ -200,7 +200,7 @@ def test_pipeline_runs_blesses_pushes_caches_and_refuses_a_weak_model(ml100k_sli
     splits = source_copy["movierec"] / "splits.py"
     splits.write_text(splits.read_text() + "\n# an edit\n")
     weak = dataclasses.replace(config, hparams={"epochs": 0}, code_fingerprint=code_fingerprint(source_copy))
-    assert weak.code_fingerprint != code_fingerprint()
+    assert weak.code_fingerprint != config.code_fingerprint
     before = pushed_versions(config)
     summary = run(weak)
     assert not summary["blessed"] and "does not beat the baseline" in summary["reason"]
