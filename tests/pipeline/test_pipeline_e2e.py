@@ -66,22 +66,48 @@ def latest_uri(config: PipelineConfig, type_name: str) -> str:
     return max(store.get_artifacts_by_type(type_name), key=lambda a: a.id).uri
 
 
-def expected_top_k(config: PipelineConfig, history: list[str], k: int) -> list[str]:
-    """What serving must return, computed without the SavedModel: the trained recommender on the
-    Transform vocabulary's indices, seen items removed."""
+def evaluated_query(config: PipelineConfig, k: int) -> tuple[list[str], list[int], list[str]]:
+    """A real test-user query and what evaluation ranks for it: (the context's raw item ids, their
+    timestamps, the evaluated top-k raw ids). The query is the one with the longest context among
+    those whose context spans several sessions and ends in a same-second tie group, so the served path
+    must reproduce the ordering of ties, the session cut and the history cap to match."""
     import numpy as np
     import tensorflow_transform as tft
 
-    from movierec.components.histories import vocabulary
+    from movierec.components.histories import read_user_histories, stream_from_histories, vocabulary
+    from movierec.evaluation import top_k
+    from movierec.experiment import seen_items
     from movierec.models import load_model
-    from movierec.stream import lookup_ids
+    from movierec.splits import TEST
+    from movierec.stream import build_queries
 
-    items = vocabulary(tft.TFTransformOutput(latest_uri(config, "TransformGraph")), "item_id")
+    transform = tft.TFTransformOutput(latest_uri(config, "TransformGraph"))
+    items, users = vocabulary(transform, "item_id"), vocabulary(transform, "user_id")
+    store = metadata_store.MetadataStore(
+        tfx.orchestration.metadata.sqlite_metadata_connection_config(config.metadata_db)
+    )
+    histories = max(
+        (a for a in store.get_artifacts_by_type("Examples") if "user_histories" in a.uri), key=lambda a: a.id
+    )
+    stream = stream_from_histories(
+        read_user_histories(os.path.join(histories.uri, "Split-test", "*")), items, users, config.session_gap
+    )
+    queries = build_queries(stream, TEST)
+    seq = stream.sequences
+    tie_start, _ = seq.tie_groups
+    context_end = seq.indptr[queries.users] + queries.positions
+    last = np.maximum(context_end - 1, 0)
+    eligible = (queries.positions > 1) & (tie_start[last] < last) & (queries.session_starts > 0)
+    q = int(np.flatnonzero(eligible)[np.argmax(queries.positions[eligible])])
     recommender = load_model(os.path.join(latest_uri(config, "Model"), "recommender"))
-    indices = lookup_ids(items, history)
-    scores = np.array(recommender.history_scorer()(indices[None, :].astype(np.int32)))[0]
-    scores[indices] = -np.inf
-    return [str(items[i]) for i in np.argsort(-scores, kind="stable")[:k]]
+    batch, _, _ = queries.batch(q, q + 1, seq)
+    indices, _ = top_k(recommender.score(batch), k, seen_items(batch.users, batch.positions, stream))
+    rows = slice(seq.indptr[batch.users[0]], context_end[q])
+    return (
+        [str(items[i]) for i in seq.items[rows]],
+        [int(t) for t in seq.timestamps[rows]],
+        [str(items[i]) for i in indices[0]],
+    )
 
 
 NEW_ITEMS = range(1683, 1693)  # ML-100K's ids end at 1682
@@ -131,10 +157,14 @@ SERVE = textwrap.dedent("""
     import json, sys
     import tensorflow as tf
     model = tf.saved_model.load(sys.argv[1])
-    history = json.loads(sys.argv[2])
-    example = tf.train.Example(features=tf.train.Features(feature={
-        "item_ids": tf.train.Feature(bytes_list=tf.train.BytesList(value=[i.encode() for i in history]))}))
-    out = model.signatures["serving_default"](examples=tf.constant([example.SerializeToString()] * 2))
+    requests = json.loads(sys.argv[2])  # [(item ids, timestamps or [])]
+    def example(items, times):
+        ids = tf.train.BytesList(value=[i.encode() for i in items])
+        feature = {"item_ids": tf.train.Feature(bytes_list=ids)}
+        if times:
+            feature["timestamps"] = tf.train.Feature(int64_list=tf.train.Int64List(value=times))
+        return tf.train.Example(features=tf.train.Features(feature=feature)).SerializeToString()
+    out = model.signatures["serving_default"](examples=tf.constant([example(*r) for r in requests]))
     print(json.dumps({"item_ids": [[i.decode() for i in row] for row in out["item_ids"].numpy()],
                       "scores": out["scores"].numpy().tolist()}))
 """)
@@ -166,9 +196,16 @@ def test_pipeline_runs_blesses_pushes_caches_and_refuses_a_weak_model(ml100k_sli
     assert "signature_def['serving_default']" in shown and "inputs['examples']" in shown
     assert "signature_def['transform_features']" in shown
     history = ["50", "181", "258"]  # popular movies of ML-100K, by raw id
+    context, times, evaluated = evaluated_query(config, 20)
+    shuffled = list(reversed(range(len(context))))  # any order: timestamps say which came first
+    requests = [
+        (history, []),
+        (history, []),
+        ([context[i] for i in shuffled], [times[i] for i in shuffled]),
+    ]
     served = json.loads(
         subprocess.run(
-            [sys.executable, "-c", SERVE, model_dir, json.dumps(history)],
+            [sys.executable, "-c", SERVE, model_dir, json.dumps(requests)],
             capture_output=True,
             text=True,
             check=True,
@@ -179,8 +216,10 @@ def test_pipeline_runs_blesses_pushes_caches_and_refuses_a_weak_model(ml100k_sli
     assert len(items) == 100 == len(set(items)) and not set(items) & set(history)
     assert scores == sorted(scores, reverse=True)
     assert served["item_ids"][1] == items
-    # the transform graph inside the SavedModel maps raw ids exactly as training did
-    assert items[:20] == expected_top_k(config, history, 20)
+    # Serve what was evaluated: a real test user's context (several sessions, a same-second tie at its
+    # end), sent in scrambled order with its timestamps, gets the evaluated top-20 of `score()`.
+    assert served["item_ids"][2][:20] == evaluated
+    assert not set(served["item_ids"][2]) & set(context)
 
     # Second run: the resolver now returns the blessed model, so the Evaluator runs again; the cached
     # Trainer's candidate *is* that model: it is not blessed again, and no duplicate version is pushed.
