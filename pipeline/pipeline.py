@@ -38,6 +38,9 @@ def data_fingerprint(data_path: str) -> str:
     return f"{checksum_files(files)}-{hashlib.sha256(listing).hexdigest()[:16]}"
 
 
+PIPELINE_PROTOCOLS = ("temporal", "leave-last-out")
+
+
 def servable_models() -> list[str]:
     """Registry models the pipeline can push: those with a TF Serving export."""
     return [name for name in MODELS if isinstance(build_model(name), HistoryScorable)]
@@ -52,6 +55,13 @@ def create_pipeline(
         raise ValueError(
             f"the pipeline pushes SavedModels for TF Serving and {config.model!r} has no serving export; "
             f"choose one of {', '.join(servable_models())}"
+        )
+    if config.protocol not in PIPELINE_PROTOCOLS:
+        # given-split's evaluation rules (sessions as given, no seen-item removal, no empty-context
+        # queries) live in the command line's path only so far; the pipeline would silently differ
+        raise ValueError(
+            f"the pipeline runs protocols {', '.join(PIPELINE_PROTOCOLS)}; {config.protocol!r} runs on "
+            "the command line (movierec evaluate --protocol given-split)"
         )
     # movierec's own code is not in TFX's cache key: every component that runs it gets its fingerprint
     code = config.code_fingerprint or code_fingerprint()

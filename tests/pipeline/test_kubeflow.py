@@ -141,3 +141,11 @@ def test_cli_compile_errors_are_one_line(tmp_path):
     assert result.exit_code == 1
     assert result.output.startswith("Error: cannot compile the pipeline: ")
     assert result.output.count("\n") == 1 and str(tmp_path / "taken") in result.output
+
+
+def test_given_split_is_refused_by_the_pipeline_not_silently_evaluated_differently(tmp_path):
+    config = PipelineConfig(
+        data_path=str(tmp_path), output_dir=str(tmp_path / "out"), model="gru4rec", protocol="given-split"
+    )
+    with pytest.raises(ValueError, match="runs on the command line"):
+        compile_pipeline(config, str(tmp_path / "spec.json"), fingerprint="x")
