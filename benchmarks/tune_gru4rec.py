@@ -25,6 +25,7 @@ from typing import Any
 import click
 import numpy as np
 
+from movierec.cli import parse_hparams
 from movierec.data import load_dataset, resolve_dataset
 from movierec.experiment import EvaluationSettings, prepare, run_experiment
 from movierec.models.gru4rec import GRU4RecRecommender
@@ -46,18 +47,10 @@ SHOWN_METRICS = ("recall@20", "mrr@20", "ndcg@10")
 def parse_fixed(pairs: tuple[str, ...]) -> dict[str, Any]:
     """`--set KEY=VALUE` pairs (VALUE as JSON where it parses, else a string), checked against
     GRU4Rec's hyper-parameters so a typo fails before hours of training."""
-    known = GRU4RecRecommender.defaults()
-    fixed: dict[str, Any] = {}
-    for pair in pairs:
-        key, sep, value = pair.partition("=")
-        if not sep:
-            raise click.BadParameter(f"expected KEY=VALUE, got {pair!r}", param_hint="--set")
-        if key not in known:
-            raise click.BadParameter(f"gru4rec has no hyper-parameter {key!r}", param_hint="--set")
-        try:
-            fixed[key] = json.loads(value)
-        except json.JSONDecodeError:
-            fixed[key] = value
+    fixed = parse_hparams(pairs)
+    unknown = sorted(set(fixed) - set(GRU4RecRecommender.defaults()))
+    if unknown:
+        raise click.BadParameter(f"gru4rec has no hyper-parameter {unknown[0]!r}", param_hint="--set")
     return fixed
 
 

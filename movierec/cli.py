@@ -53,7 +53,8 @@ def _load(data: str, data_dir: Path | None, strict: bool) -> Dataset:
     return dataset
 
 
-def _parse_hparams(pairs: tuple[str, ...]) -> dict[str, Any]:
+def parse_hparams(pairs: tuple[str, ...]) -> dict[str, Any]:
+    """`--set KEY=VALUE` pairs: VALUE as JSON where it parses, else as a string."""
     hparams = {}
     for pair in pairs:
         key, sep, value = pair.partition("=")
@@ -394,7 +395,7 @@ def evaluate(
     settings = EvaluationSettings(
         role=role, query_mode=query_mode, exclude_seen=not keep_seen, bootstrap_resamples=bootstrap, seed=seed
     )
-    hparams = _parse_hparams(hparam_pairs)
+    hparams = parse_hparams(hparam_pairs)
     unknown = set(hparams) - set().union(*(_known_hparams(name) for name in models))
     if unknown:
         raise click.BadParameter(f"no selected model takes {', '.join(sorted(unknown))}", param_hint="--set")
@@ -514,7 +515,7 @@ def train(
     as_json,
 ) -> None:
     """Train a model, report its validation metrics and save it for `movierec recommend`."""
-    hparams = _parse_hparams(hparam_pairs)
+    hparams = parse_hparams(hparam_pairs)
     unknown = set(hparams) - _known_hparams(model_name)
     if unknown:
         raise click.BadParameter(
@@ -717,7 +718,7 @@ def _pipeline_config(
         data_path=data,
         output_dir=output_dir if remote_output else str(Path(output_dir).resolve()),
         model=model_name,
-        hparams=_parse_hparams(hparam_pairs),
+        hparams=parse_hparams(hparam_pairs),
         metric=metric,
         margin=margin,
         regression_confidence=regression_confidence,

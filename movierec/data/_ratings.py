@@ -157,8 +157,12 @@ def _data_range(lines: Lines, header: str | None) -> tuple[int, int]:
     return first, int(nonblank[-1])
 
 
-def _fast(lines: Lines, sep: bytes, first: int, last: int, scale: RatingScale) -> Ratings | None:
-    """The whole file as numbers in one C-parser pass, or None at the first sign of any bad row."""
+def parse_numeric_rows(
+    lines: Lines, sep: bytes, first: int, last: int, width: int, dtypes: dict[int, type]
+) -> pd.DataFrame | None:
+    """Lines first..last as `width` separated fields, the `dtypes` columns parsed as numbers in one
+    C-parser pass; None at the first sign of any bad row (the caller then checks row by row, so every
+    bad row gets its line and reason)."""
     if lines.bad_encoding or lines.blank[first : last + 1].any():
         return None
     whole_file = last == len(lines) - 1 and lines.starts[0] == 0  # no trailing blank lines, no BOM
@@ -173,15 +177,16 @@ def _fast(lines: Lines, sep: bytes, first: int, last: int, scale: RatingScale) -
     seps = segment.count(sep_char.encode())
     if skip:
         seps -= segment[: lines.ends[first - 1]].count(sep_char.encode())
-    if seps != 3 * n:  # some line has the wrong number of fields
+    if seps != (width - 1) * n:  # some line has the wrong number of fields
         return None
     try:
         frame = pd.read_csv(
             io.BytesIO(segment),
             sep=sep_char,
             header=None,
-            names=range(4),
-            dtype={0: np.int64, 1: np.int64, 2: np.float64, 3: np.int64},
+            names=range(width),
+            usecols=sorted(dtypes),
+            dtype=dtypes,
             skiprows=skip,
             low_memory=False,
             quoting=3,
@@ -193,6 +198,15 @@ def _fast(lines: Lines, sep: bytes, first: int, last: int, scale: RatingScale) -
     except (ValueError, OverflowError):  # ParserError is a ValueError
         return None
     if len(frame) != n or not isinstance(frame.index, pd.RangeIndex):
+        return None
+    return frame
+
+
+def _fast(lines: Lines, sep: bytes, first: int, last: int, scale: RatingScale) -> Ratings | None:
+    """The whole file as numbers in one C-parser pass, or None at the first sign of any bad row."""
+    dtypes = {0: np.int64, 1: np.int64, 2: np.float64, 3: np.int64}
+    frame = parse_numeric_rows(lines, sep, first, last, 4, dtypes)
+    if frame is None:
         return None
     user, item, rating, ts = (frame[c].to_numpy() for c in range(4))
     with np.errstate(invalid="ignore"):

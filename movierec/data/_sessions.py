@@ -13,11 +13,9 @@ file line and reason (GRU4Rec's rsc15_train_full.txt has 31M rows: the strings p
 
 from __future__ import annotations
 
-import io
 from dataclasses import dataclass
 
 import numpy as np
-import pandas as pd
 
 from movierec.data._lines import Lines
 from movierec.data._ratings import (
@@ -26,6 +24,7 @@ from movierec.data._ratings import (
     RowChecker,
     check_rating,
     check_whole,
+    parse_numeric_rows,
     reject_bad_encoding,
     to_numbers,
 )
@@ -108,40 +107,13 @@ def _time_ok(values: np.ndarray) -> np.ndarray:
 
 def _fast(lines: Lines, header: _Header, first: int, last: int, scale: RatingScale) -> SessionRows | None:
     """Every row as numbers in one C-parser pass, or None at the first sign of a bad row."""
-    if lines.bad_encoding or lines.blank[first : last + 1].any():
-        return None
     n = last - first + 1
-    width = len(header.names)
-    whole_file = last == len(lines) - 1 and lines.starts[0] == 0
-    # slicing a 1 GB file would copy it; skipping the header line in the parser does not
-    segment = lines.data if whole_file else lines.data[lines.starts[first] : lines.ends[last] + 1]
-    skip = first if whole_file else 0
-    tabs = segment.count(b"\t") - (segment[: lines.ends[first - 1]].count(b"\t") if skip else 0)
-    if tabs != (width - 1) * n:  # some line has the wrong number of fields
-        return None
     index = header.columns
     dtypes = {index[header.kind]: np.int64, index[ITEM_ID]: np.int64, index[TIME]: np.float64}
     if RATING in index:
         dtypes[index[RATING]] = np.float64
-    try:
-        frame = pd.read_csv(
-            io.BytesIO(segment),
-            sep="\t",
-            header=None,
-            names=range(width),
-            usecols=sorted(dtypes),
-            dtype=dtypes,
-            skiprows=skip,
-            quoting=3,
-            lineterminator="\n",
-            skip_blank_lines=False,
-            encoding=lines.encoding,
-            engine="c",
-            low_memory=False,
-        )
-    except (ValueError, OverflowError):  # ParserError is a ValueError
-        return None
-    if len(frame) != n or not isinstance(frame.index, pd.RangeIndex):
+    frame = parse_numeric_rows(lines, b"\t", first, last, len(header.names), dtypes)
+    if frame is None:
         return None
     user = frame[index[header.kind]].to_numpy()
     item = frame[index[ITEM_ID]].to_numpy()
