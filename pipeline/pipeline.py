@@ -88,6 +88,10 @@ def create_pipeline(
         # pipeline root when compiling (writing to gs://), while the image already installs movierec.
         preprocessing_fn="movierec.pipeline.modules.transform.preprocessing_fn",
         custom_config={"code_fingerprint": code},  # preprocessing_fn ignores it: cache key only
+        # Only the transform graph is read downstream (vocabularies; the serving export embeds it):
+        # transformed copies of the examples and their statistics would cost time and nothing else.
+        materialize=False,
+        disable_statistics=True,
     )
     transform.add_upstream_node(anomaly_gate)
     sequence_gen = SequenceGen(
