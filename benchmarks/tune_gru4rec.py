@@ -26,6 +26,7 @@ import click
 import numpy as np
 
 from movierec.cli import parse_hparams
+from movierec.constants import DEFAULT_METRIC
 from movierec.data import load_dataset, resolve_dataset
 from movierec.experiment import EvaluationSettings, prepare, run_experiment
 from movierec.models.gru4rec import GRU4RecRecommender
@@ -94,7 +95,7 @@ def format_table(rows: list[dict[str, Any]], metric: str) -> str:
 @click.option("--trials", default=20, show_default=True, type=click.IntRange(min=1))
 @click.option("--seed", default=0, show_default=True, help="Seeds the draws and every model.")
 @click.option("--split-seed", default=0, show_default=True, help="Which users are validation users.")
-@click.option("--metric", default="recall@20", show_default=True, help="Validation metric that ranks.")
+@click.option("--metric", default=DEFAULT_METRIC, show_default=True, help="Validation metric that ranks.")
 @click.option("--bootstrap", default=200, show_default=True, help="User-bootstrap resamples per trial.")
 @click.option("--set", "pairs", multiple=True, metavar="KEY=VALUE", help="Fix a hyper-parameter.")
 @click.option(

@@ -38,6 +38,7 @@ from tfx.types import standard_artifacts
 
 from movierec.components.histories import read_user_histories, stream_from_histories, vocabulary
 from movierec.components.id_space import VOCABULARY_FILE, InVocabulary, ModelVocabulary
+from movierec.constants import DEFAULT_METRIC, DEFAULT_SESSION_GAP
 from movierec.evaluation import RankingAccumulator
 from movierec.evaluation.bootstrap import paired_difference
 from movierec.experiment import EvaluationSettings, evaluate_ranking
@@ -151,13 +152,13 @@ def RankingEvaluator(
     evaluation: OutputArtifact[standard_artifacts.ModelEvaluation],
     blessing: OutputArtifact[standard_artifacts.ModelBlessing],
     baseline_model: InputArtifact[standard_artifacts.Model] = None,
-    metric: Parameter[str] = "recall@20",
+    metric: Parameter[str] = DEFAULT_METRIC,
     margin: Parameter[float] = 0.0,
     regression_tolerance: Parameter[float] = 0.0,
     regression_confidence: Parameter[float] = 0.95,
     baseline: Parameter[str] = "pop",
     query_mode: Parameter[str] = "next-item",
-    session_gap: Parameter[int] = 3600,
+    session_gap: Parameter[int] = DEFAULT_SESSION_GAP,
     code_fingerprint: Parameter[str] = "",
 ) -> None:
     del code_fingerprint  # only keys the cache (movierec.pipeline.fingerprint): changed code re-runs it

@@ -27,6 +27,7 @@ from tfx.types import standard_artifacts
 from tfx.types.standard_artifact_utils import decode_split_names, encode_split_names
 
 from movierec.components.example_gen import bytes_feature, float_feature, int64_feature
+from movierec.constants import DEFAULT_SESSION_GAP
 from movierec.splits import TEST, TRAIN, VALIDATION, session_starts
 
 ROLE_OF_SPLIT = {"train": TRAIN, "eval": VALIDATION, "test": TEST}
@@ -103,7 +104,7 @@ def SequenceGen(
     examples: InputArtifact[standard_artifacts.Examples],
     user_histories: OutputArtifact[standard_artifacts.Examples],
     item_histories: OutputArtifact[standard_artifacts.Examples],
-    session_gap: Parameter[int] = 3600,
+    session_gap: Parameter[int] = DEFAULT_SESSION_GAP,
     code_fingerprint: Parameter[str] = "",
     beam_pipeline: BeamComponentParameter[beam.Pipeline] = None,
 ) -> None:

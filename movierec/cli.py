@@ -19,6 +19,7 @@ import numpy as np
 # First of the movierec imports: it hides TensorFlow's start-up logs unless --verbose, which only
 # works before anything below imports TensorFlow (see the module).
 import movierec.quiet_startup  # noqa: F401
+from movierec.constants import DEFAULT_METRIC, DEFAULT_SESSION_GAP
 from movierec.data import DataError, Dataset, fetch_dataset, load_dataset, resolve_dataset
 from movierec.data.fetch import KNOWN_DATASETS
 from movierec.evaluation import top_k
@@ -33,7 +34,7 @@ from movierec.experiment import (
 from movierec.models import MODELS, QueryBatch, UserSequences, load_model, save_model
 from movierec.split_files import MANIFEST, manifest, write_split
 from movierec.splits import PROTOCOLS, make_split
-from movierec.stream import DEFAULT_SESSION_GAP, QUERY_MODES, EventStream
+from movierec.stream import QUERY_MODES, EventStream
 
 HEADLINE = ("recall@20", "mrr@20", "ndcg@10", "precision@5", "map", "auc", "rmse", "mae")
 DETAIL_METRICS = ("recall@20", "mrr@20")
@@ -625,7 +626,7 @@ def pipeline_options(f):
         ),
         click.option("--set", "hparam_pairs", multiple=True, metavar="KEY=VALUE", help="Hyper-parameter."),
         click.option(
-            "--metric", default="recall@20", show_default=True, help="Metric the blessing compares."
+            "--metric", default=DEFAULT_METRIC, show_default=True, help="Metric the blessing compares."
         ),
         click.option(
             "--margin",

@@ -17,13 +17,14 @@ from typing import Any
 
 import numpy as np
 
+from movierec.constants import DEFAULT_SESSION_GAP
 from movierec.data import Dataset
 from movierec.evaluation import Ragged, RankingAccumulator, bootstrap_intervals, rating_metrics
 from movierec.evaluation.bootstrap import percentile_interval, resampled_means
 from movierec.models import RatingPredictor, Recommender, build_model, get_spec
 from movierec.models.base import gather_ranges
 from movierec.splits import ROLE_NAMES, TEST, VALIDATION, Split, make_split
-from movierec.stream import DEFAULT_SESSION_GAP, EventStream, Queries, build_queries, build_stream
+from movierec.stream import EventStream, Queries, build_queries, build_stream
 
 DEFAULT_KS = (5, 10, 20)
 ROLES = {"validation": VALIDATION, "test": TEST}

@@ -19,12 +19,12 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from movierec.constants import DEFAULT_SESSION_GAP
 from movierec.evaluation import Ragged
 from movierec.models.base import QueryBatch, TrainingData, UserSequences, canonical_order, gather_ranges
 from movierec.splits import TRAIN, Split, session_starts
 
 QUERY_MODES = ("next-item", "user")
-DEFAULT_SESSION_GAP = 3600  # seconds of inactivity that end a session
 
 
 @dataclass(frozen=True)

@@ -6,6 +6,8 @@ import os
 from dataclasses import dataclass, field
 from typing import Any
 
+from movierec.constants import DEFAULT_METRIC, DEFAULT_SESSION_GAP
+
 SCHEMA_FILE = os.path.join("schema", "schema.pbtxt")  # the reviewed schema, below this package
 
 
@@ -18,10 +20,10 @@ class PipelineConfig:
     hparams: dict[str, Any] = field(default_factory=dict)
     protocol: str = "temporal"
     split_params: dict[str, Any] = field(default_factory=dict)
-    session_gap: int = 3600
+    session_gap: int = DEFAULT_SESSION_GAP
     strict: bool = False
     # blessing
-    metric: str = "recall@20"
+    metric: str = DEFAULT_METRIC
     margin: float = 0.0
     # refused when the paired user-bootstrap interval (this confidence) of candidate − latest blessed
     # lies entirely below −regression_tolerance × the blessed model's value (components.ranking_evaluator)

@@ -23,8 +23,9 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from movierec.constants import DEFAULT_SESSION_GAP
+
 DEFAULT_TOP_K = 100
-DEFAULT_SESSION_GAP = 3600
 
 
 @runtime_checkable

@@ -20,6 +20,7 @@ from tfx.components.trainer.fn_args_utils import FnArgs
 from movierec.components.histories import read_user_histories, stream_from_histories, vocabulary
 from movierec.components.id_space import ModelVocabulary
 from movierec.components.ranking_evaluator import RECOMMENDER_DIR
+from movierec.constants import DEFAULT_SESSION_GAP
 from movierec.experiment import EvaluationSettings, evaluate_ranking
 from movierec.models import build_model, save_model
 from movierec.serving.export import export_for_serving
@@ -47,7 +48,7 @@ def distribution_strategy(distribute: str | None) -> tf.distribute.Strategy:
 
 def run_fn(fn_args: FnArgs) -> None:
     config = _config(fn_args)
-    session_gap = int(config.get("session_gap", 3600))
+    session_gap = int(config.get("session_gap", DEFAULT_SESSION_GAP))
     transform_output = tft.TFTransformOutput(fn_args.transform_output)
     items, users = vocabulary(transform_output, "item_id"), vocabulary(transform_output, "user_id")
 
