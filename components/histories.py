@@ -6,12 +6,11 @@ the indices the exported transform graph produces at serving time.
 
 from __future__ import annotations
 
-import dataclasses
-
 import numpy as np
 import tensorflow as tf
 
 from movierec.models.base import UserSequences, canonical_order, gather_ranges
+from movierec.splits import session_starts
 from movierec.stream import EventStream, lookup_ids
 
 _SPEC = {
@@ -79,21 +78,16 @@ def stream_from_histories(
     # tie groups in the canonical (item index) order, as the command line's streams
     event_users = np.repeat(np.arange(len(user_vocab)), lengths)
     source = source[canonical_order(event_users, histories["timestamps"][source], items[source])]
-    flags = histories["session_start"][source].astype(bool)
+    timestamps = histories["timestamps"][source].astype(np.int64)
     sequences = UserSequences(
         indptr=indptr,
         items=items[source].astype(np.int32),
         ratings=histories["ratings"][source].astype(np.float32),
-        timestamps=histories["timestamps"][source].astype(np.int64),
-        session_start=flags,
+        timestamps=timestamps,
+        # recomputed in the canonical order with the command line's rule (SequenceGen's flags follow
+        # its own tie order, in which another event of the opening second may come first)
+        session_start=session_starts(event_users, timestamps, session_gap),
     )
-    # SequenceGen flags a session's first event in its own tie order (by raw id); in index order
-    # another event of that same-second group may come first: the flag belongs to the group's start,
-    # or a session would begin in the middle of a tie group (as the command line's streams never do).
-    group_start, _ = sequences.tie_groups
-    opens = np.zeros_like(flags)
-    opens[group_start[flags]] = True
-    sequences = dataclasses.replace(sequences, session_start=opens)
     return EventStream(
         user_vocab, item_vocab, sequences, histories["roles"][source].astype(np.int8), session_gap
     )

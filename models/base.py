@@ -82,19 +82,6 @@ class UserSequences:
             indptr, self.items[keep], self.ratings[keep], self.timestamps[keep], session_start
         )
 
-    def prefix(self, lengths: np.ndarray) -> UserSequences:
-        """The first `lengths[u]` events of every user (e.g. the training part of the stream)."""
-        lengths = np.minimum(lengths, np.diff(self.indptr))
-        keep = gather_ranges(self.indptr[:-1], lengths)
-        indptr = np.r_[0, np.cumsum(lengths)].astype(np.int64)
-        return UserSequences(
-            indptr,
-            self.items[keep],
-            self.ratings[keep],
-            self.timestamps[keep],
-            self.session_start[keep],
-        )
-
 
 def canonical_order(users: np.ndarray, timestamps: np.ndarray, items: np.ndarray) -> np.ndarray:
     """Row order by (user, timestamp, item index): how every builder lays out `UserSequences`, so the

@@ -33,7 +33,7 @@ from movierec.experiment import (
 )
 from movierec.models import MODELS, QueryBatch, UserSequences, load_model, save_model
 from movierec.split_files import MANIFEST, manifest, write_split
-from movierec.splits import PROTOCOLS, make_split
+from movierec.splits import PROTOCOLS, make_split, same_second_share
 from movierec.stream import QUERY_MODES, EventStream
 
 HEADLINE = ("recall@20", "mrr@20", "ndcg@10", "precision@5", "map", "auc", "rmse", "mae")
@@ -188,6 +188,7 @@ def data_inspect(data: str, data_dir: Path | None, strict: bool, as_json: bool) 
         "items": int(frame["item_id"].nunique()),
         "first_timestamp": int(frame["timestamp"].min()),
         "last_timestamp": int(frame["timestamp"].max()),
+        "same_second_share": round(same_second_share(frame), 4),
         "rating_counts": {str(k): int(v) for k, v in frame["rating"].value_counts().sort_index().items()},
         "report": dataset.report.to_dict(),
     }
@@ -204,6 +205,7 @@ def data_inspect(data: str, data_dir: Path | None, strict: bool, as_json: bool) 
         "items",
         "first_timestamp",
         "last_timestamp",
+        "same_second_share",
     ):
         click.echo(f"{key:16} {summary[key]}")
     click.echo(f"{'ratings':16} {summary['rating_counts']}")

@@ -20,7 +20,7 @@ import numpy as np
 from movierec.constants import DEFAULT_SESSION_GAP
 from movierec.data import Dataset
 from movierec.evaluation import Ragged, RankingAccumulator, bootstrap_intervals, rating_metrics
-from movierec.evaluation.bootstrap import percentile_interval, resampled_means
+from movierec.evaluation.bootstrap import difference_summary, percentile_interval, resampled_means
 from movierec.models import RatingPredictor, Recommender, build_model, get_spec
 from movierec.models.base import gather_ranges
 from movierec.splits import ROLE_NAMES, TEST, VALIDATION, Split, make_split
@@ -288,17 +288,12 @@ def paired_comparison(
         if not np.array_equal(users_a, users_b):
             raise ValueError(f"split seed {split_seed}: the two models were scored on different queries")
         differences.append(({k: a[k] - b[k] for k in a if k in b}, users_a))
-    out = {}
-    for name, column in _resampled_split_means(differences, n_resamples, seed).items():
-        low, high = percentile_interval(column, level)
-        column = column[~np.isnan(column)]
-        out[name] = {
-            "difference": float(np.mean([np.nanmean(values[name]) for values, _ in differences])),
-            "low": low,
-            "high": high,
-            "p_not_greater": float((column <= 0).mean()) if column.size else float("nan"),
-        }
-    return out
+    return {
+        name: difference_summary(
+            float(np.mean([np.nanmean(values[name]) for values, _ in differences])), column, level
+        )
+        for name, column in _resampled_split_means(differences, n_resamples, seed).items()
+    }
 
 
 def _by_split_seed(results: list[ExperimentResult]) -> dict[Any, list[ExperimentResult]]:

@@ -60,6 +60,19 @@ def tie_key(users: np.ndarray, items: np.ndarray) -> np.ndarray:
     return pd.util.hash_array(pairs.astype(object))
 
 
+def same_second_share(interactions: pd.DataFrame) -> float:
+    """Of each user's consecutive events in time order, the share whose two events have the same
+    timestamp (how often the tie rule applies; NaN without consecutive pairs)."""
+    users = interactions["user_id"].to_numpy(dtype=str)
+    timestamps = interactions["timestamp"].to_numpy()
+    order = np.lexsort((timestamps, users))
+    users, timestamps = users[order], timestamps[order]
+    same_user = users[1:] == users[:-1]
+    if not same_user.any():
+        return float("nan")
+    return float((timestamps[1:] == timestamps[:-1])[same_user].mean())
+
+
 def chronological_order(interactions: pd.DataFrame) -> np.ndarray:
     """Row order by (timestamp, user_id, tie_key): deterministic whatever the file order."""
     users = interactions["user_id"].to_numpy(dtype=str)

@@ -4,7 +4,13 @@ import numpy as np
 import pytest
 
 from movierec.data import interactions_frame
-from movierec.splits import chronological_order, leave_last_out_split, session_starts, temporal_split
+from movierec.splits import (
+    chronological_order,
+    leave_last_out_split,
+    same_second_share,
+    session_starts,
+    temporal_split,
+)
 
 
 @pytest.fixture
@@ -96,3 +102,18 @@ def test_session_starts_split_on_gaps_and_users():
     users = np.array([0, 0, 0, 1, 1])
     ts = np.array([0, 100, 5000, 5001, 5002])
     assert session_starts(users, ts, gap_seconds=3600).tolist() == [True, False, True, True, False]
+
+
+def test_same_second_share_counts_each_users_consecutive_pairs():
+    # u: 1, 5, 5 -> one of two pairs tied; v: 5 (no pair); w: 7, 7 -> one of one; v's 5 is not u's
+    df = interactions_frame(
+        [
+            ("u", "a", 3, 5),
+            ("u", "b", 3, 1),
+            ("v", "a", 3, 5),
+            ("u", "c", 3, 5),
+            ("w", "a", 3, 7),
+            ("w", "b", 3, 7),
+        ]
+    )
+    assert same_second_share(df) == pytest.approx(2 / 3)

@@ -202,6 +202,22 @@ def parse_numeric_rows(
     return frame
 
 
+def all_rows_valid(
+    user: np.ndarray, item: np.ndarray, time_ok: np.ndarray, rating: np.ndarray, scale: RatingScale
+) -> bool:
+    """True when every parsed row passes the checks the row-by-row path makes (ids in range, a valid
+    time, a finite rating on the scale), so the fast path may keep the whole file."""
+    with np.errstate(invalid="ignore"):
+        return bool(
+            ((user >= 0) & (user < MAX_ID)).all()
+            and ((item >= 0) & (item < MAX_ID)).all()
+            and time_ok.all()
+            and np.isfinite(rating).all()
+            and scale.in_range(rating).all()
+            and scale.on_step(rating).all()
+        )
+
+
 def _fast(lines: Lines, sep: bytes, first: int, last: int, scale: RatingScale) -> Ratings | None:
     """The whole file as numbers in one C-parser pass, or None at the first sign of any bad row."""
     dtypes = {0: np.int64, 1: np.int64, 2: np.float64, 3: np.int64}
@@ -209,16 +225,7 @@ def _fast(lines: Lines, sep: bytes, first: int, last: int, scale: RatingScale) -
     if frame is None:
         return None
     user, item, rating, ts = (frame[c].to_numpy() for c in range(4))
-    with np.errstate(invalid="ignore"):
-        ok = (
-            ((user >= 0) & (user < MAX_ID)).all()
-            and ((item >= 0) & (item < MAX_ID)).all()
-            and ((ts >= 0) & (ts < MAX_ID)).all()
-            and np.isfinite(rating).all()
-            and scale.in_range(rating).all()
-            and scale.on_step(rating).all()
-        )
-    if not ok:
+    if not all_rows_valid(user, item, (ts >= 0) & (ts < MAX_ID), rating, scale):
         return None
     line = np.arange(first + 1, last + 2, dtype=np.int64)
     return Ratings(user, item, rating, ts, line)

@@ -22,6 +22,7 @@ from movierec.data._ratings import (
     MAX_ID,
     RatingScale,
     RowChecker,
+    all_rows_valid,
     check_rating,
     check_whole,
     parse_numeric_rows,
@@ -119,16 +120,7 @@ def _fast(lines: Lines, header: _Header, first: int, last: int, scale: RatingSca
     item = frame[index[ITEM_ID]].to_numpy()
     time = frame[index[TIME]].to_numpy()
     rating = frame[index[RATING]].to_numpy() if RATING in index else np.full(n, DEFAULT_RATING)
-    with np.errstate(invalid="ignore"):
-        ok = (
-            ((user >= 0) & (user < MAX_ID)).all()
-            and ((item >= 0) & (item < MAX_ID)).all()
-            and _time_ok(time).all()
-            and np.isfinite(rating).all()
-            and scale.in_range(rating).all()
-            and scale.on_step(rating).all()
-        )
-    if not ok:
+    if not all_rows_valid(user, item, _time_ok(time), rating, scale):
         return None
     line = np.arange(first + 1, last + 2, dtype=np.int64)
     return SessionRows(header.kind, user, item, rating, time, line)

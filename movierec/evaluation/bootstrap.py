@@ -71,19 +71,23 @@ def paired_difference(
             )
         differences[name] = a - b  # NaN where either is undefined
     names, means = resampled_means(differences, groups=groups, n_resamples=n_resamples, seed=seed)
-    out = {}
-    for j, name in enumerate(names):
-        values = differences[name]
-        defined = values[~np.isnan(values)]
-        column = means[:, j][~np.isnan(means[:, j])]
-        low, high = percentile_interval(means[:, j], level)
-        out[name] = {
-            "difference": float(defined.mean()) if defined.size else math.nan,
-            "low": low,
-            "high": high,
-            "p_not_greater": float((column <= 0).mean()) if column.size else math.nan,
-        }
-    return out
+    return {
+        name: difference_summary(float(np.nanmean(differences[name])), means[:, j], level)
+        for j, name in enumerate(names)
+    }
+
+
+def difference_summary(point: float, resampled: np.ndarray, level: float) -> dict[str, float]:
+    """A difference of means, its percentile interval from the bootstrap `resampled` means and
+    ``p_not_greater``, the share of resamples <= 0 (NaN resamples left out)."""
+    low, high = percentile_interval(resampled, level)
+    defined = resampled[~np.isnan(resampled)]
+    return {
+        "difference": point,
+        "low": low,
+        "high": high,
+        "p_not_greater": float((defined <= 0).mean()) if defined.size else math.nan,
+    }
 
 
 def resampled_means(
