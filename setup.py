@@ -1,8 +1,9 @@
 """movierec: sequential movie recommenders trained, evaluated and shipped by a TFX pipeline.
 
-The repository keeps one folder per stage at the top level (models/, pipeline/, components/,
-serving/) and installs them all under the single import package `movierec`, so users write
-`from movierec.models import GRU4Rec` and nothing named `models` lands in site-packages.
+The repository keeps one folder per stage at the top level (data/, evaluation/, models/, components/,
+pipeline/, serving/, cli/) and installs each as `movierec.<folder>` under the single import package
+`movierec` (whose own folder holds only what every stage shares: constants and storage), so users
+write `from movierec.models import GRU4Rec` and nothing named `models` lands in site-packages.
 """
 
 from pathlib import Path
@@ -14,10 +15,13 @@ HERE = Path(__file__).parent
 # import name -> folder in this repository
 STAGE_FOLDERS = {
     "movierec": "movierec",
+    "movierec.data": "data",
+    "movierec.evaluation": "evaluation",
     "movierec.models": "models",
-    "movierec.pipeline": "pipeline",
     "movierec.components": "components",
+    "movierec.pipeline": "pipeline",
     "movierec.serving": "serving",
+    "movierec.cli": "cli",
 }
 
 
@@ -60,6 +64,7 @@ setup(
     python_requires=">=3.11,<3.14",
     packages=packages,
     package_dir=package_dir,
+    package_data={"movierec.pipeline": ["schema/*.pbtxt"]},
     install_requires=_requirements(),
     entry_points={"console_scripts": ["movierec = movierec.cli:main"]},
 )

@@ -12,7 +12,7 @@ import json
 import click
 
 from movierec.data import load_dataset, resolve_dataset
-from movierec.experiment import EvaluationSettings, prepare, run_experiment
+from movierec.evaluation.experiment import EvaluationSettings, prepare, run_experiment
 from movierec.models import MODELS
 
 

@@ -4,7 +4,7 @@
     scripts/run python benchmarks/tune_gru4rec.py --data ml-100k --trials 1 --set epochs=1   # smoke test
 
 Every trial trains GRU4Rec on the temporal protocol's training events and is evaluated, through the
-same `movierec.experiment` path as the CLI, on the validation users (`EvaluationSettings(role=
+same `movierec.evaluation.experiment` path as the CLI, on the validation users (`EvaluationSettings(role=
 "validation")`). The test users are never evaluated, so choosing defaults here leaves the test numbers
 of the README unbiased. Trial 0 is `GRU4RecRecommender.defaults()` itself, so the table shows where the
 defaults rank; the others draw each searched hyper-parameter uniformly from `SPACE` (seeded by
@@ -25,10 +25,10 @@ from typing import Any
 import click
 import numpy as np
 
-from movierec.cli import parse_hparams
+from movierec.cli.common import parse_hparams
 from movierec.constants import DEFAULT_METRIC
 from movierec.data import load_dataset, resolve_dataset
-from movierec.experiment import EvaluationSettings, prepare, run_experiment
+from movierec.evaluation.experiment import EvaluationSettings, prepare, run_experiment
 from movierec.models.gru4rec import GRU4RecRecommender
 
 # The searched values: the losses of both papers, how many extra negatives and from which

@@ -1,7 +1,7 @@
 """MovieLensExampleGen: any layout of `movierec.data` → tf.Example interactions in protocol splits.
 
 The Beam pipeline reads the files inside a worker (nothing is collected in the driver), applies the
-protocol of `movierec.splits` — the same function the CLI uses — and writes one TFRecord folder per
+protocol of `movierec.data.splits` — the same function the CLI uses — and writes one TFRecord folder per
 split (`train`, `eval` for validation users, `test`), plus a report artifact with every rejected row
 counted and the split's parameters.
 """
@@ -25,7 +25,7 @@ from tfx.types.standard_artifact_utils import encode_split_names
 
 from movierec.components.artifacts import DataReport
 from movierec.data import Dataset, load_dataset
-from movierec.splits import make_split
+from movierec.data.splits import make_split
 
 SPLITS = ("train", "eval", "test")  # TFX's names: eval holds the protocol's validation events
 CHUNK_ROWS = 50_000

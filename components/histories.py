@@ -9,9 +9,9 @@ from __future__ import annotations
 import numpy as np
 import tensorflow as tf
 
+from movierec.data.splits import session_starts
+from movierec.data.stream import EventStream, lookup_ids
 from movierec.models.base import UserSequences, canonical_order, gather_ranges
-from movierec.splits import session_starts
-from movierec.stream import EventStream, lookup_ids
 
 _SPEC = {
     "user_id": tf.io.FixedLenFeature([], tf.string),

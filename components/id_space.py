@@ -37,9 +37,9 @@ from typing import Any
 import numpy as np
 import tensorflow as tf
 
+from movierec.data.stream import lookup_ids
 from movierec.models.base import QueryBatch, Recommender, UserSequences, canonical_order
 from movierec.serving.export import HistoryScorable
-from movierec.stream import lookup_ids
 
 VOCABULARY_FILE = "vocabulary.json"  # inside the Model artifact's recommender/ folder
 _FORMAT = 1
@@ -217,7 +217,7 @@ def _user_firsts(sequences: UserSequences) -> np.ndarray:
 
 
 def _check_at_tie_starts(sequences: UserSequences, users: np.ndarray, cut: np.ndarray, what: str) -> None:
-    """Every query builder cuts a context at the start of a tie group (movierec.stream); re-encoding
+    """Every query builder cuts a context at the start of a tie group (movierec.data.stream); re-encoding
     relies on it, so a cut inside a group is refused rather than moved."""
     base = sequences.indptr[users]
     lengths = sequences.indptr[users + 1] - base

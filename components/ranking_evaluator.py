@@ -39,12 +39,12 @@ from tfx.types import standard_artifacts
 from movierec.components.histories import read_user_histories, stream_from_histories, vocabulary
 from movierec.components.id_space import VOCABULARY_FILE, InVocabulary, ModelVocabulary
 from movierec.constants import DEFAULT_METRIC, DEFAULT_SESSION_GAP
+from movierec.data.splits import TEST, VALIDATION
+from movierec.data.stream import build_queries
 from movierec.evaluation import RankingAccumulator
 from movierec.evaluation.bootstrap import paired_difference
-from movierec.experiment import EvaluationSettings, evaluate_ranking
+from movierec.evaluation.experiment import EvaluationSettings, evaluate_ranking
 from movierec.models import build_model, load_model
-from movierec.splits import TEST, VALIDATION
-from movierec.stream import build_queries
 
 RECOMMENDER_DIR = "recommender"  # where the Trainer module writes movierec's own format
 LATEST_BLESSED = "latest_blessed"

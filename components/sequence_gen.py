@@ -28,7 +28,7 @@ from tfx.types.standard_artifact_utils import decode_split_names, encode_split_n
 
 from movierec.components.example_gen import bytes_feature, float_feature, int64_feature
 from movierec.constants import DEFAULT_SESSION_GAP
-from movierec.splits import TEST, TRAIN, VALIDATION, session_starts
+from movierec.data.splits import TEST, TRAIN, VALIDATION, session_starts
 
 ROLE_OF_SPLIT = {"train": TRAIN, "eval": VALIDATION, "test": TEST}
 SPLIT_OF_ROLE = {role: split for split, role in ROLE_OF_SPLIT.items()}

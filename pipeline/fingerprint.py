@@ -3,7 +3,7 @@
 TFX keys its cache on a component's parameters, its input artifacts and the text of a `module_file`
 parameter, not on the libraries the executors import. Everything movierec's components and the
 Transform/Trainer module files run (data readers, splits, models, metrics) lives in the `movierec`
-package, so after an edit to e.g. `movierec/splits.py` a cached run would silently serve results of
+package, so after an edit to e.g. `data/splits.py` a cached run would silently serve results of
 the old code. `code_fingerprint()` hashes every .py file of the installed package and the locked
 dependency set; `create_pipeline` passes it to every custom component, Transform and Trainer as a
 parameter, so a change re-runs them (and, through their new outputs, everything downstream).
@@ -22,13 +22,16 @@ from collections.abc import Mapping
 from pathlib import Path, PurePosixPath
 
 # The import packages setup.py maps onto repository folders (STAGE_FOLDERS there; a test keeps the
-# two in step). Sub-packages such as movierec.data live inside these folders.
+# two in step).
 STAGE_PACKAGES = (
     "movierec",
+    "movierec.data",
+    "movierec.evaluation",
     "movierec.models",
-    "movierec.pipeline",
     "movierec.components",
+    "movierec.pipeline",
     "movierec.serving",
+    "movierec.cli",
 )
 LOCK_FILE = PurePosixPath("requirements/lock.txt")
 

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from movierec.quiet_startup import verbose_requested
+from movierec.cli.quiet_startup import verbose_requested
 
 # TensorFlow's C++ (absl/TSL) log line: severity letter, date, time, thread id, file:line]
 NATIVE_LOG_LINE = re.compile(r"^[IWEF]\d{4} \d\d:\d\d:\d\d\.\d+ +\d+ [\w.\-]+:\d+\]")

@@ -12,9 +12,9 @@ import numpy as np
 import pytest
 
 from movierec.data import interactions_frame, load_dataset
-from movierec.experiment import EvaluationSettings, prepare, run_experiment
-from movierec.splits import TEST, leave_last_out_split, make_split, temporal_split
-from movierec.stream import build_queries, build_stream
+from movierec.data.splits import TEST, leave_last_out_split, make_split, temporal_split
+from movierec.data.stream import build_queries, build_stream
+from movierec.evaluation.experiment import EvaluationSettings, prepare, run_experiment
 
 HEADER = "SessionId\tItemId\tTime\n"
 # Training popularity: A 4, B 3, C 2, D 1 (items 1-4). Session 2 pauses two hours: still one session.

@@ -12,9 +12,9 @@ from click.testing import CliRunner
 
 from movierec.cli import main
 from movierec.data import load_dataset
-from movierec.experiment import EvaluationSettings, prepare, run_experiment
-from movierec.split_files import write_split
-from movierec.splits import make_split
+from movierec.data.split_files import write_split
+from movierec.data.splits import make_split
+from movierec.evaluation.experiment import EvaluationSettings, prepare, run_experiment
 
 SETTINGS = {"bootstrap_resamples": 50, "seed": 3}
 

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from movierec.data import interactions_frame
-from movierec.splits import (
+from movierec.data.splits import (
     chronological_order,
     leave_last_out_split,
     same_second_share,

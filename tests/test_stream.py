@@ -3,8 +3,8 @@
 import numpy as np
 
 from movierec.data import interactions_frame
-from movierec.splits import TEST, temporal_split
-from movierec.stream import build_queries, build_stream
+from movierec.data.splits import TEST, temporal_split
+from movierec.data.stream import build_queries, build_stream
 
 ROWS = [
     ("u", "a", 5, 1),

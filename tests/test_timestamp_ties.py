@@ -5,12 +5,12 @@ import numpy as np
 import pytest
 
 from movierec.data import interactions_frame
+from movierec.data.splits import TEST, leave_last_out_split, temporal_split
+from movierec.data.stream import build_queries, build_stream
 from movierec.evaluation import Ragged
-from movierec.experiment import EvaluationSettings, evaluate_ranking
+from movierec.evaluation.experiment import EvaluationSettings, evaluate_ranking
 from movierec.models import build_model
 from movierec.models.base import QueryBatch, UserSequences, tie_shuffled_order
-from movierec.splits import TEST, leave_last_out_split, temporal_split
-from movierec.stream import build_queries, build_stream
 
 # user u: a@1, then b, c, d all at second 5, then e@9 — the cut (t=5) puts b, c, d, e in the test period
 ROWS = [

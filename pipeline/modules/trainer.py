@@ -21,11 +21,11 @@ from movierec.components.histories import read_user_histories, stream_from_histo
 from movierec.components.id_space import ModelVocabulary
 from movierec.components.ranking_evaluator import RECOMMENDER_DIR
 from movierec.constants import DEFAULT_SESSION_GAP
-from movierec.experiment import EvaluationSettings, evaluate_ranking
+from movierec.data.splits import VALIDATION
+from movierec.data.stream import build_queries
+from movierec.evaluation.experiment import EvaluationSettings, evaluate_ranking
 from movierec.models import build_model, save_model
 from movierec.serving.export import export_for_serving
-from movierec.splits import VALIDATION
-from movierec.stream import build_queries
 
 
 def _config(fn_args: FnArgs) -> dict[str, Any]:

@@ -13,7 +13,7 @@ from movierec.components.histories import read_user_histories, stream_from_histo
 from movierec.components.ranking_evaluator import Regression, decide, paired, same_artifact
 from movierec.components.sequence_gen import _user_history
 from movierec.components.validation_gate import AnomalyGate, anomalies_by_split
-from movierec.splits import TEST, TRAIN
+from movierec.data.splits import TEST, TRAIN
 
 
 def test_user_history_orders_events_and_cuts_the_training_prefix(tmp_path):

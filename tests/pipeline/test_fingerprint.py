@@ -32,7 +32,8 @@ def test_stage_packages_are_the_folders_setup_py_installs():
 def test_the_installed_sources_cover_what_the_components_run():
     files = source_files(package_roots())
     for module in (
-        "movierec/splits.py",
+        "movierec/data/splits.py",
+        "movierec/cli/main.py",
         "movierec/data/loader.py",
         "movierec/evaluation/ranking.py",
         "movierec/models/gru4rec.py",
@@ -50,7 +51,7 @@ def test_any_source_or_lock_edit_changes_the_fingerprint_and_nothing_else_does(s
     shutil.copytree(source_copy["movierec"].parent, tmp_path / "elsewhere")
     assert code_fingerprint(elsewhere) == before
 
-    splits = source_copy["movierec"] / "splits.py"
+    splits = source_copy["movierec.data"] / "splits.py"
     original = splits.read_bytes()
     splits.write_bytes(original + b"\n# an edit\n")
     assert code_fingerprint(source_copy) != before
@@ -59,7 +60,7 @@ def test_any_source_or_lock_edit_changes_the_fingerprint_and_nothing_else_does(s
 
     for edit in (
         source_copy["movierec.models"] / "gru4rec.py",
-        source_copy["movierec"] / "evaluation" / "ranking.py",
+        source_copy["movierec.evaluation"] / "ranking.py",
         source_copy["movierec"].parent / LOCK_FILE,
     ):
         original = edit.read_bytes()
@@ -72,8 +73,8 @@ def test_any_source_or_lock_edit_changes_the_fingerprint_and_nothing_else_does(s
     new_module.unlink()
 
     # what Python does not run is not code: bytecode caches, notes
-    (source_copy["movierec"] / "__pycache__").mkdir(exist_ok=True)
-    (source_copy["movierec"] / "__pycache__" / "splits.cpython-313.pyc").write_bytes(b"\0")
+    (source_copy["movierec.data"] / "__pycache__").mkdir(exist_ok=True)
+    (source_copy["movierec.data"] / "__pycache__" / "splits.cpython-313.pyc").write_bytes(b"\0")
     (source_copy["movierec.models"] / "NOTES.md").write_text("notes")
     assert code_fingerprint(source_copy) == before
 

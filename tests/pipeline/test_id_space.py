@@ -11,11 +11,11 @@ import pytest
 
 from movierec.components.histories import stream_from_histories
 from movierec.components.id_space import InVocabulary, ModelVocabulary
-from movierec.experiment import EvaluationSettings, evaluate_ranking
+from movierec.data.splits import TEST, TRAIN, session_starts
+from movierec.data.stream import EventStream, Queries, build_queries
+from movierec.evaluation.experiment import EvaluationSettings, evaluate_ranking
 from movierec.models import build_model
 from movierec.models.base import QueryBatch
-from movierec.splits import TEST, TRAIN, session_starts
-from movierec.stream import EventStream, Queries, build_queries
 
 GAP = 3600
 # (user, item, timestamp, role). Unknown to the model: items "1683" (truncated to 4 characters' worth

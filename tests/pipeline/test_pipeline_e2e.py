@@ -24,10 +24,10 @@ from ml_metadata.proto import metadata_store_pb2
 from tfx import v1 as tfx
 
 from movierec.components.id_space import ModelVocabulary
+from movierec.data.stream import lookup_ids
 from movierec.pipeline.config import PipelineConfig
 from movierec.pipeline.fingerprint import code_fingerprint
 from movierec.pipeline.runners.local import run
-from movierec.stream import lookup_ids
 
 pytestmark = pytest.mark.slow
 
@@ -75,11 +75,11 @@ def evaluated_query(config: PipelineConfig, k: int) -> tuple[list[str], list[int
     import tensorflow_transform as tft
 
     from movierec.components.histories import read_user_histories, stream_from_histories, vocabulary
+    from movierec.data.splits import TEST
+    from movierec.data.stream import build_queries
     from movierec.evaluation import top_k
-    from movierec.experiment import seen_items
+    from movierec.evaluation.experiment import seen_items
     from movierec.models import load_model
-    from movierec.splits import TEST
-    from movierec.stream import build_queries
 
     transform = tft.TFTransformOutput(latest_uri(config, "TransformGraph"))
     items, users = vocabulary(transform, "item_id"), vocabulary(transform, "user_id")

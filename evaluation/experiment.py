@@ -19,12 +19,12 @@ import numpy as np
 
 from movierec.constants import DEFAULT_SESSION_GAP
 from movierec.data import Dataset
+from movierec.data.splits import ROLE_NAMES, TEST, VALIDATION, Split, make_split
+from movierec.data.stream import EventStream, Queries, build_queries, build_stream
 from movierec.evaluation import Ragged, RankingAccumulator, bootstrap_intervals, rating_metrics
 from movierec.evaluation.bootstrap import difference_summary, percentile_interval, resampled_means
 from movierec.models import RatingPredictor, Recommender, build_model, get_spec
 from movierec.models.base import gather_ranges
-from movierec.splits import ROLE_NAMES, TEST, VALIDATION, Split, make_split
-from movierec.stream import EventStream, Queries, build_queries, build_stream
 
 DEFAULT_KS = (5, 10, 20)
 ROLES = {"validation": VALIDATION, "test": TEST}
@@ -45,7 +45,7 @@ class EvaluationSettings:
 
 def seen_items(batch_users: np.ndarray, batch_positions: np.ndarray, stream: EventStream) -> Ragged:
     """The items of each query's context: the user's events before `positions` (strictly earlier in
-    time than the target, see `movierec.stream`), excluded from the ranking."""
+    time than the target, see `movierec.data.stream`), excluded from the ranking."""
     seq = stream.sequences
     starts = seq.indptr[batch_users]
     lengths = batch_positions.astype(np.int64)

@@ -4,7 +4,7 @@ Every protocol is a pure, seeded function of the canonical interactions table (s
 `movierec.data.Dataset`) and returns a `Split` that is recorded with every result. Events are first put
 in one deterministic chronological order, so ties in timestamps never depend on file order.
 
-Events of one user with the same timestamp are unordered (see `movierec.stream` for the context rule
+Events of one user with the same timestamp are unordered (see `movierec.data.stream` for the context rule
 every query follows); where a protocol must still pick among them (leave-last-out's last event), it
 picks by a fixed hash of (user, item), not by id, so no id order decides what is held out.
 """

@@ -1,6 +1,6 @@
 """Hides TensorFlow's native start-up logging from the `movierec` command unless `movierec --verbose`.
 
-Importing this module does the work, so movierec/cli.py imports it before anything that imports
+Importing this module does the work, so movierec.cli (cli/__init__.py) imports it before anything that imports
 TensorFlow (`movierec.models` imports Keras, hence TensorFlow, at module import). Both steps must
 come first:
 

@@ -20,9 +20,9 @@ import numpy as np
 import pandas as pd
 
 from movierec.constants import DEFAULT_SESSION_GAP
+from movierec.data.splits import TRAIN, Split, session_starts
 from movierec.evaluation import Ragged
 from movierec.models.base import QueryBatch, TrainingData, UserSequences, canonical_order, gather_ranges
-from movierec.splits import TRAIN, Split, session_starts
 
 QUERY_MODES = ("next-item", "user")
 

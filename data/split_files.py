@@ -26,7 +26,7 @@ import pandas as pd
 from movierec import storage
 from movierec.data import Dataset
 from movierec.data.schema import SESSION_IDS
-from movierec.splits import Split
+from movierec.data.splits import Split
 
 SPLIT_FILES = {"train": "train.tsv", "validation": "validation.tsv", "test": "test.tsv"}
 MANIFEST = "split.json"

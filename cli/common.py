@@ -1,0 +1,140 @@
+"""What the command groups share: loading data with its rejected-row report, `--set` parsing, the
+data and protocol options, JSON output, atomic writes and the trained-model folder of `train`."""
+
+from __future__ import annotations
+
+import json
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import click
+import numpy as np
+
+from movierec.constants import DEFAULT_SESSION_GAP
+from movierec.data import DataError, Dataset, load_dataset, resolve_dataset
+from movierec.data.stream import EventStream
+from movierec.models import MODELS, UserSequences
+
+# Metrics of the result tables, in column order, and those shown with their intervals.
+HEADLINE = ("recall@20", "mrr@20", "ndcg@10", "precision@5", "map", "auc", "rmse", "mae")
+DETAIL_METRICS = ("recall@20", "mrr@20")
+
+
+def echo_json(payload: Any) -> None:
+    click.echo(json.dumps(payload, indent=2, sort_keys=False))
+
+
+def load(data: str, data_dir: Path | None, strict: bool) -> Dataset:
+    try:
+        dataset = load_dataset(resolve_dataset(data, data_dir), strict=strict)
+    except DataError as error:
+        raise click.ClickException(str(error)) from error
+    if dataset.report.total_rejected:
+        click.echo(dataset.report.summary(), err=True)
+    return dataset
+
+
+def parse_hparams(pairs: tuple[str, ...]) -> dict[str, Any]:
+    """`--set KEY=VALUE` pairs: VALUE as JSON where it parses, else as a string."""
+    hparams = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep:
+            raise click.BadParameter(f"expected KEY=VALUE, got {pair!r}", param_hint="--set")
+        try:
+            hparams[key] = json.loads(value)
+        except json.JSONDecodeError:
+            hparams[key] = value
+    return hparams
+
+
+def known_hparams(model_name: str) -> set[str]:
+    return set(MODELS[model_name].factory().get_config())
+
+
+def hparams_for(model_name: str, hparams: dict[str, Any], seed: int) -> dict[str, Any]:
+    """The --set values this model takes (several models may be evaluated in one call); --seed seeds
+    every model that takes a seed unless --set seed=... says otherwise."""
+    known = known_hparams(model_name)
+    chosen = {k: v for k, v in hparams.items() if k in known}
+    if "seed" in known:
+        chosen.setdefault("seed", seed)
+    return chosen
+
+
+def data_options(f):
+    f = click.option("--strict", is_flag=True, help="Stop at the first malformed or rejected row.")(f)
+    f = click.option(
+        "--data-dir",
+        type=click.Path(path_type=Path),
+        envvar="MOVIEREC_DATA_DIR",
+        help="Where named datasets live (default: $MOVIEREC_DATA_DIR or ~/.cache/movierec/data).",
+    )(f)
+    f = click.option(
+        "--data",
+        required=True,
+        help="A dataset name (ml-100k, ml-1m, ...) in --data-dir, or a folder of GroupLens/Netflix files "
+        "or session-tsv split files.",
+    )(f)
+    return f
+
+
+def protocol_options(f):
+    f = click.option(
+        "--session-gap",
+        default=DEFAULT_SESSION_GAP,
+        show_default=True,
+        help="Seconds of inactivity that end a session (session-based models and Item-KNN).",
+    )(f)
+    f = click.option(
+        "--seed",
+        default=0,
+        show_default=True,
+        help="Seed of the validation/test user split, the models and the bootstrap.",
+    )(f)
+    f = click.option(
+        "--test-fraction",
+        default=0.2,
+        show_default=True,
+        help="temporal: share of the latest events that form the evaluation period.",
+    )(f)
+    return f
+
+
+def split_params(protocol: str, test_fraction: float, seed: int) -> dict[str, Any]:
+    return {"test_fraction": test_fraction, "seed": seed} if protocol == "temporal" else {}
+
+
+def write_atomically(path: Path, text: str) -> None:
+    """A failed run never leaves a half-written file in place of a good one."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.NamedTemporaryFile("w", dir=path.parent, delete=False, suffix=".tmp") as handle:
+        handle.write(text)
+    Path(handle.name).replace(path)
+
+
+def save_stream(stream: EventStream, directory: Path) -> None:
+    seq = stream.sequences
+    np.savez_compressed(
+        directory / "stream.npz",
+        user_ids=stream.user_ids,
+        item_ids=stream.item_ids,
+        indptr=seq.indptr,
+        items=seq.items,
+        ratings=seq.ratings,
+        timestamps=seq.timestamps,
+        session_start=seq.session_start,
+        roles=stream.roles,
+        session_gap=stream.session_gap,
+    )
+
+
+def load_stream(directory: Path) -> EventStream:
+    arrays = np.load(directory / "stream.npz")
+    sequences = UserSequences(
+        arrays["indptr"], arrays["items"], arrays["ratings"], arrays["timestamps"], arrays["session_start"]
+    )
+    return EventStream(
+        arrays["user_ids"], arrays["item_ids"], sequences, arrays["roles"], int(arrays["session_gap"])
+    )

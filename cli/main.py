@@ -1,0 +1,28 @@
+"""The `movierec` command: one group, whose commands live in one module per command group."""
+
+from __future__ import annotations
+
+import click
+
+from movierec.cli.data import data
+from movierec.cli.evaluate import evaluate, train
+from movierec.cli.pipeline import pipeline_group
+from movierec.cli.recommend import recommend
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.option(
+    "--verbose",
+    is_flag=True,
+    expose_value=False,  # acted on at start-up, before TensorFlow loads: see cli/quiet_startup.py
+    help="Show TensorFlow's native start-up and C++ log messages (CUDA/cuInit, oneDNN), hidden by default.",
+)
+def main() -> None:
+    """Train, evaluate and query sequential movie recommenders."""
+
+
+main.add_command(data)
+main.add_command(evaluate)
+main.add_command(train)
+main.add_command(recommend)
+main.add_command(pipeline_group)

@@ -1,0 +1,212 @@
+"""`movierec pipeline run|compile`: the TFX pipeline on LocalDagRunner, or its Kubeflow v2 spec.
+
+TFX is imported inside the commands, so the other commands start without it."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from movierec.cli.common import HEADLINE, echo_json, parse_hparams
+from movierec.constants import DEFAULT_METRIC
+from movierec.data import DataError, resolve_dataset
+from movierec.models import MODELS
+
+
+@click.group("pipeline")
+def pipeline_group() -> None:
+    """Run the TFX pipeline (LocalDagRunner) or compile it for Kubeflow."""
+
+
+def pipeline_options(f):
+    options = [
+        click.option(
+            "--data", required=True, help="Dataset name in --data-dir, or a folder of GroupLens files."
+        ),
+        click.option(
+            "--data-dir",
+            type=click.Path(path_type=Path),
+            envvar="MOVIEREC_DATA_DIR",
+            help="Where named datasets live.",
+        ),
+        click.option(
+            "--output-dir",
+            default="runs/pipeline",
+            show_default=True,
+            help="Pipeline root, ML Metadata and pushed models go below it.",
+        ),
+        click.option(
+            "--model",
+            "model_name",
+            default="gru4rec",
+            show_default=True,
+            type=click.Choice(list(MODELS)),
+            help="Model the Trainer trains.",
+        ),
+        click.option("--set", "hparam_pairs", multiple=True, metavar="KEY=VALUE", help="Hyper-parameter."),
+        click.option(
+            "--metric", default=DEFAULT_METRIC, show_default=True, help="Metric the blessing compares."
+        ),
+        click.option(
+            "--margin",
+            default=0.0,
+            show_default=True,
+            help="Relative improvement over the baseline needed for the blessing (0.1 = 10%).",
+        ),
+        click.option(
+            "--regression-confidence",
+            default=0.95,
+            show_default=True,
+            type=click.FloatRange(0.0, 1.0, min_open=True, max_open=True),
+            help="Confidence of the paired user-bootstrap interval of candidate - latest blessed model "
+            "(validation users); the candidate is refused when the whole interval is below "
+            "-tolerance x the blessed model's value.",
+        ),
+        click.option(
+            "--regression-tolerance",
+            default=0.0,
+            show_default=True,
+            type=click.FloatRange(min=0.0),
+            help="Relative loss against the latest blessed model that is accepted even when significant "
+            "(0.02 = 2%).",
+        ),
+        click.option(
+            "--baseline",
+            default="pop",
+            show_default=True,
+            type=click.Choice(list(MODELS)),
+            help="Baseline the Evaluator trains and the candidate must beat.",
+        ),
+        click.option(
+            "--distribute",
+            type=click.Choice(["mirrored"]),
+            help="Train under tf.distribute.MirroredStrategy over the local GPUs (or logical CPUs).",
+        ),
+        click.option(
+            "--beam-arg",
+            "beam_args",
+            multiple=True,
+            help="Beam pipeline argument, e.g. --beam-arg=--direct_num_workers=2 (repeatable).",
+        ),
+        click.option(
+            "--schema",
+            "schema_path",
+            help="Schema (schema.pbtxt) the data must satisfy, instead of the reviewed "
+            "pipeline/schema/schema.pbtxt; violations stop the run before training.",
+        ),
+    ]
+    for option in reversed(options):
+        f = option(f)
+    return f
+
+
+def _pipeline_config(
+    data,
+    data_dir,
+    output_dir,
+    model_name,
+    hparam_pairs,
+    metric,
+    margin,
+    baseline,
+    distribute,
+    beam_args,
+    regression_confidence=0.95,
+    regression_tolerance=0.0,
+    schema_path=None,
+    local_data=True,
+):
+    from movierec.pipeline.config import PipelineConfig
+    from movierec.pipeline.pipeline import servable_models
+
+    if model_name not in servable_models():
+        raise click.BadParameter(
+            f"{model_name} has no TF Serving export yet; choose one of {', '.join(servable_models())}",
+            param_hint="--model",
+        )
+    if local_data:
+        try:
+            data = str(resolve_dataset(data, data_dir))
+        except DataError as error:
+            raise click.ClickException(str(error)) from error
+    if schema_path and "://" not in schema_path:
+        if not Path(schema_path).is_file():
+            raise click.BadParameter(f"no schema file at {schema_path}", param_hint="--schema")
+        schema_path = str(Path(schema_path).resolve())  # components may run in another directory
+    remote_output = "://" in output_dir
+    config = PipelineConfig(
+        data_path=data,
+        output_dir=output_dir if remote_output else str(Path(output_dir).resolve()),
+        model=model_name,
+        hparams=parse_hparams(hparam_pairs),
+        metric=metric,
+        margin=margin,
+        regression_confidence=regression_confidence,
+        regression_tolerance=regression_tolerance,
+        baseline=baseline,
+        distribute=distribute,
+        schema_path=schema_path,
+    )
+    if beam_args:
+        config.beam_pipeline_args = list(beam_args)
+    return config
+
+
+@pipeline_group.command("run")
+@pipeline_options
+@click.option("--json", "as_json", is_flag=True, help="Print the run summary as JSON.")
+def pipeline_run(as_json: bool, **options) -> None:
+    """Run the whole pipeline locally; print the blessing, the metrics and where the model was pushed."""
+    from movierec.pipeline.runners.local import run as run_local
+
+    summary = run_local(_pipeline_config(**options))
+    if as_json:
+        echo_json(summary)
+        return
+    evaluation = summary.get("evaluation", {})
+    click.echo(f"blessed: {summary.get('blessed')} ({summary.get('reason', '')})")
+    for name, splits in evaluation.get("results", {}).items():
+        test = splits.get("test", {})
+        click.echo(f"  {name:20} test " + " ".join(f"{m}={test[m]:.4f}" for m in HEADLINE if m in test))
+    click.echo(f"pushed model: {summary.get('pushed_model', 'none (not blessed)')}")
+
+
+@pipeline_group.command("compile")
+@pipeline_options
+@click.option(
+    "--image", default="movierec:latest", show_default=True, help="Container image (see Dockerfile)."
+)
+@click.option(
+    "--spec",
+    default="movierec_pipeline.json",
+    show_default=True,
+    help="Where to write the Kubeflow Pipelines v2 spec (a file, or a gs:// URI).",
+)
+@click.option("--data-fingerprint", help="Cache key of the data when --data is only readable by the pods.")
+def pipeline_compile(image: str, spec: str, data_fingerprint: str | None, **options) -> None:
+    """Compile the pipeline to a Kubeflow Pipelines v2 (Vertex AI) JSON spec.
+
+    --data is the folder as the pods see it (e.g. /gcs/BUCKET/ml-100k on Vertex AI); when it is not
+    readable here, give --data-fingerprint (e.g. the data's version), which keys ExampleGen's cache.
+    Compiling reads and writes no storage but the spec: a gs:// --output-dir needs no bucket here.
+    """
+    import tensorflow as tf
+
+    from movierec.pipeline.pipeline import data_fingerprint as fingerprint_of
+    from movierec.pipeline.runners.kubeflow_v2 import compile_pipeline
+
+    local = Path(options["data"]).is_dir()
+    if not local and not data_fingerprint:
+        raise click.BadParameter(
+            "the data folder is not readable here: give --data-fingerprint", param_hint="--data"
+        )
+    config = _pipeline_config(**options, local_data=local)
+    try:
+        fingerprint = data_fingerprint or fingerprint_of(config.data_path)
+        written = compile_pipeline(config, spec, image=image, fingerprint=fingerprint)
+    except (OSError, RuntimeError, ValueError, tf.errors.OpError) as error:
+        # One line, not a traceback: an unwritable --spec (TFX raises RuntimeError when its folder is a
+        # file), unreadable data, storage errors (an unreachable gs:// --spec; their text spans lines).
+        raise click.ClickException(f"cannot compile the pipeline: {' '.join(str(error).split())}") from error
+    click.echo(written)
