@@ -11,6 +11,7 @@ import json
 
 import click
 
+from movierec.constants import DEFAULT_METRIC
 from movierec.data import load_dataset, resolve_dataset
 from movierec.evaluation.experiment import EvaluationSettings, prepare, run_experiment
 from movierec.models import MODELS
@@ -43,7 +44,7 @@ def main(data: str, models: tuple[str, ...], seed: int) -> None:
             "targets_per_second_per_epoch": round(log["events_per_second"], 1) if log else None,
             "evaluate_seconds": timing["evaluate_seconds"],
             "queries": result.evaluation["queries"],
-            "recall@20": round(result.metrics["recall@20"], 4),
+            DEFAULT_METRIC: round(result.metrics[DEFAULT_METRIC], 4),
         }
         click.echo(json.dumps(row))
 

@@ -3,6 +3,7 @@ data and protocol options, JSON output, atomic writes and the trained-model fold
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import tempfile
 from pathlib import Path
@@ -14,7 +15,7 @@ import numpy as np
 from movierec.constants import DEFAULT_SESSION_GAP
 from movierec.data import DataError, Dataset, load_dataset, resolve_dataset
 from movierec.data.stream import EventStream
-from movierec.models import MODELS, UserSequences
+from movierec.models import UserSequences, get_spec, make_config
 
 # Metrics of the result tables, in column order, and those shown with their intervals.
 HEADLINE = ("recall@20", "mrr@20", "ndcg@10", "precision@5", "map", "auc", "rmse", "mae")
@@ -50,7 +51,26 @@ def parse_hparams(pairs: tuple[str, ...]) -> dict[str, Any]:
 
 
 def known_hparams(model_name: str) -> set[str]:
-    return set(MODELS[model_name].factory().get_config())
+    """The hyper-parameters a model declares (read from its config class: no model is built)."""
+    return {f.name for f in dataclasses.fields(get_spec(model_name).factory.config_class)}
+
+
+def check_hparams(models: tuple[str, ...], hparams: dict[str, Any]) -> None:
+    """Every --set key is taken by some selected model, with a value of the declared type and range:
+    checked up front, before any data is read, against the models' config classes."""
+    unknown = set(hparams) - set().union(*(known_hparams(name) for name in models))
+    if unknown:
+        takes = "; ".join(f"{name}: {', '.join(sorted(known_hparams(name))) or 'none'}" for name in models)
+        raise click.BadParameter(
+            f"no selected model takes {', '.join(sorted(unknown))} (they take {takes}; "
+            "`movierec models` lists them)",
+            param_hint="--set",
+        )
+    for name in models:
+        try:
+            make_config(get_spec(name).factory.config_class, hparams_for(name, hparams, 0), name)
+        except ValueError as error:
+            raise click.BadParameter(str(error), param_hint="--set") from error
 
 
 def hparams_for(model_name: str, hparams: dict[str, Any], seed: int) -> dict[str, Any]:

@@ -14,6 +14,7 @@ import click
 from movierec.cli.common import (
     DETAIL_METRICS,
     HEADLINE,
+    check_hparams,
     data_options,
     echo_json,
     hparams_for,
@@ -28,6 +29,7 @@ from movierec.cli.common import (
 from movierec.data.splits import PROTOCOLS
 from movierec.data.stream import QUERY_MODES
 from movierec.evaluation.experiment import (
+    ROLES,
     EvaluationSettings,
     aggregate_runs,
     paired_comparison,
@@ -96,7 +98,7 @@ def _format_table(results: list[dict[str, Any]]) -> str:
 )
 @click.option(
     "--role",
-    type=click.Choice(["test", "validation"]),
+    type=click.Choice(list(ROLES)),
     default="test",
     show_default=True,
     help="Which held-out events to evaluate on.",
@@ -158,14 +160,12 @@ def evaluate(
     versus,
 ) -> None:
     """Fit each model on the training events and report full-catalogue metrics."""
+    hparams = parse_hparams(hparam_pairs)
+    check_hparams((*models, versus) if versus else models, hparams)
     dataset = load(data, data_dir, strict)
     settings = EvaluationSettings(
         role=role, query_mode=query_mode, exclude_seen=not keep_seen, bootstrap_resamples=bootstrap, seed=seed
     )
-    hparams = parse_hparams(hparam_pairs)
-    unknown = set(hparams) - set().union(*(known_hparams(name) for name in models))
-    if unknown:
-        raise click.BadParameter(f"no selected model takes {', '.join(sorted(unknown))}", param_hint="--set")
     if versus and versus not in models:
         models = (*models, versus)
     results = []
@@ -249,11 +249,7 @@ def train(
 ) -> None:
     """Train a model, report its validation metrics and save it for `movierec recommend`."""
     hparams = parse_hparams(hparam_pairs)
-    unknown = set(hparams) - known_hparams(model_name)
-    if unknown:
-        raise click.BadParameter(
-            f"{model_name} does not take {', '.join(sorted(unknown))}", param_hint="--set"
-        )
+    check_hparams((model_name,), hparams)
     dataset = load(data, data_dir, strict)
     split, stream = prepare(dataset, protocol, session_gap, **split_params(protocol, test_fraction, seed))
     model, result = run_experiment(

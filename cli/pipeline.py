@@ -8,7 +8,7 @@ from pathlib import Path
 
 import click
 
-from movierec.cli.common import HEADLINE, echo_json, parse_hparams
+from movierec.cli.common import HEADLINE, check_hparams, echo_json, parse_hparams
 from movierec.constants import DEFAULT_METRIC
 from movierec.data import DataError, resolve_dataset
 from movierec.models import MODELS
@@ -134,12 +134,14 @@ def _pipeline_config(
         if not Path(schema_path).is_file():
             raise click.BadParameter(f"no schema file at {schema_path}", param_hint="--schema")
         schema_path = str(Path(schema_path).resolve())  # components may run in another directory
+    hparams = parse_hparams(hparam_pairs)
+    check_hparams((model_name,), hparams)
     remote_output = "://" in output_dir
     config = PipelineConfig(
         data_path=data,
         output_dir=output_dir if remote_output else str(Path(output_dir).resolve()),
         model=model_name,
-        hparams=parse_hparams(hparam_pairs),
+        hparams=hparams,
         metric=metric,
         margin=margin,
         regression_confidence=regression_confidence,

@@ -24,10 +24,11 @@ from tfx.types import standard_artifacts
 from tfx.types.standard_artifact_utils import encode_split_names
 
 from movierec.components.artifacts import DataReport
+from movierec.constants import SPLIT_OF_ROLE
 from movierec.data import Dataset, load_dataset
 from movierec.data.splits import make_split
 
-SPLITS = ("train", "eval", "test")  # TFX's names: eval holds the protocol's validation events
+SPLITS = tuple(SPLIT_OF_ROLE.values())  # TFX's names: eval holds the protocol's validation events
 CHUNK_ROWS = 50_000
 
 

@@ -32,14 +32,22 @@ from typing import Any
 import numpy as np
 import tensorflow as tf
 import tensorflow_transform as tft
+from tfx.components.evaluator import constants as evaluator_constants
 from tfx.dsl.component.experimental.annotations import InputArtifact, OutputArtifact, Parameter
 from tfx.dsl.component.experimental.decorators import component
 from tfx.types import standard_artifacts
 
 from movierec.components.histories import read_user_histories, stream_from_histories, vocabulary
 from movierec.components.id_space import VOCABULARY_FILE, InVocabulary, ModelVocabulary
-from movierec.constants import DEFAULT_METRIC, DEFAULT_SESSION_GAP
-from movierec.data.splits import TEST, VALIDATION
+from movierec.constants import (
+    DEFAULT_METRIC,
+    DEFAULT_SESSION_GAP,
+    ROLE_NAMES,
+    SPLIT_OF_ROLE,
+    TEST,
+    TRAIN,
+    VALIDATION,
+)
 from movierec.data.stream import build_queries
 from movierec.evaluation import RankingAccumulator
 from movierec.evaluation.bootstrap import paired_difference
@@ -175,7 +183,7 @@ def RankingEvaluator(
         )
 
     candidate = load_model(os.path.join(model.uri, RECOMMENDER_DIR))
-    trained_baseline = build_model(baseline).fit(stream("train").training_data())
+    trained_baseline = build_model(baseline).fit(stream(SPLIT_OF_ROLE[TRAIN]).training_data())
     baseline_name = f"baseline:{baseline}"
     contenders = {"candidate": candidate, baseline_name: trained_baseline}
     previous: dict[str, Any] | None = None
@@ -186,11 +194,10 @@ def RankingEvaluator(
 
     results: dict[str, dict[str, dict[str, float]]] = {}
     differences: dict[str, dict[str, dict[str, dict[str, float]]]] = {}
-    for split, role in (("eval", VALIDATION), ("test", TEST)):
+    for role in (VALIDATION, TEST):
+        split = SPLIT_OF_ROLE[role]
         events = stream(split)
-        settings = EvaluationSettings(
-            role="validation" if role == VALIDATION else "test", query_mode=query_mode
-        )
+        settings = EvaluationSettings(role=ROLE_NAMES[role], query_mode=query_mode)
         queries = build_queries(events, role, query_mode)
         accumulators = {
             name: evaluate_ranking(recommender, events, queries, settings)
@@ -203,10 +210,10 @@ def RankingEvaluator(
                     accumulators["candidate"], accumulator, queries.users, regression_confidence
                 )
 
-    validation = {name: r["eval"][metric] for name, r in results.items()}
+    validation = {name: r[SPLIT_OF_ROLE[VALIDATION]][metric] for name, r in results.items()}
     regression = None
     if LATEST_BLESSED in contenders:
-        versus = differences[f"candidate - {LATEST_BLESSED}"]["eval"][metric]
+        versus = differences[f"candidate - {LATEST_BLESSED}"][SPLIT_OF_ROLE[VALIDATION]][metric]
         regression = Regression(
             previous=validation[LATEST_BLESSED],
             difference=versus["difference"],
@@ -241,14 +248,25 @@ def RankingEvaluator(
     with tf.io.gfile.GFile(os.path.join(evaluation.uri, "metrics.json"), "w") as handle:
         handle.write(json.dumps(report, indent=2))
     with tf.io.gfile.GFile(
-        os.path.join(blessing.uri, "BLESSED" if blessed else "NOT_BLESSED"), "w"
+        os.path.join(
+            blessing.uri,
+            evaluator_constants.BLESSED_FILE_NAME if blessed else evaluator_constants.NOT_BLESSED_FILE_NAME,
+        ),
+        "w",
     ) as handle:
         handle.write(reason)
     # The custom properties TFX's Pusher and LatestBlessedModelStrategy read: a NOT_BLESSED re-run of
     # the latest blessed model leaves its earlier blessing (the resolver's) in force.
-    blessing.set_int_custom_property("blessed", int(blessed))
+    blessing.set_int_custom_property(
+        evaluator_constants.ARTIFACT_PROPERTY_BLESSED_KEY,
+        evaluator_constants.BLESSED_VALUE if blessed else evaluator_constants.NOT_BLESSED_VALUE,
+    )
     blessing.set_int_custom_property("already_blessed", int(already_blessed))
-    blessing.set_int_custom_property("current_model_id", model.id)
-    blessing.set_string_custom_property("current_model", model.uri)
+    blessing.set_int_custom_property(evaluator_constants.ARTIFACT_PROPERTY_CURRENT_MODEL_ID_KEY, model.id)
+    blessing.set_string_custom_property(
+        evaluator_constants.ARTIFACT_PROPERTY_CURRENT_MODEL_URI_KEY, model.uri
+    )
     blessing.set_string_custom_property("reason", reason)
-    evaluation.set_string_custom_property("summary", json.dumps({k: v["test"] for k, v in results.items()}))
+    evaluation.set_string_custom_property(
+        "summary", json.dumps({k: v[SPLIT_OF_ROLE[TEST]] for k, v in results.items()})
+    )

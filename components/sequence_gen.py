@@ -27,11 +27,10 @@ from tfx.types import standard_artifacts
 from tfx.types.standard_artifact_utils import decode_split_names, encode_split_names
 
 from movierec.components.example_gen import bytes_feature, float_feature, int64_feature
-from movierec.constants import DEFAULT_SESSION_GAP
-from movierec.data.splits import TEST, TRAIN, VALIDATION, session_starts
+from movierec.constants import DEFAULT_SESSION_GAP, SPLIT_OF_ROLE, TRAIN
+from movierec.data.splits import session_starts
 
-ROLE_OF_SPLIT = {"train": TRAIN, "eval": VALIDATION, "test": TEST}
-SPLIT_OF_ROLE = {role: split for split, role in ROLE_OF_SPLIT.items()}
+ROLE_OF_SPLIT = {split: role for role, split in SPLIT_OF_ROLE.items()}
 
 
 def _parse(record: bytes, role: int) -> tuple[str, tuple]:
@@ -79,7 +78,7 @@ def _user_history(user_events: tuple[str, Iterable[tuple]], session_gap: int) ->
             values = list(getattr(feature, kind).value)
             del getattr(feature, kind).value[:]
             getattr(feature, kind).value.extend(values[i] for i in train_positions)
-        outputs.append(("train", prefix.SerializeToString()))
+        outputs.append((SPLIT_OF_ROLE[TRAIN], prefix.SerializeToString()))
     outputs.extend((SPLIT_OF_ROLE[role], example.SerializeToString()) for role in sorted(eval_roles))
     return outputs
 
@@ -148,4 +147,4 @@ def SequenceGen(
             )
         )
     user_histories.split_names = encode_split_names(list(ROLE_OF_SPLIT))
-    item_histories.split_names = encode_split_names(["train"])
+    item_histories.split_names = encode_split_names([SPLIT_OF_ROLE[TRAIN]])

@@ -131,7 +131,7 @@ def _read_session_tsv(raw: _Raw) -> None:
     files = given_split_files(raw.folder)
     scale = RatingScale(*LAYOUTS["session-tsv"].rating_range)
     opened, parsed = [], []
-    for role in ("train", "validation", "test"):
+    for role in GIVEN_SPLIT_VALUES:
         if role in files:
             lines, report = raw.open(files[role], UTF8)
             opened.append((role, lines, report))

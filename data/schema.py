@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from movierec.constants import ROLE_NAMES
 from movierec.data.report import LoadReport
 
 INTERACTION_COLUMNS = ("user_id", "item_id", "rating", "timestamp")
@@ -14,7 +15,7 @@ ITEM_COLUMNS = ("item_id", "title", "year", "genres")
 USER_COLUMNS = ("user_id", "age", "gender", "occupation", "zip_code")
 GIVEN_SPLIT = "given_split"
 """Extra interactions column of layouts that come split (session-tsv): the file each row came from."""
-GIVEN_SPLIT_VALUES = ("train", "validation", "test")
+GIVEN_SPLIT_VALUES = tuple(ROLE_NAMES.values())  # train, validation, test
 SESSION_IDS = "session_ids"
 """Key of `interactions.attrs`: True when user_id holds session ids (session-tsv with SessionId)."""
 

@@ -24,11 +24,12 @@ import numpy as np
 import pandas as pd
 
 from movierec import storage
+from movierec.constants import ROLE_NAMES
 from movierec.data import Dataset
 from movierec.data.schema import SESSION_IDS
 from movierec.data.splits import Split
 
-SPLIT_FILES = {"train": "train.tsv", "validation": "validation.tsv", "test": "test.tsv"}
+SPLIT_FILES = {name: f"{name}.tsv" for name in ROLE_NAMES.values()}
 MANIFEST = "split.json"
 
 

@@ -17,10 +17,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from movierec.constants import ROLE_NAMES, TEST, TRAIN, VALIDATION
 from movierec.data.schema import GIVEN_SPLIT, SESSION_IDS
-
-TRAIN, VALIDATION, TEST = 0, 1, 2
-ROLE_NAMES = {TRAIN: "train", VALIDATION: "validation", TEST: "test"}
 
 
 @dataclass(frozen=True)
@@ -48,7 +46,7 @@ class Split:
 
     def describe(self) -> dict[str, Any]:
         info = asdict(self)
-        for name in ("train", "validation", "test"):
+        for name in ROLE_NAMES.values():
             info[name] = len(info[name])
         return info
 
@@ -220,13 +218,13 @@ def given_split(interactions: pd.DataFrame) -> Split:
     # by their tie keys would take minutes; every later stage orders events itself.
     given = interactions[GIVEN_SPLIT].cat.codes.to_numpy()
     categories = list(interactions[GIVEN_SPLIT].cat.categories)
-    train = np.flatnonzero(given == categories.index("train"))
+    train = np.flatnonzero(given == categories.index(ROLE_NAMES[TRAIN]))
     if len(train) == 0:
         raise ValueError("given-split: the training file has no rows")
     items = interactions["item_id"].to_numpy()
     known_items = pd.unique(items[train])  # hash-based, like isin below: string ids sort slowly
     kept, dropped = {}, {"item_not_in_train": 0}
-    for role in ("validation", "test"):
+    for role in (ROLE_NAMES[VALIDATION], ROLE_NAMES[TEST]):
         rows = np.flatnonzero(given == categories.index(role))
         known = pd.Series(items[rows]).isin(known_items).to_numpy()
         kept[role] = rows[known]

@@ -17,9 +17,9 @@ from typing import Any
 
 import numpy as np
 
-from movierec.constants import DEFAULT_SESSION_GAP
+from movierec.constants import DEFAULT_SESSION_GAP, ROLE_NAMES, TEST, VALIDATION
 from movierec.data import Dataset
-from movierec.data.splits import ROLE_NAMES, TEST, VALIDATION, Split, make_split
+from movierec.data.splits import Split, make_split
 from movierec.data.stream import EventStream, Queries, build_queries, build_stream
 from movierec.evaluation import Ragged, RankingAccumulator, bootstrap_intervals, rating_metrics
 from movierec.evaluation.bootstrap import difference_summary, percentile_interval, resampled_means
@@ -27,7 +27,7 @@ from movierec.models import RatingPredictor, Recommender, build_model, get_spec
 from movierec.models.base import gather_ranges
 
 DEFAULT_KS = (5, 10, 20)
-ROLES = {"validation": VALIDATION, "test": TEST}
+ROLES = {ROLE_NAMES[role]: role for role in (VALIDATION, TEST)}  # what evaluation may be asked for
 
 
 @dataclass

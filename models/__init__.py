@@ -1,30 +1,46 @@
 """Keras 3 recommenders and baselines. Nothing here knows about TFX, files or data splits."""
 
-from movierec.models.base import QueryBatch, RatingPredictor, Recommender, TrainingData, UserSequences
-from movierec.models.gru4rec import GRU4Rec, GRU4RecRecommender
-from movierec.models.item_knn import ItemKNN
+from movierec.models.base import (
+    KerasRecommender,
+    QueryBatch,
+    RatingPredictor,
+    Recommender,
+    TrainingData,
+    UserSequences,
+)
+from movierec.models.gru4rec import GRU4Rec, GRU4RecConfig, GRU4RecRecommender
+from movierec.models.hyperparameters import describe, make_config
+from movierec.models.item_knn import ItemKNN, ItemKNNConfig
 from movierec.models.losses import RANKING_LOSSES, RankingLoss
 from movierec.models.matrix_factorization import (
     BPRMF,
+    BPRMFConfig,
     BPRMFRecommender,
     MatrixFactorization,
+    RatingMFConfig,
     RatingMFRecommender,
 )
-from movierec.models.popularity import Popularity, SessionPopularity
+from movierec.models.popularity import Popularity, PopularityConfig, SessionPopularity
 from movierec.models.registry import MODELS, build_model, get_spec, load_model, save_model
 
 __all__ = [
     "BPRMF",
     "MODELS",
     "RANKING_LOSSES",
+    "BPRMFConfig",
     "BPRMFRecommender",
     "GRU4Rec",
+    "GRU4RecConfig",
     "GRU4RecRecommender",
     "ItemKNN",
+    "ItemKNNConfig",
+    "KerasRecommender",
     "MatrixFactorization",
     "Popularity",
+    "PopularityConfig",
     "QueryBatch",
     "RankingLoss",
+    "RatingMFConfig",
     "RatingMFRecommender",
     "RatingPredictor",
     "Recommender",
@@ -32,7 +48,9 @@ __all__ = [
     "TrainingData",
     "UserSequences",
     "build_model",
+    "describe",
     "get_spec",
     "load_model",
+    "make_config",
     "save_model",
 ]

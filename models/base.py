@@ -13,11 +13,19 @@ starts, and models that learn from the order shuffle each tie group (`tie_shuffl
 
 from __future__ import annotations
 
+import dataclasses
 import functools
+import json
 from dataclasses import dataclass
-from typing import Any, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, ClassVar, Protocol, runtime_checkable
 
 import numpy as np
+
+from movierec import storage
+from movierec.models.hyperparameters import make_config
+
+if TYPE_CHECKING:  # Keras loads lazily: the data layer imports this module for its containers
+    import keras
 
 
 @dataclass(frozen=True)
@@ -185,3 +193,52 @@ class RatingPredictor(Protocol):
     """Models that also predict explicit ratings (evaluated with RMSE and MAE)."""
 
     def predict_ratings(self, users: np.ndarray, items: np.ndarray) -> np.ndarray: ...
+
+
+class KerasRecommender:
+    """Base of the Keras-backed recommenders: typed hyper-parameters, a fitted `keras_model`, scoring
+    from `keras_model.score_all(users)` (override `score` for sequence models), saving as `.keras`.
+
+    A subclass sets `name` (its registry name) and `config_class` (a frozen dataclass of its
+    hyper-parameters, see models/hyperparameters.py) and implements `fit`. `Model(**hparams)` checks
+    the hyper-parameters against `config_class` (unknown keys and wrong types name the argument);
+    `self.config` holds them; `get_config()` is their dict, which `load` accepts back.
+    """
+
+    name: ClassVar[str] = ""
+    config_class: ClassVar[type]
+
+    def __init__(self, **hparams: Any) -> None:
+        self.config = make_config(self.config_class, hparams, self.name)
+        self.keras_model: keras.Model | None = None
+
+    @classmethod
+    def defaults(cls) -> dict[str, Any]:
+        return dataclasses.asdict(cls.config_class())
+
+    def _model(self) -> keras.Model:
+        if self.keras_model is None:
+            raise RuntimeError(f"{self.name} must be fitted before use")
+        return self.keras_model
+
+    def score(self, batch: QueryBatch) -> np.ndarray:
+        from keras import ops
+
+        users = batch.users.astype(np.int32)
+        return ops.convert_to_numpy(self._model().score_all(users)).astype(np.float32)
+
+    def get_config(self) -> dict[str, Any]:
+        return dataclasses.asdict(self.config)
+
+    def save(self, directory: str) -> None:
+        # Keras writes and reads .keras archives at URIs (gs://…) through tf.io.gfile itself.
+        self._model().save(storage.join(directory, "model.keras"))
+        storage.write_text(storage.join(directory, "hparams.json"), json.dumps(self.get_config(), indent=2))
+
+    @classmethod
+    def load(cls, directory: str, config: dict[str, Any]) -> KerasRecommender:
+        import keras
+
+        recommender = cls(**config)
+        recommender.keras_model = keras.models.load_model(storage.join(directory, "model.keras"))
+        return recommender

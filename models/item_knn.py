@@ -10,6 +10,7 @@ where supp counts the sessions that contain an item (α = 0.5 gives the regulari
 
 from __future__ import annotations
 
+import dataclasses
 import io
 from typing import Any
 
@@ -18,6 +19,7 @@ import scipy.sparse as sp
 
 from movierec import storage
 from movierec.models.base import QueryBatch, TrainingData
+from movierec.models.hyperparameters import hyperparameter, make_config, require
 
 
 def _inverse_power(values: np.ndarray, exponent: float) -> np.ndarray:
@@ -28,12 +30,35 @@ def _inverse_power(values: np.ndarray, exponent: float) -> np.ndarray:
     return result
 
 
-class ItemKNN:
-    name = "itemknn"
+@dataclasses.dataclass(frozen=True)
+class ItemKNNConfig:
+    regularization: float = hyperparameter(20.0, "λ added to every support against rare-item coincidences")
+    alpha: float = hyperparameter(0.5, "α of the asymmetric cosine (0.5: the regularised cosine)")
 
-    def __init__(self, regularization: float = 20.0, alpha: float = 0.5) -> None:
-        self.regularization = regularization
-        self.alpha = alpha
+    def __post_init__(self) -> None:
+        require(
+            self.regularization >= 0, "itemknn", "regularization", f"must be >= 0, got {self.regularization}"
+        )
+        require(0 <= self.alpha <= 1, "itemknn", "alpha", f"must be in [0, 1], got {self.alpha}")
+
+
+class ItemKNN:
+    """Args: `regularization` (λ) and `alpha` (α) of the similarity above (`ItemKNNConfig`).
+
+    Example:
+        >>> from movierec.models import ItemKNN, TrainingData, UserSequences, QueryBatch
+        >>> seqs = UserSequences.from_lists([[0, 1, 2], [0, 1]])
+        >>> knn = ItemKNN(regularization=0.0).fit(TrainingData(2, 3, seqs))
+        >>> int(knn.score(QueryBatch([1], [1], [0], seqs)).argmax())  # after item 0: item 1
+        1
+    """
+
+    name = "itemknn"
+    config_class = ItemKNNConfig
+
+    def __init__(self, **hparams: Any) -> None:
+        self.config = make_config(ItemKNNConfig, hparams, self.name)
+        self.regularization, self.alpha = self.config.regularization, self.config.alpha
         self.similarity: sp.csr_matrix | None = None
         self.popularity: np.ndarray | None = None
 
@@ -70,7 +95,7 @@ class ItemKNN:
         return scores + 1e-6 * self.popularity
 
     def get_config(self) -> dict[str, Any]:
-        return {"regularization": self.regularization, "alpha": self.alpha}
+        return dataclasses.asdict(self.config)
 
     def save(self, directory: str) -> None:
         if self.similarity is None:

@@ -12,7 +12,7 @@ project's fit/score contract (models/base.py).
 
 from __future__ import annotations
 
-import json
+import dataclasses
 import math
 from typing import Any
 
@@ -20,8 +20,8 @@ import keras
 import numpy as np
 from keras import ops
 
-from movierec import storage
-from movierec.models.base import QueryBatch, TrainingData
+from movierec.models.base import KerasRecommender, TrainingData
+from movierec.models.hyperparameters import hyperparameter, require
 from movierec.models.losses import RankingLoss
 
 
@@ -149,107 +149,82 @@ class _TripleSampler(keras.utils.PyDataset):
         return {"user": self.users[rows], "items": candidates.astype(np.int32)}, np.zeros(len(rows), np.int32)
 
 
-class _KerasRecommender:
-    """Shared plumbing of the Keras-backed recommenders: hyper-parameters, scoring in blocks, saving."""
+@dataclasses.dataclass(frozen=True)
+class BPRMFConfig:
+    embedding_dim: int = hyperparameter(64, "factors per user and item")
+    l2: float = hyperparameter(1e-5, "L2 penalty of the factors")
+    epochs: int = hyperparameter(20, "passes over the training events")
+    batch_size: int = hyperparameter(1024, "(user, item) pairs per step")
+    learning_rate: float = hyperparameter(5e-3, "Adam's learning rate")
+    negatives: int = hyperparameter(4, "uniformly sampled negatives per positive pair")
+    seed: int = hyperparameter(0, "seed of the initialisation and the sampling")
 
-    name = ""
-    keras_model: keras.Model | None
-
-    def __init__(self, **hparams: Any) -> None:
-        self.hparams = {**self.defaults(), **hparams}
-        unknown = set(self.hparams) - set(self.defaults())
-        if unknown:
-            raise ValueError(f"{self.name}: unknown hyper-parameters {sorted(unknown)}")
-        self.keras_model = None
-
-    @classmethod
-    def defaults(cls) -> dict[str, Any]:
-        raise NotImplementedError
-
-    def _model(self) -> keras.Model:
-        if self.keras_model is None:
-            raise RuntimeError(f"{self.name} must be fitted before use")
-        return self.keras_model
-
-    def score(self, batch: QueryBatch) -> np.ndarray:
-        users = batch.users.astype(np.int32)
-        return ops.convert_to_numpy(self._model().score_all(users)).astype(np.float32)
-
-    def get_config(self) -> dict[str, Any]:
-        return dict(self.hparams)
-
-    def save(self, directory: str) -> None:
-        # Keras writes and reads .keras archives at URIs (gs://…) through tf.io.gfile itself.
-        self._model().save(storage.join(directory, "model.keras"))
-        storage.write_text(storage.join(directory, "hparams.json"), json.dumps(self.hparams, indent=2))
-
-    @classmethod
-    def load(cls, directory: str, config: dict[str, Any]):
-        recommender = cls(**config)
-        recommender.keras_model = keras.models.load_model(storage.join(directory, "model.keras"))
-        return recommender
+    def __post_init__(self) -> None:
+        _check_training(self, "bpr-mf")
+        require(self.negatives >= 1, "bpr-mf", "negatives", f"must be >= 1, got {self.negatives}")
 
 
-class BPRMFRecommender(_KerasRecommender):
+@dataclasses.dataclass(frozen=True)
+class RatingMFConfig:
+    embedding_dim: int = hyperparameter(32, "factors per user and item")
+    l2: float = hyperparameter(1e-4, "L2 penalty of the factors")
+    epochs: int = hyperparameter(30, "passes over the training ratings")
+    batch_size: int = hyperparameter(1024, "ratings per step")
+    learning_rate: float = hyperparameter(3e-3, "Adam's learning rate")
+    seed: int = hyperparameter(0, "seed of the initialisation and the shuffling")
+
+    def __post_init__(self) -> None:
+        _check_training(self, "mf")
+
+
+def _check_training(config: BPRMFConfig | RatingMFConfig, owner: str) -> None:
+    for argument in ("embedding_dim", "batch_size"):
+        value = getattr(config, argument)
+        require(value >= 1, owner, argument, f"must be >= 1, got {value}")
+    require(config.epochs >= 0, owner, "epochs", f"must be >= 0, got {config.epochs}")
+    require(config.l2 >= 0, owner, "l2", f"must be >= 0, got {config.l2}")
+    require(config.learning_rate > 0, owner, "learning_rate", f"must be > 0, got {config.learning_rate}")
+
+
+class BPRMFRecommender(KerasRecommender):
     name = "bpr-mf"
-
-    @classmethod
-    def defaults(cls) -> dict[str, Any]:
-        return {
-            "embedding_dim": 64,
-            "l2": 1e-5,
-            "epochs": 20,
-            "batch_size": 1024,
-            "learning_rate": 5e-3,
-            "negatives": 4,
-            "seed": 0,
-        }
+    config_class = BPRMFConfig
 
     def fit(self, data: TrainingData) -> BPRMFRecommender:
-        h = self.hparams
-        keras.utils.set_random_seed(h["seed"])
-        self.keras_model = BPRMF(data.n_users, data.n_items, h["embedding_dim"], h["l2"])
-        self.keras_model.compile(optimizer=keras.optimizers.Adam(h["learning_rate"]), loss=RankingLoss("bpr"))
+        c = self.config
+        keras.utils.set_random_seed(c.seed)
+        self.keras_model = BPRMF(data.n_users, data.n_items, c.embedding_dim, c.l2)
+        self.keras_model.compile(optimizer=keras.optimizers.Adam(c.learning_rate), loss=RankingLoss("bpr"))
         seq = data.sequences
         sampler = _TripleSampler(
-            seq.users, seq.items.astype(np.int32), data.n_items, h["batch_size"], h["negatives"], h["seed"]
+            seq.users, seq.items.astype(np.int32), data.n_items, c.batch_size, c.negatives, c.seed
         )
-        self.keras_model.fit(sampler, epochs=h["epochs"], verbose=0)
+        self.keras_model.fit(sampler, epochs=c.epochs, verbose=0)
         return self
 
 
-class RatingMFRecommender(_KerasRecommender):
+class RatingMFRecommender(KerasRecommender):
     """Ranks by predicted rating; also answers `predict_ratings` for RMSE/MAE."""
 
     name = "mf"
-
-    @classmethod
-    def defaults(cls) -> dict[str, Any]:
-        return {
-            "embedding_dim": 32,
-            "l2": 1e-4,
-            "epochs": 30,
-            "batch_size": 1024,
-            "learning_rate": 3e-3,
-            "seed": 0,
-        }
+    config_class = RatingMFConfig
 
     def fit(self, data: TrainingData) -> RatingMFRecommender:
-        h = self.hparams
-        keras.utils.set_random_seed(h["seed"])
+        c = self.config
+        keras.utils.set_random_seed(c.seed)
         seq = data.sequences
         self.keras_model = MatrixFactorization(
             data.n_users,
             data.n_items,
-            h["embedding_dim"],
-            h["l2"],
+            c.embedding_dim,
+            c.l2,
             global_mean=float(seq.ratings.mean()),
             rating_range=(float(seq.ratings.min()), float(seq.ratings.max())),
         )
-        self.keras_model.compile(optimizer=keras.optimizers.Adam(h["learning_rate"]), loss="mse")
+        self.keras_model.compile(optimizer=keras.optimizers.Adam(c.learning_rate), loss="mse")
         x = {"user": seq.users, "item": seq.items.astype(np.int32)}
         self.keras_model.fit(
-            x, seq.ratings, batch_size=h["batch_size"], epochs=h["epochs"], shuffle=True, verbose=0
+            x, seq.ratings, batch_size=c.batch_size, epochs=c.epochs, shuffle=True, verbose=0
         )
         return self
 

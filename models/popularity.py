@@ -2,20 +2,29 @@
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
 import numpy as np
 
 from movierec import storage
 from movierec.models.base import QueryBatch, TrainingData
+from movierec.models.hyperparameters import make_config
+
+
+@dataclasses.dataclass(frozen=True)
+class PopularityConfig:
+    """POP and S-POP have no hyper-parameters."""
 
 
 class Popularity:
     """POP: every user gets the items with the most training events."""
 
     name = "pop"
+    config_class = PopularityConfig
 
-    def __init__(self) -> None:
+    def __init__(self, **hparams: Any) -> None:
+        make_config(PopularityConfig, hparams, self.name)
         self.counts: np.ndarray | None = None
 
     def fit(self, data: TrainingData) -> Popularity:

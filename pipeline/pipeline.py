@@ -12,6 +12,7 @@ import hashlib
 import json
 
 from tfx import v1 as tfx
+from tfx.components.evaluator import constants as evaluator_constants
 
 from movierec import storage
 from movierec.components import (
@@ -21,6 +22,7 @@ from movierec.components import (
     ReviewedSchemaGen,
     SequenceGen,
 )
+from movierec.constants import SPLIT_OF_ROLE, TRAIN, VALIDATION
 from movierec.data.loader import checksum_files
 from movierec.models import MODELS, build_model
 from movierec.pipeline.config import PipelineConfig
@@ -103,8 +105,8 @@ def create_pipeline(
         examples=sequence_gen.outputs["user_histories"],
         transform_graph=transform.outputs["transform_graph"],
         schema=schema_gen.outputs["schema"],
-        train_args=tfx.proto.TrainArgs(splits=["train"]),
-        eval_args=tfx.proto.EvalArgs(splits=["eval"]),
+        train_args=tfx.proto.TrainArgs(splits=[SPLIT_OF_ROLE[TRAIN]]),
+        eval_args=tfx.proto.EvalArgs(splits=[SPLIT_OF_ROLE[VALIDATION]]),
         custom_config={
             "model": config.model,
             "hparams": config.hparams,
@@ -143,7 +145,12 @@ def create_pipeline(
         latest_blessed,
         evaluator,
     ]
-    with tfx.dsl.Cond(evaluator.outputs["blessing"].future()[0].custom_property("blessed") == 1):
+    blessed = (
+        evaluator.outputs["blessing"]
+        .future()[0]
+        .custom_property(evaluator_constants.ARTIFACT_PROPERTY_BLESSED_KEY)
+    )
+    with tfx.dsl.Cond(blessed == evaluator_constants.BLESSED_VALUE):
         pusher = tfx.components.Pusher(
             model=trainer.outputs["model"],
             model_blessing=evaluator.outputs["blessing"],

@@ -7,6 +7,7 @@ from typing import Any
 
 from ml_metadata.metadata_store import metadata_store
 from tfx import v1 as tfx
+from tfx.components.evaluator import constants as evaluator_constants
 
 from movierec import storage
 from movierec.pipeline.config import PipelineConfig
@@ -32,7 +33,9 @@ def summarize(config: PipelineConfig) -> dict[str, Any]:
     pushed = _latest(store, "PushedModel")
     summary: dict[str, Any] = {"metadata": config.metadata_db, "executions": len(store.get_executions())}
     if blessing is not None:
-        summary["blessed"] = bool(blessing.custom_properties["blessed"].int_value)
+        summary["blessed"] = bool(
+            blessing.custom_properties[evaluator_constants.ARTIFACT_PROPERTY_BLESSED_KEY].int_value
+        )
         summary["reason"] = blessing.custom_properties["reason"].string_value
     if evaluation is not None:
         summary["evaluation"] = json.loads(storage.read_text(f"{evaluation.uri}/metrics.json"))

@@ -1,5 +1,7 @@
 """GRU4Rec: session-parallel schedule, state resets, negatives, inference modes, a pattern to learn."""
 
+import dataclasses
+
 import numpy as np
 import pytest
 from keras import ops
@@ -182,7 +184,7 @@ def test_inference_modes_differ_exactly_where_sessions_split():
 
     by_user = GRU4RecRecommender(**SMALL, session_mode="user").fit(data)
     session_scores = by_user.score(batch)
-    by_user.hparams["inference_mode"] = "sequence"
+    by_user.config = dataclasses.replace(by_user.config, inference_mode="sequence")
     sequence_scores = by_user.score(batch)
     differs = ~np.isclose(session_scores, sequence_scores, atol=1e-6).all(axis=1)
     assert differs.tolist() == [False, True, False, False, True]
@@ -190,7 +192,7 @@ def test_inference_modes_differ_exactly_where_sessions_split():
     # trained on sessions, "sequence" resets where training did: the same as "session"
     by_session = GRU4RecRecommender(**SMALL, session_mode="session").fit(data)
     expected = by_session.score(batch)
-    by_session.hparams["inference_mode"] = "sequence"
+    by_session.config = dataclasses.replace(by_session.config, inference_mode="sequence")
     np.testing.assert_allclose(by_session.score(batch), expected, atol=1e-6)
 
 
@@ -223,13 +225,13 @@ def test_sparse_adagrad_matches_dense_adagrad():
     import keras
     import tensorflow as tf
 
-    from movierec.models.gru4rec import _sparse_adagrad
+    from movierec.models.gru4rec.training import sparse_adagrad
 
     sparse_var, dense_var = (
         keras.Variable(np.ones((5, 2), np.float32)),
         keras.Variable(np.ones((5, 2), np.float32)),
     )
-    sparse_opt = _sparse_adagrad(0.1)
+    sparse_opt = sparse_adagrad(0.1)
     dense_opt = keras.optimizers.Adagrad(0.1, initial_accumulator_value=0.0, epsilon=1e-6)
     for values in ([[1.0, 2.0], [3.0, -1.0], [0.5, 0.5]], [[-2.0, 1.0], [1.0, 1.0], [1.0, 0.0]]):
         gradient = tf.IndexedSlices(tf.constant(values), tf.constant([1, 3, 1]), tf.constant([5, 2]))

@@ -36,7 +36,7 @@ def test_the_installed_sources_cover_what_the_components_run():
         "movierec/cli/main.py",
         "movierec/data/loader.py",
         "movierec/evaluation/ranking.py",
-        "movierec/models/gru4rec.py",
+        "movierec/models/gru4rec/network.py",
         "movierec/components/example_gen.py",
         "movierec/pipeline/modules/trainer.py",
         "movierec/serving/export.py",
@@ -59,7 +59,7 @@ def test_any_source_or_lock_edit_changes_the_fingerprint_and_nothing_else_does(s
     assert code_fingerprint(source_copy) == before
 
     for edit in (
-        source_copy["movierec.models"] / "gru4rec.py",
+        source_copy["movierec.models"] / "gru4rec" / "network.py",
         source_copy["movierec.evaluation"] / "ranking.py",
         source_copy["movierec"].parent / LOCK_FILE,
     ):

@@ -150,7 +150,7 @@ def test_compiled_spec_tasks_run_through_the_kubeflow_v2_entrypoint(tmp_path):
 
     model_uri = produced["Trainer"]["model"]["uri"]
     recommender = load_model(f"{model_uri}/recommender")
-    assert isinstance(recommender, GRU4RecRecommender) and recommender.hparams["hidden_size"] == 16
+    assert isinstance(recommender, GRU4RecRecommender) and recommender.config.hidden_size == 16
     metrics = json.loads(Path(model_uri, "recommender", "validation_metrics.json").read_text())
     assert 0.0 <= metrics["recall@20"] <= 1.0
     served = tf.saved_model.load(f"{model_uri}/Format-Serving")

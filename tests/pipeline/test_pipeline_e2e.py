@@ -236,7 +236,7 @@ def test_pipeline_runs_blesses_pushes_caches_and_refuses_a_weak_model(ml100k_sli
     # from edited movierec code (the fingerprint of an edited copy of the sources) on unchanged data:
     # the steps before the Trainer, whose parameters and inputs did not change, re-run for that alone
     # (one run checks both, to keep the test short); only the reviewed schema's import stays cached.
-    splits = source_copy["movierec"] / "splits.py"
+    splits = source_copy["movierec.data"] / "splits.py"
     splits.write_text(splits.read_text() + "\n# an edit\n")
     weak = dataclasses.replace(config, hparams={"epochs": 0}, code_fingerprint=code_fingerprint(source_copy))
     assert weak.code_fingerprint != config.code_fingerprint

@@ -1,0 +1,111 @@
+"""Session-parallel mini-batches (Hidasi et al. 2016, §3.1.1, Fig. 2) and the negatives of a step
+(mini-batch negatives, 2016 §3.1.2; extra samples ∝ support^α shared by the batch, Hidasi &
+Karatzoglou, CIKM 2018, §3.1). Plain numpy schedules, so they can be tested on their own."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+from keras import ops
+
+from movierec.models.base import UserSequences
+from movierec.models.gru4rec.config import SESSION_MODES
+
+
+def training_sessions(
+    sequences: UserSequences, session_mode: str = "session"
+) -> tuple[np.ndarray, np.ndarray]:
+    """(first event index, length) of every training sequence with at least two events.
+
+    "session": the sessions marked by `session_start` (a user's first event always opens one);
+    "user": a user's whole history is one sequence. One-event sequences have no target: dropped.
+    """
+    if session_mode not in SESSION_MODES:
+        raise ValueError(f"unknown session_mode {session_mode!r}; choose one of {SESSION_MODES}")
+    n_events = len(sequences.items)
+    boundary = np.zeros(n_events, dtype=bool)
+    user_first = sequences.indptr[:-1][np.diff(sequences.indptr) > 0]
+    boundary[user_first] = True
+    if session_mode == "session":
+        boundary |= sequences.session_start.astype(bool)
+    starts = np.flatnonzero(boundary)
+    lengths = np.diff(np.r_[starts, n_events])
+    keep = lengths >= 2
+    return starts[keep].astype(np.int64), lengths[keep].astype(np.int64)
+
+
+def session_parallel_schedule(lengths: np.ndarray, batch_size: int) -> tuple[np.ndarray, np.ndarray]:
+    """Which session (index into `lengths`, in that order) each lane holds at each step, and the offset
+    of the event it reads there (Hidasi et al. 2016, §3.1.1, Fig. 2).
+
+    Lane b starts with session b; at every step each lane reads the event at its offset and targets
+    the next one; a lane whose session has no further target takes the next unseen session (lanes
+    that free up at the same step take them in lane order). Once sessions run out, freed lanes stay
+    idle (session −1) until every lane is done. Returns (session, offset), both [n_steps, batch_size];
+    a lane's state must be reset where offset == 0 and session >= 0.
+
+    The loop runs over steps; each step is a vectorised update of all lanes.
+    """
+    lengths = np.asarray(lengths, dtype=np.int64)
+    if (lengths < 2).any():
+        raise ValueError("every session needs at least two events (one input, one target)")
+    n_sessions = len(lengths)
+    lane_session = np.full(batch_size, -1, dtype=np.int64)
+    first = min(batch_size, n_sessions)
+    lane_session[:first] = np.arange(first)
+    lane_offset = np.zeros(batch_size, dtype=np.int64)
+    next_session = first
+    sessions, offsets = [], []
+    while (lane_session >= 0).any():
+        sessions.append(lane_session.copy())
+        offsets.append(lane_offset.copy())
+        active = lane_session >= 0
+        lane_offset = lane_offset + active
+        # the input at offset o has its target at o + 1: a session of n events gives n − 1 steps
+        done = np.flatnonzero(active & (lane_offset >= lengths[np.maximum(lane_session, 0)] - 1))
+        incoming = np.arange(next_session, next_session + len(done))
+        next_session = min(next_session + len(done), n_sessions)
+        lane_session[done] = np.where(incoming < n_sessions, incoming, -1)
+        lane_offset[done] = 0
+    if not sessions:
+        return np.zeros((0, batch_size), np.int64), np.zeros((0, batch_size), np.int64)
+    return np.stack(sessions), np.stack(offsets)
+
+
+def session_parallel_batches(
+    items: np.ndarray, starts: np.ndarray, lengths: np.ndarray, batch_size: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """The mini-batches of one epoch, [n_steps, batch_size] each: (input item, target item, reset,
+    active), for the sequences `items[starts[s] : starts[s] + lengths[s]]` taken in that order.
+
+    Idle lanes (no session left) read and target item 0 and are inactive: no loss, no negatives.
+    """
+    session, offset = session_parallel_schedule(lengths, batch_size)
+    active = session >= 0
+    event = np.asarray(starts, dtype=np.int64)[np.maximum(session, 0)] + offset
+    inputs = np.where(active, items[event], 0).astype(np.int32)
+    targets = np.where(active, items[np.minimum(event + 1, len(items) - 1)], 0).astype(np.int32)
+    return inputs, targets, active & (offset == 0), active
+
+
+def popularity_sampler(items: np.ndarray, n_items: int, alpha: float) -> np.ndarray:
+    """Sampling probabilities ∝ support^α (Hidasi & Karatzoglou 2018, §3.1: α = 0 uniform, 1 popularity)."""
+    counts = np.bincount(items, minlength=n_items).astype(np.float64)
+    weights = np.where(counts > 0, counts**alpha, 0.0)
+    if weights.sum() == 0:
+        weights = np.ones(n_items)
+    return weights / weights.sum()
+
+
+def negative_mask(targets, samples, active) -> Any:
+    """[B, B + S] mask of the candidates that act as negatives for each lane's target.
+
+    Candidates are the lanes' targets (mini-batch negatives, 2016 §3.1.2) followed by the shared
+    samples (2018 §3.1). Idle lanes' targets are no candidates, and a candidate equal to the row's
+    own target (an accidental hit: another lane's identical target, or a sample of it) is masked.
+    """
+    candidates = ops.concatenate([ops.cast(targets, "int32"), ops.cast(samples, "int32")], axis=0)
+    usable = ops.concatenate([ops.cast(active, "float32"), ops.ones((ops.shape(samples)[0],))], axis=0)
+    hit = ops.equal(ops.expand_dims(candidates, 0), ops.expand_dims(ops.cast(targets, "int32"), 1))
+    return (1.0 - ops.cast(hit, "float32")) * ops.expand_dims(usable, 0)

@@ -1,0 +1,234 @@
+"""The GRU4Rec network in Keras 3 (Hidasi, Karatzoglou, Baltrunas & Tikk, ICLR 2016, §3, Fig. 1).
+
+`GRU4Rec`: one GRU step (`call`/`step`), candidate or full-catalogue scores, and a traceable pass over
+padded sequences (`encode`/`score_sequences`) for inference and serving.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import keras
+from keras import ops
+
+
+@keras.saving.register_keras_serializable(package="movierec")
+class SessionGRUCell(keras.layers.Layer):
+    """One GRU layer for one time step, with the gates of Hidasi et al. 2016, §3 eq. (1)–(4):
+
+        h_t = (1 − z_t) h_{t−1} + z_t ĥ_t                  (1)
+        z_t = σ(W_z x_t + U_z h_{t−1})                      (2)
+        ĥ_t = tanh(W x_t + U (r_t ⊙ h_{t−1}))               (3)
+        r_t = σ(W_r x_t + U_r h_{t−1})                      (4)
+
+    The input projection x_t ↦ [W_z; W_r; W] x_t is separate (`project`): with item ids as input it is a
+    row lookup, which is exactly the product with a one-hot vector (the 1-of-N input of §3.1).
+    """
+
+    def __init__(self, units: int, input_dim: int, **kwargs):
+        super().__init__(**kwargs)
+        self.units, self.input_dim = int(units), int(input_dim)
+
+    def build(self, input_shape=None) -> None:
+        h = self.units
+        self.input_kernel = self.add_weight(
+            shape=(self.input_dim, 3 * h), initializer="glorot_uniform", name="input_kernel"
+        )
+        self.recurrent_kernel = self.add_weight(
+            shape=(h, 3 * h), initializer="orthogonal", name="recurrent_kernel"
+        )
+        self.bias = self.add_weight(shape=(3 * h,), initializer="zeros", name="bias")
+
+    def project(self, inputs) -> Any:
+        """[W_z; W_r; W] x for dense inputs [B, input_dim], or the one-hot lookup for int ids [B]."""
+        if "int" in str(inputs.dtype):
+            return ops.take(self.input_kernel, inputs, axis=0)
+        return ops.matmul(inputs, self.input_kernel)
+
+    def call(self, projected, state) -> Any:
+        """projected: [B, 3H] (from `project`), state: h_{t−1} [B, H] → h_t [B, H]."""
+        h = self.units
+        x = projected + self.bias
+        recurrent = ops.matmul(state, self.recurrent_kernel[:, : 2 * h])
+        z = ops.sigmoid(x[:, :h] + recurrent[:, :h])  # eq. (2)
+        r = ops.sigmoid(x[:, h : 2 * h] + recurrent[:, h:])  # eq. (4)
+        candidate = ops.tanh(x[:, 2 * h :] + ops.matmul(r * state, self.recurrent_kernel[:, 2 * h :]))  # (3)
+        return (1.0 - z) * state + z * candidate  # eq. (1)
+
+    def get_config(self) -> dict[str, Any]:
+        return {**super().get_config(), "units": self.units, "input_dim": self.input_dim}
+
+
+@keras.saving.register_keras_serializable(package="movierec")
+class GRU4Rec(keras.Model):
+    """The GRU4Rec network (Hidasi et al. 2016, §3, Fig. 1): input item → [embedding] → GRU layers →
+    scores r = act(h · W_outᵀ + b_out) of candidate items (the feedforward output layer).
+
+    - `embedding_dim=0`: 1-of-N input, the first GRU layer's input weights are the item lookup;
+      `embedding_dim>0`: a separate embedding layer feeds the GRU (§3.1 reports both).
+    - `constrained_embedding=True`: the input embedding of item i is its output weight row W_out[i]
+      (input and output item representations tied; then `embedding_dim` must be 0).
+    - States are stacked per layer: [n_layers, B, hidden_size].
+    """
+
+    def __init__(
+        self,
+        n_items: int,
+        hidden_size: int = 100,
+        n_layers: int = 1,
+        embedding_dim: int = 0,
+        dropout_input: float = 0.0,
+        dropout_hidden: float = 0.0,
+        final_activation: str = "linear",
+        constrained_embedding: bool = False,
+        **kwargs,
+    ):
+        super().__init__(**kwargs)
+        if constrained_embedding and embedding_dim:
+            raise ValueError(
+                "constrained_embedding uses the output weights as embedding: set embedding_dim=0"
+            )
+        if n_layers < 1:
+            raise ValueError(f"n_layers must be >= 1, got {n_layers}")
+        self.n_items, self.hidden_size, self.n_layers = int(n_items), int(hidden_size), int(n_layers)
+        self.embedding_dim = int(embedding_dim)
+        self.dropout_input, self.dropout_hidden = float(dropout_input), float(dropout_hidden)
+        self.final_activation = final_activation
+        self.constrained_embedding = bool(constrained_embedding)
+        self.activation = keras.activations.get(final_activation)
+
+        self.one_hot = self.embedding_dim == 0 and not self.constrained_embedding
+        self.embedding = (
+            keras.layers.Embedding(self.n_items, self.embedding_dim, name="item_embedding")
+            if self.embedding_dim
+            else None
+        )
+        first_input = self.n_items if self.one_hot else (self.embedding_dim or self.hidden_size)
+        self.cells = [
+            SessionGRUCell(
+                self.hidden_size, first_input if layer == 0 else self.hidden_size, name=f"gru_{layer}"
+            )
+            for layer in range(self.n_layers)
+        ]
+        self.input_dropout = keras.layers.Dropout(self.dropout_input)
+        self.hidden_dropout = keras.layers.Dropout(self.dropout_hidden)
+        self.build()
+
+    def build(self, input_shape=None) -> None:
+        # Every shape is known from the config, so the weights exist as soon as the model does
+        # (load_model then restores them without a sample call).
+        if self.embedding is not None:
+            self.embedding.build((None,))
+        for cell in self.cells:
+            cell.build()
+        self.output_weights = self.add_weight(
+            shape=(self.n_items, self.hidden_size), initializer="glorot_uniform", name="output_weights"
+        )
+        self.output_bias = self.add_weight(shape=(self.n_items,), initializer="zeros", name="output_bias")
+        self.built = True
+
+    # -- one step ---------------------------------------------------------------------------------
+
+    def initial_state(self, batch_size: int) -> Any:
+        return ops.zeros((self.n_layers, batch_size, self.hidden_size))
+
+    def step(self, items, state, reset=None, training: bool = False) -> tuple[Any, Any]:
+        """Feeds `items` [B] to the network in `state` [L, B, H]; returns (next state, top hidden [B, H]).
+
+        Where `reset` [B] is true the lane's state is zeroed BEFORE the item is read: the item opens a
+        new session (§3.1.1). The state is not a differentiable input of the step: gradients stop at
+        it (BPTT of length 1, as in the paper).
+        """
+        state = ops.stop_gradient(ops.convert_to_tensor(state, dtype=self.output_weights.dtype))
+        if reset is not None:
+            keep = 1.0 - ops.cast(ops.reshape(reset, (1, -1, 1)), state.dtype)
+            state = state * keep
+        items = ops.cast(items, "int32")
+        if self.one_hot:
+            projected = self.cells[0].project(items)
+            if training and self.dropout_input > 0:
+                # dropout of the 1-of-N input: the whole item is dropped (scaled by 1/(1 − p)) or kept
+                projected = projected * self.input_dropout(ops.ones((ops.shape(items)[0], 1)), training=True)
+        else:
+            vectors = (
+                self.embedding(items)
+                if self.embedding is not None
+                else ops.take(self.output_weights, items, 0)
+            )
+            projected = self.cells[0].project(self.input_dropout(vectors, training=training))
+        next_states, hidden = [], None
+        for cell in self.cells:
+            if hidden is not None:  # layers above the first read the one below
+                projected = cell.project(self.hidden_dropout(hidden, training=training))
+            hidden = cell(projected, state[len(next_states)])
+            next_states.append(hidden)
+        return ops.stack(next_states, axis=0), self.hidden_dropout(hidden, training=training)
+
+    # -- scores -----------------------------------------------------------------------------------
+
+    def score_items(self, hidden, items) -> Any:
+        """Scores of the candidates `items` [C] shared by the batch: act(h · W_out[items]ᵀ + b_out[items])."""
+        items = ops.cast(items, "int32")
+        weights = ops.take(self.output_weights, items, axis=0)  # [C, H]
+        return self.activation(
+            ops.matmul(hidden, ops.transpose(weights)) + ops.take(self.output_bias, items, 0)
+        )
+
+    def score_all(self, hidden) -> Any:
+        """Scores of the whole catalogue for hidden states [B, H]: [B, n_items]."""
+        return self.activation(ops.matmul(hidden, ops.transpose(self.output_weights)) + self.output_bias)
+
+    def call(self, inputs: dict, training: bool = False) -> tuple[Any, Any]:
+        """inputs: "items" [B], "state" [L, B, H] (zeros when absent), optional "reset" [B] and
+        "candidates" [C]. Returns (next state, scores [B, C] or [B, n_items])."""
+        items = inputs["items"]
+        state = inputs.get("state")
+        if state is None:
+            state = self.initial_state(ops.shape(items)[0])
+        state, hidden = self.step(items, state, inputs.get("reset"), training=training)
+        candidates = inputs.get("candidates")
+        scores = self.score_all(hidden) if candidates is None else self.score_items(hidden, candidates)
+        return state, scores
+
+    # -- padded sequences (inference, serving) ------------------------------------------------------
+
+    def encode(self, items, reset, mask) -> Any:
+        """Runs over padded sequences and returns the top hidden state after each row's last valid step.
+
+        items [B, T] int, reset [B, T] bool (zero the state before that step), mask [B, T] bool (valid
+        steps; padded steps leave the state unchanged). A row without valid steps keeps the zero state.
+        """
+        items = ops.cast(items, "int32")
+        reset = ops.cast(reset, "bool")
+        mask = ops.cast(mask, "bool")
+        state = self.initial_state(ops.shape(items)[0])
+
+        def body(t, state):
+            step_mask = ops.reshape(ops.take(mask, t, axis=1), (1, -1, 1))
+            advanced, _ = self.step(ops.take(items, t, axis=1), state, ops.take(reset, t, axis=1))
+            return ops.where(step_mask, advanced, state)
+
+        state = ops.fori_loop(0, ops.shape(items)[1], body, state)
+        return state[-1]
+
+    def score_sequences(self, items, reset, mask) -> Any:
+        """Full-catalogue scores [B, n_items] after padded sequences (see `encode`)."""
+        return self.score_all(self.encode(items, reset, mask))
+
+    def predict_step(self, data) -> Any:
+        """`predict` on {"items", "reset", "mask"} [B, T] returns `score_sequences` (compiled by Keras)."""
+        x, _, _ = keras.utils.unpack_x_y_sample_weight(data)
+        return self.score_sequences(x["items"], x["reset"], x["mask"])
+
+    def get_config(self) -> dict[str, Any]:
+        return {
+            **super().get_config(),
+            "n_items": self.n_items,
+            "hidden_size": self.hidden_size,
+            "n_layers": self.n_layers,
+            "embedding_dim": self.embedding_dim,
+            "dropout_input": self.dropout_input,
+            "dropout_hidden": self.dropout_hidden,
+            "final_activation": self.final_activation,
+            "constrained_embedding": self.constrained_embedding,
+        }

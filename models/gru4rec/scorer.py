@@ -1,0 +1,60 @@
+"""The serving view of a trained GRU4Rec: full-catalogue scores from raw histories, read with the
+evaluation's context rule (see movierec.serving.export)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import keras
+from keras import ops
+
+from movierec.constants import DEFAULT_MAX_HISTORY
+from movierec.models.gru4rec.config import INFERENCE_MODES
+from movierec.models.gru4rec.network import GRU4Rec
+
+
+class GRU4RecHistoryScorer(keras.Model):
+    """{"items": [B, T] item indices, oldest first, left-padded with -1; "session_start": [B, T] bool}
+    → full-catalogue scores [B, n_items], reading the history as `GRU4RecRecommender.query_sequences`
+    reads a query's context:
+
+    - inference_mode "session": only the current session (from the last session start);
+      "sequence": the whole history, the state reset at session starts where training reset it;
+    - at most the `max_history` latest events.
+
+    The GRU runs only over the columns some row still reads, so a short history costs few steps.
+    """
+
+    def __init__(
+        self,
+        gru4rec: GRU4Rec,
+        inference_mode: str = "session",
+        reset_at_sessions: bool = False,
+        max_history: int = DEFAULT_MAX_HISTORY,
+        **kwargs,
+    ):
+        super().__init__(**kwargs)
+        if inference_mode not in INFERENCE_MODES:
+            raise ValueError(f"unknown inference_mode {inference_mode!r}; choose one of {INFERENCE_MODES}")
+        self.gru4rec = gru4rec
+        self.inference_mode = inference_mode
+        self.reset_at_sessions = bool(reset_at_sessions)
+        self.max_history = int(max_history)
+
+    def call(self, inputs) -> Any:
+        items = ops.cast(inputs["items"], "int32")
+        session_start = ops.cast(inputs["session_start"], "bool")
+        width = ops.shape(items)[1]
+        valid = items >= 0
+        column = ops.arange(width, dtype="int32")[None, :]
+        if self.inference_mode == "session":
+            first = ops.max(ops.where(valid & session_start, column, 0), axis=1, keepdims=True)
+        else:
+            first = width - ops.sum(ops.cast(valid, "int32"), axis=1, keepdims=True)
+        first = ops.maximum(first, width - self.max_history)
+        mask = valid & (column >= first)
+        reset = session_start & mask if self.reset_at_sessions else ops.zeros_like(mask)
+        # drop the leading columns no row reads (the histories are right-aligned)
+        used = ops.max(ops.sum(ops.cast(mask, "int32"), axis=1))
+        skip = width - used
+        return self.gru4rec.score_sequences(ops.maximum(items[:, skip:], 0), reset[:, skip:], mask[:, skip:])
