@@ -22,11 +22,13 @@ from movierec.models.matrix_factorization import (
 )
 from movierec.models.popularity import Popularity, PopularityConfig, SessionPopularity
 from movierec.models.registry import MODELS, build_model, get_spec, load_model, save_model
+from movierec.models.rrn import RRN, RRNConfig, RRNRecommender
 
 __all__ = [
     "BPRMF",
     "MODELS",
     "RANKING_LOSSES",
+    "RRN",
     "BPRMFConfig",
     "BPRMFRecommender",
     "GRU4Rec",
@@ -39,6 +41,8 @@ __all__ = [
     "Popularity",
     "PopularityConfig",
     "QueryBatch",
+    "RRNConfig",
+    "RRNRecommender",
     "RankingLoss",
     "RatingMFConfig",
     "RatingMFRecommender",

@@ -14,6 +14,7 @@ from movierec.models.gru4rec import GRU4RecRecommender
 from movierec.models.item_knn import ItemKNN
 from movierec.models.matrix_factorization import BPRMFRecommender, RatingMFRecommender
 from movierec.models.popularity import Popularity, SessionPopularity
+from movierec.models.rrn import RRNRecommender
 
 
 @dataclass(frozen=True)
@@ -33,6 +34,12 @@ MODELS: dict[str, ModelSpec] = {
         ModelSpec("bpr-mf", BPRMFRecommender, "BPR matrix factorisation (Keras 3)"),
         ModelSpec("mf", RatingMFRecommender, "biased rating matrix factorisation (Keras 3)", rating=True),
         ModelSpec("gru4rec", GRU4RecRecommender, "session-parallel GRU with sampled negatives (Keras 3)"),
+        ModelSpec(
+            "rrn",
+            RRNRecommender,
+            "user and movie LSTMs over time steps + stationary MF (Keras 3)",
+            rating=True,
+        ),
     )
 }
 
