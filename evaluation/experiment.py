@@ -24,7 +24,7 @@ from movierec.data.stream import EventStream, Queries, build_queries, build_stre
 from movierec.evaluation import Ragged, RankingAccumulator, bootstrap_intervals, rating_metrics
 from movierec.evaluation.bootstrap import difference_summary, percentile_interval, resampled_means
 from movierec.models import RatingPredictor, Recommender, build_model, get_spec
-from movierec.models.base import gather_ranges
+from movierec.models.base import gather_ranges, predict_ratings_at
 
 DEFAULT_KS = (5, 10, 20)
 ROLES = {ROLE_NAMES[role]: role for role in (VALIDATION, TEST)}  # what evaluation may be asked for
@@ -81,10 +81,11 @@ def evaluate_ranking(
 
 
 def evaluate_ratings(model: RatingPredictor, stream: EventStream, role: int) -> dict[str, float]:
-    """RMSE/MAE over the role's events (each predicted from the model trained before the period)."""
+    """RMSE/MAE over the role's events (each predicted from the model trained before the period; a
+    time-dependent model also gets each event's timestamp)."""
     events = np.flatnonzero(stream.roles == role)
-    users = stream.sequences.users[events]
-    predicted = model.predict_ratings(users, stream.sequences.items[events])
+    seq = stream.sequences
+    predicted = predict_ratings_at(model, seq.users[events], seq.items[events], seq.timestamps[events])
     return rating_metrics(stream.sequences.ratings[events], predicted)
 
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import inspect
 import json
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar, Protocol, runtime_checkable
@@ -190,9 +191,25 @@ class Recommender(Protocol):
 
 @runtime_checkable
 class RatingPredictor(Protocol):
-    """Models that also predict explicit ratings (evaluated with RMSE and MAE)."""
+    """Models that also predict explicit ratings (evaluated with RMSE and MAE).
 
-    def predict_ratings(self, users: np.ndarray, items: np.ndarray) -> np.ndarray: ...
+    `timestamps` [n] (optional) are the events' times: a model whose prediction depends on time (RRN
+    predicts from the user's and the movie's states before the event's step) declares the parameter;
+    time-independent models may leave it out of their signature. Callers go through
+    `predict_ratings_at`, which passes the timestamps only to models that take them."""
+
+    def predict_ratings(
+        self, users: np.ndarray, items: np.ndarray, timestamps: np.ndarray | None = None
+    ) -> np.ndarray: ...
+
+
+def predict_ratings_at(
+    model: RatingPredictor, users: np.ndarray, items: np.ndarray, timestamps: np.ndarray
+) -> np.ndarray:
+    """`model.predict_ratings` for events at `timestamps`, passed where the model takes them."""
+    if "timestamps" in inspect.signature(model.predict_ratings).parameters:
+        return model.predict_ratings(users, items, timestamps=timestamps)
+    return model.predict_ratings(users, items)
 
 
 class KerasRecommender:

@@ -10,7 +10,8 @@ import numpy as np
 import pytest
 from keras import ops
 
-from movierec.models.base import QueryBatch, TrainingData, UserSequences, canonical_order
+from movierec.models import RatingMFRecommender, load_model, save_model
+from movierec.models.base import QueryBatch, TrainingData, UserSequences, canonical_order, predict_ratings_at
 from movierec.models.rrn import RecurrentSide, RRNConfig, RRNRecommender, item_steps, user_steps
 from movierec.models.rrn.network import NO_STEP
 from movierec.models.rrn.state import REASONS
@@ -265,8 +266,9 @@ def test_keras_round_trip_predicts_identically_with_updated_states(fitted, data,
     model = load(fitted)
     late = int(ops.convert_to_numpy(model.keras_model.user_states.last_time).max()) + DAY
     model.update_state(np.array([1, 2]), np.array([0, 5]), np.array([2.0, 5.0]), np.array([late, late]))
-    model.save(str(tmp_path))
-    loaded = RRNRecommender.load(str(tmp_path), model.get_config())
+    save_model(model, tmp_path)  # through the registry: model.keras (weights and states) + manifest
+    loaded = load_model(tmp_path)
+    assert isinstance(loaded, RRNRecommender) and loaded.get_config() == model.get_config()
     users, items = np.arange(N_USERS).repeat(2), np.tile([0, 5], N_USERS)
     times = np.full(len(users), late + 2 * WEEK)
     np.testing.assert_array_equal(
@@ -356,3 +358,20 @@ def test_steps_of_a_state_never_go_back(fitted):
     previous = ops.convert_to_numpy(model.user_states.previous_step)
     has = last != NO_STEP
     assert has.all() and (previous[has] < last[has]).all()
+
+
+def test_rating_evaluation_passes_timestamps_to_the_models_that_take_them(fitted, data):
+    seq = data.sequences
+    rrn = load(fitted)
+    later = seq.timestamps + 20 * WEEK
+    np.testing.assert_array_equal(
+        predict_ratings_at(rrn, seq.users, seq.items, later), rrn.predict_ratings(seq.users, seq.items, later)
+    )
+    assert not np.allclose(
+        predict_ratings_at(rrn, seq.users, seq.items, later),
+        rrn.predict_ratings(seq.users, seq.items, seq.timestamps),
+    )
+    mf = RatingMFRecommender(epochs=1).fit(data)  # time-independent: its signature has no timestamps
+    np.testing.assert_array_equal(
+        predict_ratings_at(mf, seq.users, seq.items, later), mf.predict_ratings(seq.users, seq.items)
+    )
