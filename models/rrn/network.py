@@ -422,6 +422,35 @@ class RRN(keras.Model):
             scores[members] += dynamic
         return np.asarray(ops.convert_to_numpy(self.clip(scores)), dtype=np.float32)
 
+    # -- graph-friendly pieces (keras ops only, any batch shape): a SavedModel runs these -------------
+
+    def score_all_at(self, users: Any, timestamp: Any) -> Any:
+        """`score_all` for queries that share one time `timestamp` (a scalar), in keras ops only, so it
+        traces into a serving graph: [B, n_items] float32, the same math (one distinct movie step)."""
+        users = ops.cast(users, "int32")
+        timestamp = ops.cast(timestamp, "int64")
+        user_steps = ops.zeros_like(users, "int64") + self.step_of(timestamp, "user")
+        user_dynamic = self.dynamic_at("user", users, user_steps)  # [B, d]
+        every_item = ops.arange(self.n_items, dtype="int32")
+        movie_steps = ops.zeros((self.n_items,), "int64") + self.step_of(timestamp, "movie")
+        movies = self.dynamic_at("movie", every_item, movie_steps)  # [n, d]
+        stationary = ops.cast(self.stationary.score_all(users), "float32")
+        return self.clip(stationary + ops.matmul(user_dynamic, ops.transpose(movies)))
+
+    def step_state(
+        self, side: str, h: Any, c: Any, rating_sums: Any, counts: Any, steps: Any, previous: Any
+    ) -> tuple[Any, Any]:
+        """One step of `advance` for a batch of entities, in keras ops only (serving's update_state
+        runs it in a graph loop, one new step per entity and iteration): from the state (h, c) [B, H],
+        the step's unscaled rating sums Σ r_j W_embed[:, j] [B, D] and rating counts [B] (both already
+        merged with the carried ones where the step re-runs the stored last step), its step indices
+        `steps` [B] and the entity's previous active step `previous` [B] (NO_STEP: none) → (h, c) after
+        the step: eqs. (5)-(6) exactly as `advance` feeds them through `RecurrentSide.sequence`."""
+        network = self.network(side)
+        features = self.step_features(steps, previous, side)
+        inputs = rating_sums * ops.expand_dims(self.input_scale(counts), -1)
+        return network.cell(network.cell.project(inputs + network.feature_input(features)), h, c)
+
     # -- feeding steps into the states (training's final states, and §4.5 updates) -----------------
 
     def advance(
