@@ -30,6 +30,28 @@ from movierec.data.splits import make_split
 
 SPLITS = tuple(SPLIT_OF_ROLE.values())  # TFX's names: eval holds the protocol's validation events
 CHUNK_ROWS = 50_000
+# Slicing features for the rating evaluation (TFMA slices on features of the Examples themselves):
+# MovieLens 1M's age groups (its `age` is already one of these lower bounds; ML-100K's exact ages map
+# onto them), and bands of a user's number of training ratings.
+AGE_BANDS = (
+    (1, "under 18"),
+    (18, "18-24"),
+    (25, "25-34"),
+    (35, "35-44"),
+    (45, "45-49"),
+    (50, "50-55"),
+    (56, "56+"),
+)
+ACTIVITY_BANDS = ((0, "0"), (1, "1-19"), (20, "20-49"), (50, "50-99"), (100, "100-199"), (200, "200+"))
+
+
+def band(value: float, bands: tuple[tuple[int, str], ...]) -> str:
+    """The label of the last band whose lower bound is <= value (the first band below all of them)."""
+    label = bands[0][1]
+    for lower, name in bands:
+        if value >= lower:
+            label = name
+    return label
 
 
 def bytes_feature(values) -> tf.train.Feature:
@@ -72,6 +94,9 @@ def to_example(row: dict) -> bytes:
         features["genres"] = bytes_feature(row["genres"])
     if "age" in row and not pd.isna(row["age"]):
         features["age"] = int64_feature([row["age"]])
+        features["age_band"] = bytes_feature([band(row["age"], AGE_BANDS)])
+    if "training_ratings" in row:
+        features["activity_band"] = bytes_feature([band(row["training_ratings"], ACTIVITY_BANDS)])
     for name in ("gender", "occupation"):
         if isinstance(row.get(name), str):
             features[name] = bytes_feature([row[name]])
@@ -102,6 +127,9 @@ class _LoadAndSplit(beam.DoFn):
         with tf.io.gfile.GFile(self.report_path, "w") as handle:
             handle.write(json.dumps(report, indent=2, default=str))
         table = interaction_table(dataset)
+        users = table["user_id"].to_numpy()
+        per_user = pd.Series(users[split.train]).value_counts()
+        table["training_ratings"] = pd.Series(users).map(per_user).fillna(0).astype(np.int64).to_numpy()
         for name, rows in zip(SPLITS, (split.train, split.validation, split.test), strict=True):
             rows = np.sort(rows)  # file order inside a split; the chronological order is recomputed later
             for start in range(0, len(rows), CHUNK_ROWS):

@@ -51,8 +51,8 @@ from movierec.constants import (
 from movierec.data.stream import build_queries
 from movierec.evaluation import RankingAccumulator
 from movierec.evaluation.bootstrap import paired_difference
-from movierec.evaluation.experiment import EvaluationSettings, evaluate_ranking
-from movierec.models import build_model, load_model
+from movierec.evaluation.experiment import EvaluationSettings, evaluate_ranking, evaluate_ratings
+from movierec.models import RatingPredictor, build_model, load_model
 
 RECOMMENDER_DIR = "recommender"  # where the Trainer module writes movierec's own format
 LATEST_BLESSED = "latest_blessed"
@@ -205,6 +205,8 @@ def RankingEvaluator(
         }
         for name, accumulator in accumulators.items():
             results.setdefault(name, {})[split] = accumulator.result()
+            if isinstance(contenders[name], RatingPredictor):  # RMSE/MAE too, on the same users
+                results[name][split].update(evaluate_ratings(contenders[name], events, role))
             if name != "candidate":
                 differences.setdefault(f"candidate - {name}", {})[split] = paired(
                     accumulators["candidate"], accumulator, queries.users, regression_confidence

@@ -144,3 +144,29 @@ def test_anomaly_gate_stops_with_the_feature_and_split(tmp_path):
 
 def test_anomaly_gate_passes_clean_data(tmp_path):
     AnomalyGate.test_call(anomalies=anomalies_artifact(tmp_path, with_anomaly=False))
+
+
+def test_slicing_features_band_ages_and_training_activity():
+    from movierec.components.example_gen import ACTIVITY_BANDS, AGE_BANDS, band, to_example
+
+    assert [band(age, AGE_BANDS) for age in (7, 18, 24, 25, 56, 73)] == [
+        "under 18",
+        "18-24",
+        "18-24",
+        "25-34",
+        "56+",
+        "56+",
+    ]
+    assert [band(n, ACTIVITY_BANDS) for n in (0, 1, 19, 20, 199, 200)] == [
+        "0",
+        "1-19",
+        "1-19",
+        "20-49",
+        "100-199",
+        "200+",
+    ]
+    row = {"user_id": "1", "item_id": "2", "rating": 4.0, "timestamp": 5, "age": 31, "training_ratings": 60}
+    features = tf.train.Example.FromString(to_example(row)).features.feature
+    assert features["age_band"].bytes_list.value == [b"25-34"]
+    assert features["activity_band"].bytes_list.value == [b"50-99"]
+    assert "gender" not in features  # unknown side features stay missing
