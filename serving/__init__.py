@@ -1,6 +1,15 @@
-"""The SavedModel export TF Serving loads (`export_for_serving`, signatures of `ServingModule`) and
-(roadmap) the REST/gRPC client."""
+"""The SavedModel exports TF Serving loads — `export_for_serving` dispatches: history models
+(`HistoryScorable`, signatures of `ServingModule`) and rating models with stored state
+(`RatingServable`, signatures of `RatingServingModule`) — and (roadmap) the REST/gRPC client."""
 
 from movierec.serving.export import HistoryScorable, ServingModule, export_for_serving
+from movierec.serving.rating_export import RatingServable, RatingServingModule, export_rating_model
 
-__all__ = ["HistoryScorable", "ServingModule", "export_for_serving"]
+__all__ = [
+    "HistoryScorable",
+    "RatingServable",
+    "RatingServingModule",
+    "ServingModule",
+    "export_for_serving",
+    "export_rating_model",
+]

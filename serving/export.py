@@ -13,6 +13,9 @@ layers). Signatures:
   `scores`; items anywhere in the history are never recommended.
 - `transform_features(examples)`: interaction Examples → the Transform outputs (for the Evaluator and
   for checking training/serving skew).
+
+Rating models with stored state (RRN) have their own export, `rating_export.export_rating_model`
+(`predict_rating`/`serving_default`, `recommend`, `update_state`); `export_for_serving` dispatches.
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ import numpy as np
 import tensorflow as tf
 
 from movierec.constants import DEFAULT_SESSION_GAP
+from movierec.serving.rating_export import RatingServable, export_rating_model
 
 DEFAULT_TOP_K = 100
 
@@ -134,11 +138,23 @@ def export_for_serving(
     export_dir: str,
     top_k: int = DEFAULT_TOP_K,
     session_gap: int = DEFAULT_SESSION_GAP,
+    user_vocabulary: np.ndarray | None = None,
+    rated=None,
 ) -> bool:
-    """Writes the SavedModel; returns False (and writes nothing) for models that cannot be served
-    from a history yet (e.g. user-id baselines), so the pipeline never pushes a half export.
-    `session_gap` must be the one the model was evaluated with."""
+    """Writes the SavedModel; returns False (and writes nothing) for models without a serving export
+    (e.g. user-id baselines), so the pipeline never pushes a half export.
+
+    - `HistoryScorable` models (GRU4Rec): `ServingModule`; `session_gap` must be the one the model was
+      evaluated with.
+    - `RatingServable` models (RRN): `rating_export.export_rating_model`, which needs
+      `user_vocabulary` (the raw ids of the model's user indices) and `rated` (the (user, item)
+      indices of the training events, e.g. the Trainer's `TrainingData.sequences`: `recommend` never
+      returns a rated item); a missing one is an error that names it."""
     if not isinstance(model, HistoryScorable):
+        if isinstance(model, RatingServable):
+            return export_rating_model(
+                model, transform_output, item_vocabulary, user_vocabulary, export_dir, rated=rated
+            )
         return False
     module = ServingModule(model.history_scorer(), transform_output, item_vocabulary, top_k, session_gap)
     tf.saved_model.save(

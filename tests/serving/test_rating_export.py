@@ -1,0 +1,578 @@
+"""The TF Serving export of rating models (serving/rating_export.py), on a tiny RRN trained in
+Transform's id space (a real tensorflow-transform output of the pipeline's `preprocessing_fn`).
+
+The SavedModel is loaded in a fresh process, as TF Serving would load it, and every signature is
+called there; its answers are compared here with what `RRNRecommender` computes offline."""
+
+from __future__ import annotations
+
+import json
+import os
+import pickle
+import subprocess
+import sys
+import textwrap
+
+import numpy as np
+import pytest
+import tensorflow as tf
+import tensorflow_transform  # noqa: F401  (first, as in the TFX Trainer: it sets TF_USE_LEGACY_KERAS=1)
+from keras import ops
+
+from movierec.models import QueryBatch, TrainingData, UserSequences, build_model, load_model, save_model
+from movierec.models.base import canonical_order
+from movierec.models.rrn.state import REASONS
+from movierec.serving import RatingServable, export_for_serving, export_rating_model
+
+DAY, WEEK = 86_400, 7 * 86_400
+START = 2_000 * WEEK
+N_USERS, N_ITEMS, PER_USER = 10, 12, 6
+TINY = {
+    "stationary_dim": 3,
+    "embedding_dim": 4,
+    "hidden_size": 5,
+    "dynamic_dim": 3,
+    "pmf_epochs": 2,
+    "epochs": 1,
+    "batch_size": 4,
+    "learning_rate": 0.01,
+    "validation_fraction": 0.0,
+}
+SIGNATURES = ("predict_rating", "recommend", "serving_default", "update_state")
+
+
+def raw_events(seed: int = 0) -> list[tuple[str, str, float, int]]:
+    """Every user rates PER_USER distinct items of N_ITEMS, one a day on a few days over 6 weeks;
+    users 0 and 1 rate the two halves of the catalogue, so that every item is rated."""
+    rng = np.random.default_rng(seed)
+    events = []
+    for user in range(N_USERS):
+        items = np.arange(user * PER_USER, (user + 1) * PER_USER) if user < 2 else rng.permutation(N_ITEMS)
+        days = np.sort(rng.choice(42, PER_USER, replace=False))
+        for item, day in zip(items[:PER_USER], days, strict=True):
+            events.append((f"u{user}", f"m{item}", float(rng.integers(1, 6)), int(START + day * DAY + 3600)))
+    return events
+
+
+ANALYSE = textwrap.dedent(
+    """
+    import json, os, sys
+    import apache_beam as beam
+    import tensorflow as tf
+    import tensorflow_transform as tft
+    import tensorflow_transform.beam as tft_beam
+    from tensorflow_transform.tf_metadata import dataset_metadata, metadata_io, schema_utils
+
+    from movierec.pipeline.modules.transform import preprocessing_fn
+
+    folder = sys.argv[1]
+    with open(os.path.join(folder, "events.json")) as f:
+        events = json.load(f)
+    spec = {  # one value per feature, as in the pipeline's schema of ExampleGen's interactions
+        "user_id": tf.io.FixedLenFeature([1], tf.string),
+        "item_id": tf.io.FixedLenFeature([1], tf.string),
+        "rating": tf.io.FixedLenFeature([1], tf.float32),
+        "timestamp": tf.io.FixedLenFeature([1], tf.int64),
+    }
+    rows = [{"user_id": [u], "item_id": [i], "rating": [r], "timestamp": [t]} for u, i, r, t in events]
+    metadata = dataset_metadata.DatasetMetadata(schema_utils.schema_from_feature_spec(spec))
+    with beam.Pipeline() as pipeline, tft_beam.Context(temp_dir=os.path.join(folder, "tmp")):
+        transform_fn = (pipeline | beam.Create(rows), metadata) | tft_beam.AnalyzeDataset(preprocessing_fn)
+        _ = transform_fn | tft_beam.WriteTransformFn(os.path.join(folder, "transform"))
+    # the raw schema, which TFX's Transform also writes
+    raw = os.path.join(folder, "transform", tft.TFTransformOutput.RAW_METADATA_DIR)
+    metadata_io.write_metadata(metadata, raw)
+    sys.stdout.flush()
+    os._exit(0)  # Beam's objects, left for interpreter shutdown, crash it (a segmentation fault)
+    """
+)
+
+
+def transform_output(folder, events):
+    """Transform's output for these events: the pipeline's own preprocessing_fn, analysed with
+    tensorflow-transform on Beam's direct runner (as tests/test_remote_filesystem.py does), in a
+    child process: Beam's leftovers crash the interpreter that ran it when it exits."""
+    import tensorflow_transform as tft
+
+    (folder / "events.json").write_text(json.dumps(events))
+    subprocess.run([sys.executable, "-c", ANALYSE, str(folder)], check=True)
+    return tft.TFTransformOutput(str(folder / "transform"))
+
+
+def example(user=None, item=None, timestamp=None, **extra) -> bytes:
+    """An interaction Example as ExampleGen writes it (plus side features the export must ignore)."""
+
+    def value(v):
+        if isinstance(v, list):
+            return tf.train.Feature(bytes_list=tf.train.BytesList(value=[x.encode() for x in v]))
+        if isinstance(v, str):
+            return tf.train.Feature(bytes_list=tf.train.BytesList(value=[v.encode()]))
+        if isinstance(v, float):
+            return tf.train.Feature(float_list=tf.train.FloatList(value=[v]))
+        return tf.train.Feature(int64_list=tf.train.Int64List(value=[int(v)]))
+
+    features = {"user_id": user, "item_id": item, "timestamp": timestamp, **extra}
+    features = {k: value(v) for k, v in features.items() if v is not None}
+    return tf.train.Example(features=tf.train.Features(feature=features)).SerializeToString()
+
+
+class Setup:
+    """The trained model, its id spaces and the export (built once per module)."""
+
+    def __init__(self, folder):
+        events = raw_events()
+        output = transform_output(folder, events)
+        from movierec.components.histories import vocabulary
+
+        self.items, self.users = vocabulary(output, "item_id"), vocabulary(output, "user_id")
+        self.item_index = {raw: k for k, raw in enumerate(self.items)}
+        self.user_index = {raw: k for k, raw in enumerate(self.users)}
+        users = np.array([self.user_index[u] for u, _, _, _ in events], np.int64)
+        items = np.array([self.item_index[i] for _, i, _, _ in events], np.int64)
+        ratings = np.array([r for _, _, r, _ in events], np.float32)
+        times = np.array([t for _, _, _, t in events], np.int64)
+        order = canonical_order(users, times, items)
+        self.sequences = UserSequences(
+            np.r_[0, np.cumsum(np.bincount(users, minlength=len(self.users)))].astype(np.int64),
+            items[order].astype(np.int32),
+            ratings[order],
+            times[order],
+            np.zeros(len(order), bool),
+        )
+        model = build_model("rrn", **TINY).fit(TrainingData(len(self.users), len(self.items), self.sequences))
+        self.model_dir = str(folder / "recommender")
+        save_model(model, self.model_dir)
+        self.export_dir = str(folder / "export")
+        assert export_for_serving(
+            model, output, self.items, self.export_dir, user_vocabulary=self.users, rated=self.sequences
+        )
+
+    def fresh(self):
+        """A copy of the trained recommender (update_state changes its states)."""
+        return load_model(self.model_dir)
+
+    def rated(self, user: int) -> set[int]:
+        seq = self.sequences
+        return set(seq.items[seq.indptr[user] : seq.indptr[user + 1]].tolist())
+
+
+@pytest.fixture(scope="module")
+def setup(tmp_path_factory) -> Setup:
+    return Setup(tmp_path_factory.mktemp("rating-export"))
+
+
+SERVE = textwrap.dedent(
+    """
+    import pickle, sys
+    import tensorflow as tf
+
+    export_dir, path = sys.argv[1], sys.argv[2]
+    with open(path, "rb") as f:
+        requests = pickle.load(f)
+    loaded = tf.saved_model.load(export_dir)
+
+    def call(name, **inputs):
+        return {k: v.numpy() for k, v in loaded.signatures[name](**inputs).items()}
+
+    def stage():
+        return {
+            "predict": call("predict_rating", examples=tf.constant(requests["examples"])),
+            "recommend": {
+                k: call("recommend", user_id=tf.constant(requests["rec_users"]), k=tf.constant(k, tf.int32))
+                for k in requests["ks"]
+            },
+            "states": {k: v.numpy() for k, v in loaded.state_snapshot().items()},
+        }
+
+    def update(events):
+        users, items, ratings, times = events
+        return call(
+            "update_state",
+            user_id=tf.constant(users),
+            item_id=tf.constant(items),
+            rating=tf.constant(ratings, tf.float32),
+            timestamp=tf.constant(times, tf.int64),
+        )
+
+    out = {"signatures": sorted(loaded.signatures), "stages": [stage()], "updates": []}
+    out["default"] = call("serving_default", examples=tf.constant(requests["examples"]))
+    for events in requests["updates"]:
+        out["updates"].append(update(events))
+        out["stages"].append(stage())
+    try:
+        update(requests["mismatched"])
+    except tf.errors.InvalidArgumentError as error:
+        out["mismatch_error"] = error.message
+    out["states_after_error"] = {k: v.numpy() for k, v in loaded.state_snapshot().items()}
+    with open(path, "wb") as f:
+        pickle.dump(out, f)
+    """
+)
+
+
+def saved_model_cli() -> list[str]:
+    script = os.path.join(os.path.dirname(sys.executable), "saved_model_cli")
+    return (
+        [script]
+        if os.path.exists(script)
+        else [sys.executable, "-m", "tensorflow.python.tools.saved_model_cli"]
+    )
+
+
+def columns(events) -> tuple[np.ndarray, ...]:
+    """update_state's request arrays from (user id, item id, rating, timestamp) tuples."""
+    users, items, ratings, times = zip(*events, strict=True)
+    return (
+        np.array(users, object).astype(bytes),
+        np.array(items, object).astype(bytes),
+        np.array(ratings, np.float32),
+        np.array(times, np.int64),
+    )
+
+
+def states_of(recommender) -> dict[str, np.ndarray]:
+    model = recommender.keras_model
+    return {
+        f"{side}_{name}": ops.convert_to_numpy(variable)
+        for side in ("user", "movie")
+        for name, variable in model.states(side).fields.items()
+    }
+
+
+class Scenario:
+    """Requests sent to the SavedModel in a fresh process (predictions, recommendations, two state
+    updates, a malformed update), `saved_model_cli show --all` run beside it, and the same steps
+    replayed offline on a copy of the recommender: `served` and `offline` hold one stage per point
+    (before the updates, after the first, after the second)."""
+
+    def __init__(self, setup: Setup, folder):
+        self.setup = setup
+        recommender = setup.fresh()
+        model = recommender.keras_model
+        users, items, seq = setup.users, setup.items, setup.sequences
+        self.n_users, self.n_items = n_users, n_items = len(users), len(items)
+        self.now = recommender.now()
+        self.later = later = self.now + 10 * DAY
+        # predict_rating: the training events, every (user, item) later on, rows that must not fail
+        train_rows = [
+            (users[u], items[i], int(t)) for u, i, t in zip(seq.users, seq.items, seq.timestamps, strict=True)
+        ]
+        grid = [(users[u], items[i], later) for u in range(n_users) for i in range(n_items)]
+        odd = [
+            ("nobody", items[0], later),  # unknown user: μ + b_i
+            (users[0], "nothing", later),  # unknown item: μ + b_u
+            ("nobody", "nothing", later),  # both: μ
+            (None, items[1], later),  # no user_id at all: an unknown user
+            (users[2], items[3], None),  # no timestamp: the model's current time
+            ([users[4], users[5]], items[6], later),  # a second value is ignored
+        ]
+        self.known_users = np.r_[seq.users, np.repeat(np.arange(n_users), n_items)]
+        self.known_items = np.r_[seq.items, np.tile(np.arange(n_items), n_users)]
+        self.known_times = np.r_[seq.timestamps, np.full(n_users * n_items, later)]
+        self.n_train, self.n_known = len(train_rows), len(train_rows) + len(grid)
+        examples = [
+            example(u, i, t, rating=4.0, title="Toy Story (1995)", genres=["Animation", "Comedy"])
+            for u, i, t in train_rows + grid + odd
+        ]
+        # update_state: first user a alone (the latest user, so no movie state is later than its events:
+        # a step equal to its state's, then two later days) and one event per rejection reason; then
+        # many users and movies with several steps each
+        user_time = ops.convert_to_numpy(model.user_states.last_time)
+        movie_time = ops.convert_to_numpy(model.movie_states.last_time)
+        self.a = a = int(np.argmax(user_time))
+        b = int(np.argsort(user_time)[-2])
+        self.unrated = unrated = sorted(set(range(n_items)) - setup.rated(a))
+        t_a = int(user_time[a])
+        first = [
+            (users[a], items[unrated[0]], 5.0, t_a),
+            (users[a], items[unrated[1]], 1.0, t_a + 2 * DAY),
+            (users[a], items[unrated[0]], 4.0, t_a + 2 * DAY + 60),
+            (users[a], items[unrated[2]], 2.0, t_a + 5 * DAY),
+            ("nobody", items[0], 4.0, later),
+            (users[a], "nothing", 4.0, later),
+            (users[a], items[0], 7.0, later),
+            (users[a], items[0], float("nan"), later),
+            (users[b], items[0], 4.0, int(user_time[b]) - 1),
+        ]
+        early, late_movie = int(np.argmin(user_time)), int(np.argmax(movie_time))
+        if movie_time[late_movie] - 1 >= user_time[early]:
+            first.append((users[early], items[late_movie], 3.0, int(movie_time[late_movie]) - 1))
+        rng = np.random.default_rng(1)
+        second = [
+            (users[u], items[i], float(rng.integers(1, 6)), int(later + rng.integers(0, 20 * DAY)))
+            for u, i in zip(rng.integers(0, n_users, 40), rng.integers(0, n_items, 40), strict=True)
+        ]
+        self.updates = [columns(first), columns(second)]
+        self.rec_users = [*range(n_users), None, a]  # every user, an unknown one, a repeated one
+        self.ks = (3, n_items + 5, 0, -2)
+        requests = {
+            "examples": examples,
+            "rec_users": np.array(
+                [users[u] if u is not None else "nobody" for u in self.rec_users], object
+            ).astype(bytes),
+            "ks": self.ks,
+            "updates": self.updates,
+            "mismatched": (np.array([b"x", b"y"]), np.array([b"z"]), np.array([1.0, 2.0]), np.array([1, 2])),
+        }
+        path = folder / "requests.pkl"
+        path.write_bytes(pickle.dumps(requests))
+        cli = subprocess.Popen(
+            [*saved_model_cli(), "show", "--all", "--dir", setup.export_dir],
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        subprocess.run([sys.executable, "-c", SERVE, setup.export_dir, str(path)], check=True)
+        self.cli = cli.communicate()[0]
+        assert cli.returncode == 0
+        self.served = pickle.loads(path.read_bytes())
+
+        # the same steps offline
+        self.offline, self.reports = [self.offline_stage(recommender)], []
+        for u, i, r, t in self.updates:
+            self.reports.append(
+                recommender.update_state(
+                    np.array([setup.user_index.get(x.decode(), -1) for x in u]),
+                    np.array([setup.item_index.get(x.decode(), -1) for x in i]),
+                    r,
+                    t,
+                )
+            )
+            self.offline.append(self.offline_stage(recommender))
+        self.model = model
+
+    def offline_stage(self, recommender) -> dict:
+        seq = self.setup.sequences
+        known = [u for u in self.rec_users if u is not None]
+        lengths = np.diff(seq.indptr)[known]  # each user's whole stream: no later target, time now()
+        batch = QueryBatch(np.array(known), lengths, np.zeros(len(known), np.int64), seq)
+        return {
+            "predict": recommender.predict_ratings(self.known_users, self.known_items, self.known_times),
+            "scores": dict(zip(known, recommender.score(batch), strict=False)),
+            "states": states_of(recommender),
+            "now": recommender.now(),
+        }
+
+    def accepted_items(self, stage: int) -> dict[int, set[int]]:
+        """The items of the events update_state accepted before `stage`, per user index."""
+        fed: dict[int, set[int]] = {u: set() for u in range(self.n_users)}
+        for answer, (u, i, _, _) in zip(self.served["updates"][:stage], self.updates, strict=False):
+            for ok, user, item in zip(answer["accepted"], u, i, strict=True):
+                if ok:
+                    fed[self.setup.user_index[user.decode()]].add(self.setup.item_index[item.decode()])
+        return fed
+
+    def stationary(self) -> tuple[float, np.ndarray, np.ndarray, tuple[float, float]]:
+        """μ, b_u, b_i and the rating scale of the model."""
+        s = self.model.stationary
+        return (
+            self.model.global_mean,
+            ops.convert_to_numpy(s.user_bias.embeddings)[:, 0],
+            ops.convert_to_numpy(s.item_bias.embeddings)[:, 0],
+            self.model.rating_range,
+        )
+
+
+@pytest.fixture(scope="module")
+def scenario(setup, tmp_path_factory) -> Scenario:
+    return Scenario(setup, tmp_path_factory.mktemp("requests"))
+
+
+def test_saved_model_cli_shows_the_signatures_tf_serving_serves(scenario):
+    cli = scenario.cli
+    for name in SIGNATURES:
+        assert f"signature_def['{name}']" in cli
+    assert set(SIGNATURES) <= set(scenario.served["signatures"])  # and a fresh process loads them
+    update = cli[cli.index("signature_def['update_state']") :]
+    for field, dtype in (("user_id", "DT_STRING"), ("item_id", "DT_STRING"), ("rating", "DT_FLOAT")):
+        assert f"inputs['{field}'] tensor_info:\n        dtype: {dtype}" in update
+    assert "inputs['timestamp'] tensor_info:\n        dtype: DT_INT64" in update
+    assert "outputs['accepted'] tensor_info:\n        dtype: DT_BOOL" in update
+    recommend = cli[cli.index("signature_def['recommend']") :]
+    assert "inputs['k'] tensor_info:\n        dtype: DT_INT32\n        shape: ()" in recommend
+    rating = cli[cli.index("signature_def['predict_rating']") :]
+    assert "outputs['predicted_rating'] tensor_info:\n        dtype: DT_FLOAT\n        shape: (-1)" in rating
+
+
+def test_predict_rating_is_the_recommenders_and_unknown_ids_fall_back(scenario):
+    served = scenario.served["stages"][0]["predict"]["predicted_rating"]
+    assert served.dtype == np.float32 and served.shape == (scenario.n_known + 6,)
+    np.testing.assert_array_equal(scenario.served["default"]["predicted_rating"], served)  # one function
+    np.testing.assert_allclose(served[: scenario.n_known], scenario.offline[0]["predict"], atol=1e-5)
+    mu, user_bias, item_bias, (low, high) = scenario.stationary()
+    fallbacks = np.clip([mu + item_bias[0], mu + user_bias[0], mu, mu + item_bias[1]], low, high)
+    odd = served[scenario.n_known :]
+    np.testing.assert_allclose(odd[:4], fallbacks, atol=1e-6)
+    recommender = scenario.setup.fresh()
+    np.testing.assert_allclose(odd[4], recommender.predict_ratings([2], [3], [scenario.now])[0], atol=1e-5)
+    np.testing.assert_allclose(odd[5], recommender.predict_ratings([4], [6], [scenario.later])[0], atol=1e-5)
+
+
+@pytest.mark.parametrize("stage", [0, 1, 2])
+def test_recommend_ranks_like_score_at_now_without_rated_items(scenario, stage):
+    """Before the updates, and after each: items fed by update_state are removed too."""
+    answers, offline = scenario.served["stages"][stage]["recommend"], scenario.offline[stage]
+    n_items, setup = scenario.n_items, scenario.setup
+    mu, _, item_bias, (low, high) = scenario.stationary()
+    fed = scenario.accepted_items(stage)
+    full = answers[n_items + 5]  # k clamped to the catalogue
+    assert full["item_ids"].shape == (len(scenario.rec_users), n_items) and full["scores"].dtype == np.float32
+    for row, user in enumerate(scenario.rec_users):
+        ids, values = full["item_ids"][row], full["scores"][row]
+        if user is None:  # the population ranking, nothing removed
+            expected, rated = np.clip(mu + item_bias, low, high), set()
+        else:
+            expected, rated = offline["scores"][user], setup.rated(user) | fed[user]
+        kept = [i for i in np.argsort(-expected, kind="stable") if i not in rated]
+        assert [setup.item_index[v.decode()] for v in ids[: len(kept)]] == kept
+        np.testing.assert_allclose(values[: len(kept)], expected[kept], atol=1e-5)
+        assert (ids[len(kept) :] == b"").all() and np.isneginf(values[len(kept) :]).all()  # padding
+        np.testing.assert_array_equal(answers[3]["item_ids"][row], ids[:3])
+    assert answers[0]["item_ids"].shape == answers[-2]["item_ids"].shape == (len(scenario.rec_users), 0)
+    if stage:
+        assert any(fed.values())
+
+
+@pytest.mark.parametrize("update", [0, 1])
+def test_update_state_answers_and_states_equal_the_offline_update(scenario, update):
+    answer, report = scenario.served["updates"][update], scenario.reports[update]
+    reasons = [""] * report.received
+    for row, reason in zip(report.rejected_rows, report.rejected_reasons, strict=True):
+        reasons[row] = reason
+    assert answer["reason"].astype(str).tolist() == reasons
+    np.testing.assert_array_equal(answer["accepted"], np.array(reasons) == "")
+    served, offline = scenario.served["stages"][update + 1], scenario.offline[update + 1]
+    assert served["states"].keys() == offline["states"].keys()
+    for name, value in offline["states"].items():
+        if value.dtype == np.int64:
+            np.testing.assert_array_equal(served["states"][name], value, err_msg=name)
+        else:
+            np.testing.assert_allclose(served["states"][name], value, atol=2e-6, err_msg=name)
+    np.testing.assert_allclose(
+        served["predict"]["predicted_rating"][: scenario.n_known], offline["predict"], atol=1e-5
+    )
+    if update == 0:  # user a's four events, and one rejection of every kind the data allows
+        assert reasons[:4] == [""] * 4
+        assert set(reasons[4:]) == set(REASONS[:3] + REASONS[4 : 4 + report.received - 8])
+    else:
+        assert report.applied == report.received
+
+
+def test_update_state_moves_that_users_predictions_only(scenario):
+    """Other users' predictions change only for the movies the update fed (their states read it)."""
+    n_users, n_items, a = scenario.n_users, scenario.n_items, scenario.a
+    grid = slice(scenario.n_train, scenario.n_known)
+    before, after = (
+        scenario.served["stages"][k]["predict"]["predicted_rating"][grid].reshape(n_users, n_items)
+        for k in (0, 1)
+    )
+    assert not np.allclose(after[a], before[a])
+    others = np.arange(n_users) != a
+    untouched = np.ones(n_items, bool)
+    untouched[scenario.unrated[:3]] = False
+    np.testing.assert_array_equal(after[np.ix_(others, untouched)], before[np.ix_(others, untouched)])
+
+
+def test_a_request_with_arrays_of_different_lengths_names_the_field_and_changes_nothing(scenario):
+    assert "request field item_id needs one entry per user_id" in scenario.served["mismatch_error"]
+    for name, value in scenario.served["states_after_error"].items():
+        np.testing.assert_array_equal(value, scenario.served["stages"][-1]["states"][name])
+
+
+def test_export_for_serving_dispatches_and_names_what_a_rating_export_lacks(setup, tmp_path):
+    from movierec.models import build_model as build
+
+    pop = build("pop")
+    assert not isinstance(pop, RatingServable)
+    assert not export_for_serving(pop, None, setup.items, str(tmp_path / "pop"))
+    assert not (tmp_path / "pop").exists()
+    mf = build("mf", epochs=1)  # predicts ratings, but has no state to update
+    assert not isinstance(mf, RatingServable) and not export_rating_model(
+        mf, None, setup.items, setup.users, "x"
+    )
+    rrn = setup.fresh()
+    assert isinstance(rrn, RatingServable)
+    with pytest.raises(ValueError, match="user_vocabulary"):
+        export_for_serving(rrn, None, setup.items, str(tmp_path / "rrn"), rated=setup.sequences)
+    with pytest.raises(ValueError, match=r"^rated: "):
+        export_for_serving(rrn, None, setup.items, str(tmp_path / "rrn"), user_vocabulary=setup.users)
+    with pytest.raises(ValueError, match="item_vocabulary"):
+        export_rating_model(
+            rrn, None, setup.items[:-1], setup.users, str(tmp_path / "rrn"), rated=setup.sequences
+        )
+    assert not (tmp_path / "rrn").exists()
+
+
+# -- GPU readiness -------------------------------------------------------------------------------------
+
+# Ops that run on the host by design: parsing requests, Transform's lookup tables, string handling.
+HOST_OPS = {
+    "ParseExampleV2",
+    "HashTableV2",
+    "InitializeTableFromTextFileV2",
+    "LookupTableFindV2",
+    "LookupTableSizeV2",
+    "StringToHashBucketFast",
+    "StringJoin",
+    "StaticRegexFullMatch",
+}
+
+
+def signature_nodes(export_dir: str, names) -> list:
+    """Every node of the functions the signatures `names` run (transitively: calls, loop bodies)."""
+    from tensorflow.core.protobuf import saved_model_pb2
+
+    proto = saved_model_pb2.SavedModel()
+    with open(os.path.join(export_dir, "saved_model.pb"), "rb") as f:
+        proto.ParseFromString(f.read())
+    meta = proto.meta_graphs[0]
+    functions = {f.signature.name: f for f in meta.graph_def.library.function}
+    nodes = {n.name: n for n in meta.graph_def.node}
+    pending = [
+        nodes[tensor.name.split(":")[0]].attr["f"].func.name
+        for name in names
+        for tensor in meta.signature_def[name].outputs.values()
+    ]
+    seen, found = set(), []
+    while pending:
+        name = pending.pop()
+        if name in seen:
+            continue
+        seen.add(name)
+        for node in functions[name].node_def:
+            found.append(node)
+            for value in node.attr.values():
+                pending += [value.func.name] if value.HasField("func") else [f.name for f in value.list.func]
+    return found
+
+
+def has_gpu_kernel(node) -> bool:
+    """A GPU (or device-agnostic) kernel is registered for the node's op and its attribute types."""
+    from tensorflow.python.framework import kernels
+
+    for kernel in kernels.get_registered_kernels_for_op(node.op).kernel:
+        if kernel.device_type not in ("GPU", "DEFAULT"):
+            continue
+        for constraint in kernel.constraint:
+            value = node.attr.get(constraint.name)
+            types = [] if value is None else [value.type] if value.HasField("type") else list(value.list.type)
+            if not set(types) <= set(constraint.allowed_values.list.type):
+                break
+        else:
+            return True
+    return False
+
+
+def test_every_op_of_the_signatures_has_a_gpu_kernel_or_is_a_host_op(setup):
+    nodes = signature_nodes(setup.export_dir, SIGNATURES)
+    assert {"While", "ResourceScatterNdUpdate", "TopKV2", "MatMul"} <= {n.op for n in nodes}
+    strings = {tf.string.as_datatype_enum}
+    missing = sorted(
+        {
+            n.op
+            for n in nodes
+            if not has_gpu_kernel(n)
+            and n.op not in HOST_OPS
+            and not strings & {v.type for v in n.attr.values()}  # string tensors live on the host
+        }
+    )
+    assert missing == []
