@@ -22,6 +22,10 @@ OWNER = "rrn"
 # ratings, times 1 ("sum", the paper as written), 1/√n ("sqrt") or 1/n ("mean").
 InputScaling = Literal["sum", "sqrt", "mean"]
 INPUT_SCALINGS: tuple[str, ...] = typing.get_args(InputScaling)
+# What x_tj holds for a rated entity: the rating r ("raw", the paper) or r − μ, μ the training mean
+# ("centered": the sum then separates liked from disliked instead of growing with every rating).
+RatingInput = Literal["raw", "centered"]
+RATING_INPUTS: tuple[str, ...] = typing.get_args(RatingInput)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -36,6 +40,9 @@ class RRNConfig:
     movie_step: int = hyperparameter(WEEK, "movie time step (§4.6, Table 3's best: 7 days)")
     input_scaling: Literal["sum", "sqrt", "mean"] = hyperparameter(
         "sqrt", "a step's rating sum in eq. (5) times 1 (sum, the paper), 1/sqrt(n) or 1/n (ours)"
+    )
+    rating_input: Literal["raw", "centered"] = hyperparameter(
+        "raw", "x_tj of eq. (5): the rating (raw, the paper) or the rating minus the training mean (ours)"
     )
     # -- stationary factors first, as a small PMF with biases (§4.1) ---------------------------------
     pmf_epochs: int = hyperparameter(30, "epochs of the PMF pre-training (ours: the project's MF recipe)")
@@ -87,6 +94,12 @@ class RRNConfig:
             OWNER,
             "validation_fraction",
             f"must be in [0, 1), got {value!r}",
+        )
+        require(
+            self.rating_input in RATING_INPUTS,
+            OWNER,
+            "rating_input",
+            f"must be one of {RATING_INPUTS}, got {self.rating_input!r}",
         )
         require(
             self.input_scaling in INPUT_SCALINGS,

@@ -37,7 +37,7 @@ import numpy as np
 from keras import ops
 
 from movierec.models.matrix_factorization import MatrixFactorization
-from movierec.models.rrn.config import INPUT_SCALINGS
+from movierec.models.rrn.config import INPUT_SCALINGS, RATING_INPUTS
 
 NO_STEP = np.iinfo(np.int64).min  # "no step yet": smaller than every step index
 SIDES = ("user", "movie")
@@ -108,9 +108,18 @@ class RecurrentSide(keras.layers.Layer):
     """One side of RRN (users, or movies): the step input of eq. (5), the LSTM of eq. (6) and the
     affine map of eq. (7). `n_inputs` is the size of the other side (x_t's length)."""
 
-    def __init__(self, n_inputs: int, embedding_dim: int, hidden_size: int, dynamic_dim: int, **kwargs: Any):
+    def __init__(
+        self,
+        n_inputs: int,
+        embedding_dim: int,
+        hidden_size: int,
+        dynamic_dim: int,
+        rating_offset: float = 0.0,
+        **kwargs: Any,
+    ):
         super().__init__(**kwargs)
         self.n_inputs, self.embedding_dim = int(n_inputs), int(embedding_dim)
+        self.rating_offset = float(rating_offset)  # x_tj = r − offset (0: the paper's x_tj = r)
         self.hidden_size, self.dynamic_dim = int(hidden_size), int(dynamic_dim)
         self.cell = StepLSTMCell(self.hidden_size, self.embedding_dim, name="lstm")
 
@@ -136,9 +145,10 @@ class RecurrentSide(keras.layers.Layer):
 
     def rating_sums(self, slots: Any, others: Any, ratings: Any, n_slots: Any) -> Any:
         """Σ_j x_tj W_embed[:, j] per slot: the rows of the rated entities `others` weighted by their
-        ratings, summed into `slots` [N] → [n_slots, D]. (The x_t part of eq. 5, never a one-hot.)"""
+        ratings minus `rating_offset`, summed into `slots` [N] → [n_slots, D]. (The x_t part of
+        eq. 5, never a one-hot.)"""
         rows = ops.take(self.rating_embedding, ops.cast(others, "int32"), axis=0)
-        weighted = rows * ops.expand_dims(ops.cast(ratings, rows.dtype), -1)
+        weighted = rows * ops.expand_dims(ops.cast(ratings, rows.dtype) - self.rating_offset, -1)
         return ops.segment_sum(weighted, ops.cast(slots, "int32"), num_segments=n_slots)
 
     def feature_input(self, features: Any) -> Any:
@@ -176,6 +186,7 @@ class RecurrentSide(keras.layers.Layer):
             "embedding_dim": self.embedding_dim,
             "hidden_size": self.hidden_size,
             "dynamic_dim": self.dynamic_dim,
+            "rating_offset": self.rating_offset,
         }
 
 
@@ -272,11 +283,14 @@ class RRN(keras.Model):
         global_mean: float = 0.0,
         rating_range: tuple[float, float] | None = None,
         stationary_l2: float = 1e-4,
+        rating_input: str = "raw",
         **kwargs: Any,
     ):
         super().__init__(**kwargs)
         if input_scaling not in INPUT_SCALINGS:
             raise ValueError(f"input_scaling must be one of {INPUT_SCALINGS}, got {input_scaling!r}")
+        if rating_input not in RATING_INPUTS:
+            raise ValueError(f"rating_input must be one of {RATING_INPUTS}, got {rating_input!r}")
         if not time_std > 0:
             raise ValueError(f"time_std must be positive, got {time_std}")
         self.n_users, self.n_items = int(n_users), int(n_items)
@@ -284,6 +298,7 @@ class RRN(keras.Model):
         self.hidden_size, self.dynamic_dim = int(hidden_size), int(dynamic_dim)
         self.user_step, self.movie_step = int(user_step), int(movie_step)
         self.input_scaling = input_scaling
+        self.rating_input = rating_input
         self.time_mean, self.time_std = float(time_mean), float(time_std)
         self.global_mean = float(global_mean)
         self.rating_range = tuple(float(r) for r in rating_range) if rating_range is not None else None
@@ -298,11 +313,13 @@ class RRN(keras.Model):
             rating_range=self.rating_range,
             name="stationary",
         )
+        # x_tj = r (the paper) or r − μ ("centered": a step's sum then tells liked from disliked)
+        offset = self.global_mean if rating_input == "centered" else 0.0
         self.user_network = RecurrentSide(
-            self.n_items, embedding_dim, hidden_size, dynamic_dim, name="user_network"
+            self.n_items, embedding_dim, hidden_size, dynamic_dim, offset, name="user_network"
         )
         self.movie_network = RecurrentSide(
-            self.n_users, embedding_dim, hidden_size, dynamic_dim, name="movie_network"
+            self.n_users, embedding_dim, hidden_size, dynamic_dim, offset, name="movie_network"
         )
         self.user_states = EntityStates(self.n_users, hidden_size, embedding_dim, name="user_states")
         self.movie_states = EntityStates(self.n_items, hidden_size, embedding_dim, name="movie_states")
@@ -543,6 +560,7 @@ class RRN(keras.Model):
             "user_step": self.user_step,
             "movie_step": self.movie_step,
             "input_scaling": self.input_scaling,
+            "rating_input": self.rating_input,
             "time_mean": self.time_mean,
             "time_std": self.time_std,
             "global_mean": self.global_mean,

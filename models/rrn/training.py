@@ -79,6 +79,7 @@ def new_model(sequences: UserSequences, n_users: int, n_items: int, config: RRNC
         user_step=config.user_step,
         movie_step=config.movie_step,
         input_scaling=config.input_scaling,
+        rating_input=config.rating_input,
         time_mean=float(times.mean()) if len(times) else 0.0,
         time_std=std if std > 0 else 1.0,
         global_mean=float(sequences.ratings.mean()) if len(times) else 0.0,

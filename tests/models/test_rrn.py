@@ -127,6 +127,16 @@ def test_sparse_input_equals_the_dense_rating_vector_product():
     expected = dense @ ops.convert_to_numpy(side.rating_embedding)
     np.testing.assert_allclose(sums, expected, rtol=1e-6, atol=1e-6)
     assert not sums[1].any()  # a slot without ratings contributes nothing
+    centered = RecurrentSide(n_inputs=6, embedding_dim=4, hidden_size=5, dynamic_dim=3, rating_offset=3.5)
+    centered.build()
+    centered.rating_embedding.assign(side.rating_embedding)
+    dense[slots, others] = ratings - 3.5  # rating_input="centered": x_tj = r − μ
+    np.testing.assert_allclose(
+        ops.convert_to_numpy(centered.rating_sums(slots, others, ratings, 3)),
+        dense @ ops.convert_to_numpy(side.rating_embedding),
+        rtol=1e-6,
+        atol=1e-6,
+    )
 
 
 def test_sequence_shapes_and_padding_never_reaches_real_steps():
@@ -314,6 +324,7 @@ def test_a_non_finite_loss_stops_training_naming_the_epoch(data):
         ("l2", -1e-3),
         ("validation_fraction", 1.0),
         ("input_scaling", "max"),
+        ("rating_input", "signed"),
         ("clipnorm", float("inf")),
     ],
 )
