@@ -201,7 +201,8 @@ class RRNGraph:
         # max: int64 segment reductions have no GPU kernel)
         opens_block = tf.not_equal(entity, _shifted(entity, -1))
         block_start = tf.boolean_mask(tf.range(tf.size(entity, out_type=tf.int64)), opens_block)
-        block_end = tf.concat([block_start[1:], tf.size(entity, out_type=tf.int64)[None]], axis=0) - 1
+        n_blocks = tf.size(block_start)
+        block_end = tf.concat([block_start[1:], tf.size(entity, out_type=tf.int64)[None]], 0)[:n_blocks] - 1
         entities = tf.gather(entity, block_start)
         latest = tf.gather(timestamps, block_end)
         states["last_time"].scatter_nd_update(

@@ -204,6 +204,10 @@ SERVE = textwrap.dedent(
     except tf.errors.InvalidArgumentError as error:
         out["mismatch_error"] = error.message
     out["states_after_error"] = {k: v.numpy() for k, v in loaded.state_snapshot().items()}
+    out["nothing_applied"] = [update(events) for events in requests["nothing_to_apply"]]
+    out["nobody"] = call("recommend", user_id=tf.constant([], tf.string), k=tf.constant(3))
+    out["no_examples"] = call("predict_rating", examples=tf.constant([], tf.string))
+    out["states_at_end"] = {k: v.numpy() for k, v in loaded.state_snapshot().items()}
     with open(path, "wb") as f:
         pickle.dump(out, f)
     """
@@ -313,6 +317,10 @@ class Scenario:
             "ks": self.ks,
             "updates": self.updates,
             "mismatched": (np.array([b"x", b"y"]), np.array([b"z"]), np.array([1.0, 2.0]), np.array([1, 2])),
+            "nothing_to_apply": [  # an empty request, and one whose every event is rejected
+                tuple(np.zeros(0, dtype) for dtype in (bytes, bytes, np.float32, np.int64)),
+                columns([("nobody", items[0], 4.0, later), (users[0], items[0], 9.0, later)]),
+            ],
         }
         path = folder / "requests.pkl"
         path.write_bytes(pickle.dumps(requests))
@@ -476,6 +484,17 @@ def test_a_request_with_arrays_of_different_lengths_names_the_field_and_changes_
     assert "request field item_id needs one entry per user_id" in scenario.served["mismatch_error"]
     for name, value in scenario.served["states_after_error"].items():
         np.testing.assert_array_equal(value, scenario.served["stages"][-1]["states"][name])
+
+
+def test_requests_with_nothing_to_do_answer_and_change_nothing(scenario):
+    empty, rejected = scenario.served["nothing_applied"]
+    assert empty["accepted"].shape == empty["reason"].shape == (0,)
+    assert rejected["accepted"].tolist() == [False, False]
+    assert rejected["reason"].astype(str).tolist() == ["unknown user", "rating outside the scale"]
+    for name, value in scenario.served["states_at_end"].items():
+        np.testing.assert_array_equal(value, scenario.served["stages"][-1]["states"][name])
+    assert scenario.served["nobody"]["item_ids"].shape == (0, 3)
+    assert scenario.served["no_examples"]["predicted_rating"].shape == (0,)
 
 
 def test_export_for_serving_dispatches_and_names_what_a_rating_export_lacks(setup, tmp_path):
