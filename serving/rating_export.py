@@ -22,7 +22,9 @@ Signatures (`saved_model_cli show --all --dir <export>` lists them):
   without a later target), without the items the user has rated — the training events given to the
   export and every event `update_state` accepted since the servable was loaded. `k` is clamped to
   [0, catalogue size]; where fewer than k items are left, the row is padded with item id "" and score
-  -inf. Ties: the lower model index first (`tf.math.top_k`), as a stable descending sort.
+  -inf. Ties: the lower model index first (`tf.math.top_k`), as a stable descending sort. `k` is a
+  scalar, so REST clients send the columnar format (`{"inputs": {"user_id": [...], "k": 10}}`): the
+  row format (`instances`) needs every input batched, and so does TF Serving's server-side batching.
 - `update_state`: `user_id` string [N], `item_id` string [N], `rating` float32 [N], `timestamp` int64
   [N] → `accepted` bool [N], `reason` string [N] ("" where accepted). Feeds the accepted events through
   the LSTMs (§4.5) into the state variables (never a weight); rejects per event, with
@@ -35,7 +37,8 @@ Signatures (`saved_model_cli show --all --dir <export>` lists them):
 Fallbacks (documented, never an error): a known user and item get the full prediction; otherwise the
 rating is μ + b_u (known user) + b_i (known item), clipped to the training scale — the dynamic and
 the stationary interaction terms need both sides' vectors. `recommend` ranks the catalogue for an
-unknown user by μ + b_i (the population ranking: the rating an average user is predicted to give).
+unknown user by μ + b_i (the population ranking: the rating an average user is predicted to give),
+removing nothing (no rated item of theirs is known).
 
 What TF Serving cannot do here, honestly: `update_state` changes the variables of the *loaded*
 servable only. TF Serving never writes variables back: a reload (a new version, a restart, another
