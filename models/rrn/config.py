@@ -3,8 +3,16 @@
 Defaults follow Wu et al. (WSDM 2017) where the paper gives a value (§4.1: 40 hidden units, 40-d
 input embeddings, 20-d dynamic states, 20-d stationary factors on Netflix, Adam, 10 epochs with the
 best epoch on validation RMSE; §4.6 Table 3: 1-day user steps and 7-day movie steps). Values the paper
-omits are ours and say so in their help text; they were chosen on MovieLens 100K with the temporal
-protocol's validation users only (never its test users).
+omits are ours and say so in their help text.
+
+How they were checked (MovieLens 100K, temporal protocol, split seed 0; validation users only — 1,211
+ratings of 56 users — and the held-out latest 10% of the training events, never the test users):
+with 3 model seeds each, no alternative beat these defaults beyond the seed spread (about ±0.02 RMSE
+on the validation users): mean validation RMSE 1.030 (defaults), 1.037 (l2=1e-4), 1.032 (7-day user
+steps), 1.042 (rating_input="centered"), against 1.038 for the stationary part alone. 7-day user steps
+fitted the held-out training tail best (0.921 vs 0.928) but not the validation users. Single seeds:
+input_scaling="sum" (the paper as written) 1.053 and twice the time per epoch, l2=1e-3 1.073,
+learning_rate=3e-4 1.043, stationary_learning_rate=0.05 no change (1.037).
 """
 
 from __future__ import annotations

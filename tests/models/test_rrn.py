@@ -357,7 +357,7 @@ def test_a_few_epochs_lower_the_validation_rmse_on_movielens(ml100k_dir):
     keep = later & seen_users[seq.users] & seen_items[seq.items]
     validation = (seq.users[keep], seq.items[keep], seq.ratings[keep], seq.timestamps[keep])
     keras.utils.set_random_seed(0)
-    _, log = run(head, train.n_users, train.n_items, RRNConfig(pmf_epochs=20), 2, validation)
+    _, log = run(head, train.n_users, train.n_items, RRNConfig(pmf_epochs=10), 2, validation)
     rmse = [e["validation_rmse"] for e in log.epochs]
     assert len(rmse) == 3 and rmse[0] < 1.0  # epoch 0: PMF with untrained networks
     assert rmse[2] < rmse[0] - 0.005, rmse
