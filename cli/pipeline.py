@@ -79,6 +79,20 @@ def pipeline_options(f):
             help="Baseline the Evaluator trains and the candidate must beat.",
         ),
         click.option(
+            "--max-rmse",
+            default=1.0,
+            show_default=True,
+            type=click.FloatRange(min=0.0, min_open=True),
+            help="Rating models (blessed by TFMA): the validation users' RMSE must be at most this.",
+        ),
+        click.option(
+            "--rmse-tolerance",
+            default=0.01,
+            show_default=True,
+            type=click.FloatRange(min=0.0),
+            help="Rating models: how much higher than the latest blessed model's RMSE a candidate's may be.",
+        ),
+        click.option(
             "--distribute",
             type=click.Choice(["mirrored"]),
             help="Train under tf.distribute.MirroredStrategy over the local GPUs (or logical CPUs).",
@@ -114,6 +128,8 @@ def _pipeline_config(
     beam_args,
     regression_confidence=0.95,
     regression_tolerance=0.0,
+    max_rmse=1.0,
+    rmse_tolerance=0.01,
     schema_path=None,
     local_data=True,
 ):
@@ -147,6 +163,8 @@ def _pipeline_config(
         regression_confidence=regression_confidence,
         regression_tolerance=regression_tolerance,
         baseline=baseline,
+        max_rmse=max_rmse,
+        rmse_tolerance=rmse_tolerance,
         distribute=distribute,
         schema_path=schema_path,
     )
@@ -171,6 +189,11 @@ def pipeline_run(as_json: bool, **options) -> None:
     for name, splits in evaluation.get("results", {}).items():
         test = splits.get("test", {})
         click.echo(f"  {name:20} test " + " ".join(f"{m}={test[m]:.4f}" for m in HEADLINE if m in test))
+    sliced = summary.get("rating_evaluation", {})
+    for name in sorted(sliced, key=lambda n: (n != "overall", n)):  # overall first, then by slice
+        metrics = sliced[name]
+        shown = " ".join(f"{m}={metrics[m]:.4f}" for m in sorted(metrics) if m != "example_count")
+        click.echo(f"  TFMA validation {name} ({int(metrics.get('example_count', 0))} ratings): {shown}")
     click.echo(f"pushed model: {summary.get('pushed_model', 'none (not blessed)')}")
 
 

@@ -30,6 +30,10 @@ class PipelineConfig:
     regression_tolerance: float = 0.0
     regression_confidence: float = 0.95
     baseline: str = "pop"
+    # rating models (blessed by TFMA, pipeline/rating_evaluation.py): RMSE bound on the validation
+    # users, and how much worse than the latest blessed model's RMSE a candidate may be
+    max_rmse: float = 1.0
+    rmse_tolerance: float = 0.01
     distribute: str | None = None  # "mirrored" for tf.distribute.MirroredStrategy
     serving_dir: str | None = None
     metadata_path: str | None = None

@@ -24,10 +24,12 @@ from movierec.components import (
 )
 from movierec.constants import SPLIT_OF_ROLE, TRAIN, VALIDATION
 from movierec.data.loader import checksum_files
-from movierec.models import MODELS, build_model
+from movierec.models import MODELS, build_model, get_spec
 from movierec.pipeline.config import PipelineConfig
 from movierec.pipeline.fingerprint import code_fingerprint
+from movierec.pipeline.rating_evaluation import EVALUATED_SPLIT, rating_eval_config
 from movierec.serving.export import HistoryScorable
+from movierec.serving.rating_export import RatingServable
 
 
 def data_fingerprint(data_path: str) -> str:
@@ -44,8 +46,9 @@ PIPELINE_PROTOCOLS = ("temporal", "leave-last-out")
 
 
 def servable_models() -> list[str]:
-    """Registry models the pipeline can push: those with a TF Serving export."""
-    return [name for name in MODELS if isinstance(build_model(name), HistoryScorable)]
+    """Registry models the pipeline can push: those with a TF Serving export (from a history of items,
+    or from stored user and item states for rating models)."""
+    return [name for name in MODELS if isinstance(build_model(name), HistoryScorable | RatingServable)]
 
 
 def create_pipeline(
@@ -133,6 +136,18 @@ def create_pipeline(
         session_gap=config.session_gap,
         code_fingerprint=code,
     )
+    gate = evaluator
+    if get_spec(config.model).rating:
+        # Rating models are blessed by TFX's standard Evaluator (TFMA: RMSE overall and per slice
+        # against an absolute bound and the latest blessed model); RankingEvaluator still reports their
+        # ranking metrics on the same users, but its blessing does not gate the push.
+        gate = tfx.components.Evaluator(
+            examples=example_gen.outputs["examples"],
+            model=trainer.outputs["model"],
+            baseline_model=latest_blessed.outputs["model"],
+            eval_config=rating_eval_config(config.max_rmse, config.rmse_tolerance),
+            example_splits=[EVALUATED_SPLIT],
+        )
     components = [
         example_gen,
         statistics_gen,
@@ -145,15 +160,17 @@ def create_pipeline(
         latest_blessed,
         evaluator,
     ]
+    if gate is not evaluator:
+        components.append(gate)
     blessed = (
-        evaluator.outputs["blessing"]
+        gate.outputs["blessing"]
         .future()[0]
         .custom_property(evaluator_constants.ARTIFACT_PROPERTY_BLESSED_KEY)
     )
     with tfx.dsl.Cond(blessed == evaluator_constants.BLESSED_VALUE):
         pusher = tfx.components.Pusher(
             model=trainer.outputs["model"],
-            model_blessing=evaluator.outputs["blessing"],
+            model_blessing=gate.outputs["blessing"],
             push_destination=tfx.proto.PushDestination(
                 filesystem=tfx.proto.PushDestination.Filesystem(base_directory=config.serving_model_dir)
             ),

@@ -5,7 +5,7 @@ TFMA calls the exported `predict_rating` signature on the validation users' inte
 (split "eval") and compares its `predicted_rating` with each Example's `rating`. Metrics: example
 count, RMSE (`movierec.components.tfma_metrics`), MSE and MAE, overall and per slice: user gender,
 age band, occupation, activity band (training ratings), and movie genre (an Example with several
-genres counts in each). A candidate is blessed when its overall RMSE is at most `max_rmse` and, once a
+genres counts in each). A candidate is blessed when its overall RMSE (the slices are reported, not thresholded) is at most `max_rmse` and, once a
 blessed model exists, at most `rmse_tolerance` above the latest blessed model's on the same Examples
 (TFMA's thresholds compare point values: the tolerance is an absolute margin, not a significance test).
 The first run has no baseline: TFMA then checks the value threshold only.
@@ -32,12 +32,20 @@ def rating_eval_config(max_rmse: float, rmse_tolerance: float) -> config_pb2.Eva
     rmse = config_pb2.MetricConfig(
         class_name="RootMeanSquaredError",
         module="movierec.components.tfma_metrics",
-        threshold=config_pb2.MetricThreshold(
-            value_threshold=config_pb2.GenericValueThreshold(upper_bound={"value": max_rmse}),
-            change_threshold=config_pb2.GenericChangeThreshold(
-                direction=config_pb2.MetricDirection.LOWER_IS_BETTER, absolute={"value": rmse_tolerance}
-            ),
-        ),
+        # the overall slice only: a threshold without slicing specs would apply to every slice, and a
+        # slice of a few ratings (one occupation, one genre) would decide the blessing
+        per_slice_thresholds=[
+            config_pb2.PerSliceMetricThreshold(
+                slicing_specs=[config_pb2.SlicingSpec()],
+                threshold=config_pb2.MetricThreshold(
+                    value_threshold=config_pb2.GenericValueThreshold(upper_bound={"value": max_rmse}),
+                    change_threshold=config_pb2.GenericChangeThreshold(
+                        direction=config_pb2.MetricDirection.LOWER_IS_BETTER,
+                        absolute={"value": rmse_tolerance},
+                    ),
+                ),
+            )
+        ],
     )
     spec = {"signature_name": RATING_SIGNATURE, "label_key": LABEL, "prediction_key": RATING_OUTPUT}
     return config_pb2.EvalConfig(

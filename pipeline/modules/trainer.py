@@ -53,9 +53,10 @@ def run_fn(fn_args: FnArgs) -> None:
     items, users = vocabulary(transform_output, "item_id"), vocabulary(transform_output, "user_id")
 
     train = stream_from_histories(read_user_histories(fn_args.train_files), items, users, session_gap)
+    training_data = train.training_data()
     with distribution_strategy(config.get("distribute")).scope():
         model = build_model(config["model"], **config.get("hparams", {}))
-        model.fit(train.training_data())
+        model.fit(training_data)
 
     validation = stream_from_histories(read_user_histories(fn_args.eval_files), items, users, session_gap)
     settings = EvaluationSettings(role="validation", query_mode=config.get("query_mode", "next-item"))
@@ -77,7 +78,14 @@ def run_fn(fn_args: FnArgs) -> None:
     ModelVocabulary(items, users).save(os.path.join(model_root, RECOMMENDER_DIR))
     with tf.io.gfile.GFile(os.path.join(model_root, RECOMMENDER_DIR, "validation_metrics.json"), "w") as f:
         f.write(json.dumps(metrics, indent=2))
+    # rating models serve from stored states: they also need the user ids and what each user rated
     if not export_for_serving(
-        model, transform_output, items, fn_args.serving_model_dir, session_gap=session_gap
+        model,
+        transform_output,
+        items,
+        fn_args.serving_model_dir,
+        session_gap=session_gap,
+        user_vocabulary=users,
+        rated=training_data.sequences,
     ):
         raise ValueError(f"{config['model']} has no TF Serving export (see movierec.serving.export)")

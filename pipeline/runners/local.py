@@ -10,6 +10,7 @@ from tfx import v1 as tfx
 from tfx.components.evaluator import constants as evaluator_constants
 
 from movierec import storage
+from movierec.models import get_spec
 from movierec.pipeline.config import PipelineConfig
 from movierec.pipeline.pipeline import create_pipeline
 
@@ -19,26 +20,69 @@ def run(config: PipelineConfig) -> dict[str, Any]:
     return summarize(config)
 
 
-def _latest(store, type_name: str):
-    artifacts = store.get_artifacts_by_type(type_name)
-    return max(artifacts, key=lambda a: a.id) if artifacts else None
+def _latest(store, type_name: str, producer: str | None = None):
+    """The newest artifact of `type_name`; with `producer`, the newest one an execution of that
+    component type (e.g. "RankingEvaluator", "Evaluator") wrote."""
+    artifacts = sorted(store.get_artifacts_by_type(type_name), key=lambda a: a.id, reverse=True)
+    if producer is None or not artifacts:
+        return artifacts[0] if artifacts else None
+    for artifact in artifacts:
+        events = store.get_events_by_artifact_ids([artifact.id])
+        executions = store.get_executions_by_id([e.execution_id for e in events])
+        types = store.get_execution_types_by_id([e.type_id for e in executions])
+        if any(t.name.rsplit(".", 1)[-1] == producer for t in types):
+            return artifact
+    return None
+
+
+def rating_metrics(evaluation_uri: str) -> dict[str, Any]:
+    """The TFMA Evaluator's candidate metrics per slice: {"overall" | "feature=value": {metric: value}}."""
+    import tensorflow_model_analysis as tfma
+
+    # the candidate's name once a baseline ran beside it; the first run evaluates one unnamed model
+    result = tfma.load_eval_result(evaluation_uri, model_name="candidate")
+    if not result.slicing_metrics:
+        result = tfma.load_eval_result(evaluation_uri)
+    sliced = {}
+    for slice_key, metrics in result.slicing_metrics:
+        name = ", ".join(f"{feature}={value}" for feature, value in slice_key) or "overall"
+        values = next(iter(next(iter(metrics.values())).values()))  # the one output, no sub-key
+        sliced[name] = {
+            metric: value.get("doubleValue", value.get("boundedValue", {}).get("value"))
+            for metric, value in values.items()
+            if not metric.startswith("_")
+        }
+    return sliced
 
 
 def summarize(config: PipelineConfig) -> dict[str, Any]:
-    """What the last run produced: blessing, metrics, pushed model (read back from ML Metadata)."""
+    """What the last run produced: blessing, metrics, pushed model (read back from ML Metadata). For
+    rating models the TFMA Evaluator's blessing gates the push; its sliced metrics are added."""
     connection = tfx.orchestration.metadata.sqlite_metadata_connection_config(config.metadata_db)
     store = metadata_store.MetadataStore(connection)
-    blessing = _latest(store, "ModelBlessing")
-    evaluation = _latest(store, "ModelEvaluation")
+    rating = get_spec(config.model).rating
+    blessing = _latest(store, "ModelBlessing", "Evaluator" if rating else "RankingEvaluator")
+    evaluation = _latest(store, "ModelEvaluation", "RankingEvaluator")
     pushed = _latest(store, "PushedModel")
     summary: dict[str, Any] = {"metadata": config.metadata_db, "executions": len(store.get_executions())}
     if blessing is not None:
         summary["blessed"] = bool(
             blessing.custom_properties[evaluator_constants.ARTIFACT_PROPERTY_BLESSED_KEY].int_value
         )
-        summary["reason"] = blessing.custom_properties["reason"].string_value
+        if "reason" in blessing.custom_properties:
+            summary["reason"] = blessing.custom_properties["reason"].string_value
     if evaluation is not None:
         summary["evaluation"] = json.loads(storage.read_text(f"{evaluation.uri}/metrics.json"))
+    if rating:
+        tfma_evaluation = _latest(store, "ModelEvaluation", "Evaluator")
+        if tfma_evaluation is not None:
+            summary["rating_evaluation"] = rating_metrics(tfma_evaluation.uri)
+            if blessing is not None and "reason" not in summary:
+                overall = summary["rating_evaluation"].get("overall", {})
+                summary["reason"] = (
+                    f"TFMA: validation RMSE {overall.get('root_mean_squared_error', float('nan')):.4f}, "
+                    f"bound {config.max_rmse}, tolerance vs latest blessed {config.rmse_tolerance}"
+                )
     if pushed is not None and pushed.custom_properties["pushed"].int_value:
         summary["pushed_model"] = pushed.custom_properties["pushed_destination"].string_value
     return summary

@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from ml_metadata.metadata_store import metadata_store
-from ml_metadata.proto import metadata_store_pb2
+from pipeline_runs import COMPONENTS, completed, latest_uri, pushed_versions
 from tfx import v1 as tfx
 
 from movierec.components.id_space import ModelVocabulary
@@ -30,40 +30,6 @@ from movierec.pipeline.fingerprint import code_fingerprint
 from movierec.pipeline.runners.local import run
 
 pytestmark = pytest.mark.slow
-
-COMPONENTS = {
-    "MovieLensExampleGen",
-    "StatisticsGen",
-    "ReviewedSchemaGen",
-    "ExampleValidator",
-    "AnomalyGate",
-    "Transform",
-    "SequenceGen",
-    "Trainer",
-    "RankingEvaluator",
-    "Pusher",
-}
-
-
-def completed(config: PipelineConfig) -> collections.Counter:
-    """How many times each component really ran (cached executions are not counted; the resolver
-    node resolves anew on every run and is not a component)."""
-    store = metadata_store.MetadataStore(
-        tfx.orchestration.metadata.sqlite_metadata_connection_config(config.metadata_db)
-    )
-    types = {t.id: t.name.rsplit(".", 1)[-1] for t in store.get_execution_types()}
-    return collections.Counter(
-        types[e.type_id]
-        for e in store.get_executions()
-        if e.last_known_state == metadata_store_pb2.Execution.COMPLETE and types[e.type_id] in COMPONENTS
-    )
-
-
-def latest_uri(config: PipelineConfig, type_name: str) -> str:
-    store = metadata_store.MetadataStore(
-        tfx.orchestration.metadata.sqlite_metadata_connection_config(config.metadata_db)
-    )
-    return max(store.get_artifacts_by_type(type_name), key=lambda a: a.id).uri
 
 
 def evaluated_query(config: PipelineConfig, k: int) -> tuple[list[str], list[int], list[str]]:
@@ -146,11 +112,6 @@ def refreshed_copy(folder: Path, target: Path) -> Path:
     users = "".join(f"{u}|30|F|writer|10001\n" for u in NEW_USERS)
     (target / "u.user").write_bytes((folder / "u.user").read_bytes() + users.encode("latin-1"))
     return target
-
-
-def pushed_versions(config: PipelineConfig) -> list[str]:
-    base = config.serving_model_dir
-    return sorted(os.listdir(base)) if os.path.isdir(base) else []
 
 
 SERVE = textwrap.dedent("""

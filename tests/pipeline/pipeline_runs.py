@@ -1,0 +1,51 @@
+"""What a pipeline run left in ML Metadata and the serving folder, for the e2e tests."""
+
+import collections
+import os
+
+from ml_metadata.metadata_store import metadata_store
+from ml_metadata.proto import metadata_store_pb2
+from tfx import v1 as tfx
+
+from movierec.pipeline.config import PipelineConfig
+
+COMPONENTS = {
+    "MovieLensExampleGen",
+    "StatisticsGen",
+    "ReviewedSchemaGen",
+    "ExampleValidator",
+    "AnomalyGate",
+    "Transform",
+    "SequenceGen",
+    "Trainer",
+    "RankingEvaluator",
+    "Pusher",
+}
+RATING_GATE = "Evaluator"  # TFX's standard Evaluator (TFMA) runs for rating models only
+
+
+def completed(config: PipelineConfig) -> collections.Counter:
+    """How many times each component really ran (cached executions are not counted; the resolver
+    node resolves anew on every run and is not a component)."""
+    store = metadata_store.MetadataStore(
+        tfx.orchestration.metadata.sqlite_metadata_connection_config(config.metadata_db)
+    )
+    types = {t.id: t.name.rsplit(".", 1)[-1] for t in store.get_execution_types()}
+    return collections.Counter(
+        types[e.type_id]
+        for e in store.get_executions()
+        if e.last_known_state == metadata_store_pb2.Execution.COMPLETE
+        and types[e.type_id] in COMPONENTS | {RATING_GATE}
+    )
+
+
+def latest_uri(config: PipelineConfig, type_name: str) -> str:
+    store = metadata_store.MetadataStore(
+        tfx.orchestration.metadata.sqlite_metadata_connection_config(config.metadata_db)
+    )
+    return max(store.get_artifacts_by_type(type_name), key=lambda a: a.id).uri
+
+
+def pushed_versions(config: PipelineConfig) -> list[str]:
+    base = config.serving_model_dir
+    return sorted(os.listdir(base)) if os.path.isdir(base) else []
