@@ -19,7 +19,7 @@ from movierec.models import UserSequences, get_spec, make_config
 
 # Metrics of the result tables, in column order, and those shown with their intervals.
 HEADLINE = ("recall@20", "mrr@20", "ndcg@10", "precision@5", "map", "auc", "rmse", "mae")
-DETAIL_METRICS = ("recall@20", "mrr@20")
+DETAIL_METRICS = ("recall@20", "mrr@20", "rmse")
 
 
 def echo_json(payload: Any) -> None:

@@ -83,10 +83,28 @@ def evaluate_ranking(
 def evaluate_ratings(model: RatingPredictor, stream: EventStream, role: int) -> dict[str, float]:
     """RMSE/MAE over the role's events (each predicted from the model trained before the period; a
     time-dependent model also gets each event's timestamp)."""
+    return rating_metrics(*_rated_and_predicted(model, stream, role)[:2])
+
+
+def _rated_and_predicted(
+    model: RatingPredictor, stream: EventStream, role: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(true ratings, predictions, users) of the role's events."""
     events = np.flatnonzero(stream.roles == role)
     seq = stream.sequences
     predicted = predict_ratings_at(model, seq.users[events], seq.items[events], seq.timestamps[events])
-    return rating_metrics(stream.sequences.ratings[events], predicted)
+    return seq.ratings[events], predicted, seq.users[events]
+
+
+def _rating_errors(truth: np.ndarray, predicted: np.ndarray) -> dict[str, np.ndarray]:
+    """Per-event errors whose user-bootstrap means give MSE (hence RMSE) and MAE."""
+    error = np.asarray(predicted, np.float64) - np.asarray(truth, np.float64)
+    return {"squared_error": error * error, "absolute_error": np.abs(error)}
+
+
+def _rating_columns(resampled: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """Bootstrap columns of RMSE and MAE from resampled mean errors (RMSE = √MSE of each resample)."""
+    return {"rmse": np.sqrt(resampled["squared_error"]), "mae": resampled["absolute_error"]}
 
 
 def _versions() -> dict[str, str]:
@@ -113,12 +131,15 @@ class ExperimentResult:
     # per counted query: metric values and the query's user, for paired comparisons (not serialised)
     per_query: dict[str, np.ndarray] = field(default_factory=dict, repr=False)
     query_users: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64), repr=False)
+    # rating models: per rated event the squared and absolute error, and the event's user
+    per_rating: dict[str, np.ndarray] = field(default_factory=dict, repr=False)
+    rating_users: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64), repr=False)
 
     def to_dict(self) -> dict[str, Any]:
         return {k: getattr(self, k) for k in self.__dataclass_fields__ if k not in _NOT_SERIALISED}
 
 
-_NOT_SERIALISED = ("per_query", "query_users")
+_NOT_SERIALISED = ("per_query", "query_users", "per_rating", "rating_users")
 
 
 def prepare(
@@ -166,8 +187,16 @@ def run_experiment(
     intervals = bootstrap_intervals(
         per_query, groups=query_users, n_resamples=settings.bootstrap_resamples, seed=settings.seed
     )
+    per_rating, rating_users = {}, np.zeros(0, np.int64)
     if get_spec(model_name).rating and isinstance(model, RatingPredictor):
-        metrics.update(evaluate_ratings(model, stream, role))
+        truth, predicted, rating_users = _rated_and_predicted(model, stream, role)
+        metrics.update(rating_metrics(truth, predicted))
+        per_rating = _rating_errors(truth, predicted)
+        _, means = resampled_means(
+            per_rating, groups=rating_users, n_resamples=settings.bootstrap_resamples, seed=settings.seed
+        )
+        columns = _rating_columns({"squared_error": means[:, 0], "absolute_error": means[:, 1]})
+        intervals.update({name: percentile_interval(column, 0.95) for name, column in columns.items()})
     finished = time.perf_counter()
 
     result = ExperimentResult(
@@ -207,6 +236,8 @@ def run_experiment(
         },
         per_query=per_query,
         query_users=query_users,
+        per_rating=per_rating,
+        rating_users=rating_users,
     )
     return model, result
 
@@ -249,6 +280,13 @@ def aggregate_runs(
     merged["intervals"] = _intervals_over_splits(
         [_seed_averaged(runs) for runs in by_split.values()], n_resamples, level, seed
     )
+    if all(r.per_rating for r in results):
+        columns = _rating_columns(
+            _resampled_split_means(
+                [_seed_averaged_ratings(runs) for runs in by_split.values()], n_resamples, seed
+            )
+        )
+        merged["intervals"].update({k: list(percentile_interval(v, level)) for k, v in columns.items()})
     merged["protocol"]["params"] = {
         **merged["protocol"]["params"],
         "seed": sorted(by_split) if len(by_split) > 1 else merged["protocol"]["params"].get("seed"),
@@ -289,12 +327,29 @@ def paired_comparison(
         if not np.array_equal(users_a, users_b):
             raise ValueError(f"split seed {split_seed}: the two models were scored on different queries")
         differences.append(({k: a[k] - b[k] for k in a if k in b}, users_a))
-    return {
+    summary = {
         name: difference_summary(
             float(np.mean([np.nanmean(values[name]) for values, _ in differences])), column, level
         )
         for name, column in _resampled_split_means(differences, n_resamples, seed).items()
     }
+    if all(r.per_rating for r in [*results_a, *results_b]):
+        # RMSE is not a mean of per-event values: both models' RMSE on the same user draws (the same
+        # users and seeds give the same draws), then their difference per draw
+        rated = [
+            (_seed_averaged_ratings(runs), _seed_averaged_ratings(b_splits[split_seed]))
+            for split_seed, runs in a_splits.items()
+        ]
+        if any(not np.array_equal(a[1], b[1]) for a, b in rated):
+            raise ValueError("the two models' ratings were predicted for different events")
+        a_columns = _rating_columns(_resampled_split_means([a for a, _ in rated], n_resamples, seed))
+        b_columns = _rating_columns(_resampled_split_means([b for _, b in rated], n_resamples, seed))
+        for name in a_columns:
+            point = np.mean([r.metrics[name] for r in results_a]) - np.mean(
+                [r.metrics[name] for r in results_b]
+            )
+            summary[name] = difference_summary(float(point), a_columns[name] - b_columns[name], level)
+    return summary
 
 
 def _by_split_seed(results: list[ExperimentResult]) -> dict[Any, list[ExperimentResult]]:
@@ -311,6 +366,14 @@ def _seed_averaged(runs: list[ExperimentResult]) -> tuple[dict[str, np.ndarray],
         raise ValueError("runs of one split were scored on different queries")
     names = [k for k in runs[0].per_query if all(k in r.per_query for r in runs)]
     return {k: np.mean([r.per_query[k] for r in runs], axis=0) for k in names}, users
+
+
+def _seed_averaged_ratings(runs: list[ExperimentResult]) -> tuple[dict[str, np.ndarray], np.ndarray]:
+    """Per-event errors averaged over runs of one split (they rate the same events), and the users."""
+    users = runs[0].rating_users
+    if any(not np.array_equal(r.rating_users, users) for r in runs):
+        raise ValueError("runs of one split predicted ratings for different events")
+    return {k: np.mean([r.per_rating[k] for r in runs], axis=0) for k in runs[0].per_rating}, users
 
 
 def _resampled_split_means(
