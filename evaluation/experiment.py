@@ -233,6 +233,12 @@ def run_experiment(
             "fit_seconds": round(fitted - started, 3),
             "evaluate_seconds": round(finished - fitted, 3),
             "training_events": len(stream.training_data().sequences.items),
+            # what the model reports about its own training (e.g. seconds per epoch, best epoch)
+            **{
+                f"training_{key}": value
+                for key, value in getattr(model, "training_log", {}).items()
+                if isinstance(value, int | float) and not isinstance(value, bool)
+            },
         },
         per_query=per_query,
         query_users=query_users,
