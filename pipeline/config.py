@@ -15,7 +15,10 @@ SCHEMA_FILE = os.path.join("schema", "schema.pbtxt")  # the reviewed schema, bel
 class PipelineConfig:
     data_path: str  # a folder of GroupLens/Netflix files (movierec.data layouts)
     output_dir: str  # pipeline root, ML Metadata and serving models go below it unless set
-    pipeline_name: str = "movierec"
+    # One pipeline (ML Metadata context) per model unless set: the latest blessed model a candidate is
+    # compared with must be the same model's previous version (TFMA needs its rating signature), also
+    # when several models' runs share an output folder.
+    pipeline_name: str = ""
     model: str = "gru4rec"
     hparams: dict[str, Any] = field(default_factory=dict)
     protocol: str = "temporal"
@@ -43,6 +46,9 @@ class PipelineConfig:
     schema_path: str | None = None
     # keys the cache on movierec's code (None: computed from the installed sources, see fingerprint.py)
     code_fingerprint: str | None = None
+
+    def __post_init__(self) -> None:
+        self.pipeline_name = self.pipeline_name or f"movierec-{self.model}"
 
     @property
     def pipeline_root(self) -> str:

@@ -5,10 +5,11 @@ TFMA calls the exported `predict_rating` signature on the validation users' inte
 (split "eval") and compares its `predicted_rating` with each Example's `rating`. Metrics: example
 count, RMSE (`movierec.components.tfma_metrics`), MSE and MAE, overall and per slice: user gender,
 age band, occupation, activity band (training ratings), and movie genre (an Example with several
-genres counts in each). A candidate is blessed when its overall RMSE (the slices are reported, not thresholded) is at most `max_rmse` and, once a
-blessed model exists, at most `rmse_tolerance` above the latest blessed model's on the same Examples
-(TFMA's thresholds compare point values: the tolerance is an absolute margin, not a significance test).
-The first run has no baseline: TFMA then checks the value threshold only.
+genres counts in each). A candidate is blessed when its overall RMSE (the slices are reported, not
+thresholded) is at most `max_rmse` and, once a blessed model exists, at most `rmse_tolerance` above
+the latest blessed model's on the same Examples (TFMA's thresholds compare point values: the
+tolerance is an absolute margin, not a significance test). The first run has no baseline: TFMA then
+checks the value threshold only.
 """
 
 from __future__ import annotations
