@@ -118,12 +118,42 @@ def gather_ranges(starts: np.ndarray, lengths: np.ndarray) -> np.ndarray:
 
 
 @dataclass(frozen=True)
+class SideFeatures:
+    """Integer-encoded side features aligned with the model's item and user indices (built by
+    `movierec.data.side_features` from the training data only). An input the layout lacks is None.
+
+    Id 0 always means "unknown/absent" (and padding for title words; 1 is the out-of-vocabulary word),
+    so a model embeds every column directly. `vocabularies` maps each column to its values by id (for
+    saving with a model and for serving raw strings later); `disabled` says why an input is off.
+    """
+
+    item_genres: np.ndarray | None = None  # [n_items, n_genres] int8 multi-hot
+    item_title_words: np.ndarray | None = None  # [n_items, title_length] int32; 0 pad, 1 OOV
+    user_gender: np.ndarray | None = None  # [n_users] int32; 0 unknown
+    user_age_band: np.ndarray | None = None  # [n_users] int32; 0 unknown
+    user_occupation: np.ndarray | None = None  # [n_users] int32; 0 unknown
+    vocabularies: dict[str, list[str]] = dataclasses.field(default_factory=dict)
+    disabled: dict[str, str] = dataclasses.field(default_factory=dict)  # input -> reason it is off
+
+    def describe(self) -> dict[str, Any]:
+        """What a result records: which inputs are on, their vocabulary sizes, why others are off."""
+        inputs = ("item_genres", "item_title_words", "user_gender", "user_age_band", "user_occupation")
+        return {
+            "on": [name for name in inputs if getattr(self, name) is not None],
+            "vocabulary_sizes": {name: len(values) for name, values in self.vocabularies.items()},
+            "off": dict(self.disabled),
+        }
+
+
+@dataclass(frozen=True)
 class TrainingData:
-    """The training events, and the catalogue size every score row must cover."""
+    """The training events, and the catalogue size every score row must cover. `side_features`
+    (optional) are per-item and per-user features for models that read them (LSTM+CNN, IARN)."""
 
     n_users: int
     n_items: int
     sequences: UserSequences
+    side_features: SideFeatures | None = None
 
 
 @dataclass(frozen=True)
