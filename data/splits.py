@@ -181,6 +181,47 @@ def leave_last_out_split(interactions: pd.DataFrame, *, min_events: int = 3) -> 
     )
 
 
+def random_split(
+    interactions: pd.DataFrame, *, test_fraction: float = 0.2, validation_share: float = 0.5, seed: int = 0
+) -> Split:
+    """The LSTM+CNN paper's protocol (Wang et al. 2020, §IV.E): a seeded random 80/20 split of ratings.
+
+    A random `test_fraction` of all events is evaluated, the rest trains; evaluation users are divided
+    at random (seeded) into validation and test users, as under `temporal`, so choices are never made
+    on test users. Evaluation events whose user or item is not in training are dropped and counted.
+
+    Not leak-free in time: a user's training events may be later than their evaluation events. The
+    paper builds a user's history from "all movies rated", which with a random split contains the
+    target itself; movierec never does that: every model's history is cut at the target's timestamp
+    (strictly earlier events only, the tie rule of `movierec.data.stream`), and models that keep a
+    history for rating prediction draw it from the training ratings only.
+    """
+    if not 0 < test_fraction < 1:
+        raise ValueError(f"test_fraction must be in (0, 1), got {test_fraction}")
+    if not 0 <= validation_share <= 1:
+        raise ValueError(f"validation_share must be in [0, 1], got {validation_share}")
+    order = chronological_order(interactions)  # the draw does not depend on the file's row order
+    rng = np.random.default_rng(seed)
+    is_evaluated = np.zeros(len(order), dtype=bool)
+    is_evaluated[rng.permutation(len(order))[: round(len(order) * test_fraction)]] = True
+    train, evaluated = order[~is_evaluated], order[is_evaluated]  # both in chronological order
+    if len(train) == 0 or len(evaluated) == 0:
+        raise ValueError(f"test_fraction {test_fraction} leaves an empty training or evaluation set")
+    kept, dropped = _drop_unseen(interactions, train, evaluated)
+    users = interactions["user_id"].to_numpy()
+    eval_users = rng.permutation(np.unique(users[kept]))
+    validation_users = eval_users[: round(len(eval_users) * validation_share)]
+    is_validation = np.isin(users[kept], validation_users)
+    return Split(
+        protocol="random",
+        params={"test_fraction": test_fraction, "validation_share": validation_share, "seed": seed},
+        train=train,
+        validation=kept[is_validation],
+        test=kept[~is_validation],
+        dropped=dropped,
+    )
+
+
 def session_starts(users: np.ndarray, timestamps: np.ndarray, gap_seconds: int) -> np.ndarray:
     """Marks the events that open a session, for events already grouped by user in time order.
 
@@ -240,11 +281,16 @@ def given_split(interactions: pd.DataFrame) -> Split:
     )
 
 
-PROTOCOLS = {"temporal": temporal_split, "leave-last-out": leave_last_out_split, "given-split": given_split}
+PROTOCOLS = {
+    "temporal": temporal_split,
+    "leave-last-out": leave_last_out_split,
+    "given-split": given_split,
+    "random": random_split,
+}
 
 
 def make_split(interactions: pd.DataFrame, protocol: str, **params: Any) -> Split:
-    """Applies the named protocol ("temporal", "leave-last-out" or "given-split")."""
+    """Applies the named protocol ("temporal", "leave-last-out", "given-split" or "random")."""
     try:
         split_fn = PROTOCOLS[protocol]
     except KeyError:
