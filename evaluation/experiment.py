@@ -19,6 +19,7 @@ import numpy as np
 
 from movierec.constants import DEFAULT_SESSION_GAP, ROLE_NAMES, TEST, VALIDATION
 from movierec.data import Dataset
+from movierec.data.side_features import build_side_features
 from movierec.data.splits import Split, make_split
 from movierec.data.stream import EventStream, Queries, build_queries, build_stream
 from movierec.evaluation import Ragged, RankingAccumulator, bootstrap_intervals, rating_metrics
@@ -174,8 +175,9 @@ def run_experiment(
     min_context = int(split.params.get("min_context", 0))
     role = ROLES[settings.role]
     model = build_model(model_name, **(hparams or {}))
+    side_features = build_side_features(dataset, stream)  # vocabularies from training data only
     started = time.perf_counter()
-    model.fit(stream.training_data())
+    model.fit(dataclasses.replace(stream.training_data(), side_features=side_features))
     fitted = time.perf_counter()
 
     queries = build_queries(stream, role, settings.query_mode, min_context)
@@ -211,6 +213,7 @@ def run_experiment(
             "rejected_rows": dataset.report.total_rejected,
             "users": stream.n_users,
             "items": stream.n_items,
+            "side_features": side_features.describe(),  # inputs a layout lacks are off, with the reason
         },
         protocol={**split.describe(), "session_gap": stream.session_gap},
         evaluation={

@@ -5,6 +5,7 @@ from movierec.models.base import (
     QueryBatch,
     RatingPredictor,
     Recommender,
+    SideFeatures,
     TrainingData,
     UserSequences,
 )
@@ -12,6 +13,7 @@ from movierec.models.gru4rec import GRU4Rec, GRU4RecConfig, GRU4RecRecommender
 from movierec.models.hyperparameters import describe, make_config
 from movierec.models.item_knn import ItemKNN, ItemKNNConfig
 from movierec.models.losses import RANKING_LOSSES, RankingLoss
+from movierec.models.lstm_cnn import LSTMCNN, LSTMCNNConfig, LSTMCNNRecommender
 from movierec.models.matrix_factorization import (
     BPRMF,
     BPRMFConfig,
@@ -26,6 +28,7 @@ from movierec.models.rrn import RRN, RRNConfig, RRNRecommender
 
 __all__ = [
     "BPRMF",
+    "LSTMCNN",
     "MODELS",
     "RANKING_LOSSES",
     "RRN",
@@ -37,6 +40,8 @@ __all__ = [
     "ItemKNN",
     "ItemKNNConfig",
     "KerasRecommender",
+    "LSTMCNNConfig",
+    "LSTMCNNRecommender",
     "MatrixFactorization",
     "Popularity",
     "PopularityConfig",
@@ -49,6 +54,7 @@ __all__ = [
     "RatingPredictor",
     "Recommender",
     "SessionPopularity",
+    "SideFeatures",
     "TrainingData",
     "UserSequences",
     "build_model",

@@ -12,6 +12,7 @@ from movierec import storage
 from movierec.models.base import Recommender
 from movierec.models.gru4rec import GRU4RecRecommender
 from movierec.models.item_knn import ItemKNN
+from movierec.models.lstm_cnn import LSTMCNNRecommender
 from movierec.models.matrix_factorization import BPRMFRecommender, RatingMFRecommender
 from movierec.models.popularity import Popularity, SessionPopularity
 from movierec.models.rrn import RRNRecommender
@@ -40,6 +41,7 @@ MODELS: dict[str, ModelSpec] = {
             "user and movie LSTMs over time steps + stationary MF (Keras 3)",
             rating=True,
         ),
+        ModelSpec("lstm-cnn", LSTMCNNRecommender, "features, title CNN, LSTM history (Keras 3)", rating=True),
     )
 }
 
