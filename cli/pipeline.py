@@ -80,7 +80,7 @@ def pipeline_options(f):
         ),
         click.option(
             "--max-rmse",
-            default=1.0,
+            default=1.1,
             show_default=True,
             type=click.FloatRange(min=0.0, min_open=True),
             help="Rating models (blessed by TFMA): the validation users' RMSE must be at most this.",
@@ -128,7 +128,7 @@ def _pipeline_config(
     beam_args,
     regression_confidence=0.95,
     regression_tolerance=0.0,
-    max_rmse=1.0,
+    max_rmse=1.1,
     rmse_tolerance=0.01,
     schema_path=None,
     local_data=True,

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from ml_metadata import errors
 from ml_metadata.metadata_store import metadata_store
 from tfx import v1 as tfx
 from tfx.components.evaluator import constants as evaluator_constants
@@ -20,10 +21,22 @@ def run(config: PipelineConfig) -> dict[str, Any]:
     return summarize(config)
 
 
-def _latest(store, type_name: str, producer: str | None = None):
-    """The newest artifact of `type_name`; with `producer`, the newest one an execution of that
-    component type (e.g. "RankingEvaluator", "Evaluator") wrote."""
-    artifacts = sorted(store.get_artifacts_by_type(type_name), key=lambda a: a.id, reverse=True)
+def _latest(store, pipeline_name: str, type_name: str, producer: str | None = None):
+    """The newest artifact of `type_name` in this pipeline's context (several models' pipelines may
+    share one metadata store); with `producer`, the newest one an execution of that component type
+    (e.g. "RankingEvaluator", "Evaluator") wrote."""
+    context = store.get_context_by_type_and_name("pipeline", pipeline_name)
+    try:
+        type_id = store.get_artifact_type(type_name).id
+    except errors.NotFoundError:
+        return None
+    if context is None:
+        return None
+    artifacts = sorted(
+        (a for a in store.get_artifacts_by_context(context.id) if a.type_id == type_id),
+        key=lambda a: a.id,
+        reverse=True,
+    )
     if producer is None or not artifacts:
         return artifacts[0] if artifacts else None
     for artifact in artifacts:
@@ -61,9 +74,10 @@ def summarize(config: PipelineConfig) -> dict[str, Any]:
     connection = tfx.orchestration.metadata.sqlite_metadata_connection_config(config.metadata_db)
     store = metadata_store.MetadataStore(connection)
     rating = get_spec(config.model).rating
-    blessing = _latest(store, "ModelBlessing", "Evaluator" if rating else "RankingEvaluator")
-    evaluation = _latest(store, "ModelEvaluation", "RankingEvaluator")
-    pushed = _latest(store, "PushedModel")
+    name = config.pipeline_name
+    blessing = _latest(store, name, "ModelBlessing", "Evaluator" if rating else "RankingEvaluator")
+    evaluation = _latest(store, name, "ModelEvaluation", "RankingEvaluator")
+    pushed = _latest(store, name, "PushedModel")
     summary: dict[str, Any] = {"metadata": config.metadata_db, "executions": len(store.get_executions())}
     if blessing is not None:
         summary["blessed"] = bool(
@@ -74,7 +88,7 @@ def summarize(config: PipelineConfig) -> dict[str, Any]:
     if evaluation is not None:
         summary["evaluation"] = json.loads(storage.read_text(f"{evaluation.uri}/metrics.json"))
     if rating:
-        tfma_evaluation = _latest(store, "ModelEvaluation", "Evaluator")
+        tfma_evaluation = _latest(store, name, "ModelEvaluation", "Evaluator")
         if tfma_evaluation is not None:
             summary["rating_evaluation"] = rating_metrics(tfma_evaluation.uri)
             if blessing is not None and "reason" not in summary:
