@@ -9,6 +9,7 @@ import keras
 import numpy as np
 import pytest
 from keras import ops
+from tiny_configs import TINY_RRN
 
 from movierec.models import RatingMFRecommender, load_model, save_model
 from movierec.models.base import QueryBatch, TrainingData, UserSequences, canonical_order, predict_ratings_at
@@ -18,17 +19,7 @@ from movierec.models.rrn.state import REASONS
 from movierec.models.rrn.steps import DAY, WEEK
 from movierec.models.rrn.training import SideTrainer, holdout, read_states, run
 
-TINY = {
-    "stationary_dim": 3,
-    "embedding_dim": 4,
-    "hidden_size": 5,
-    "dynamic_dim": 3,
-    "pmf_epochs": 2,
-    "epochs": 1,
-    "batch_size": 4,
-    "learning_rate": 0.01,
-    "validation_fraction": 0.0,
-}
+TINY = TINY_RRN
 N_USERS, N_ITEMS = 8, 6
 START = 100 * WEEK  # a week boundary (steps count from the epoch)
 

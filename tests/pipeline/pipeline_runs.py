@@ -49,3 +49,21 @@ def latest_uri(config: PipelineConfig, type_name: str) -> str:
 def pushed_versions(config: PipelineConfig) -> list[str]:
     base = config.serving_model_dir
     return sorted(os.listdir(base)) if os.path.isdir(base) else []
+
+
+def evaluated_stream(config: PipelineConfig, split: str):
+    """The latest run's SequenceGen histories of `split` as an EventStream over its Transform's ids."""
+    import tensorflow_transform as tft
+
+    from movierec.components.histories import read_user_histories, stream_from_histories, vocabulary
+
+    transform = tft.TFTransformOutput(latest_uri(config, "TransformGraph"))
+    items, users = vocabulary(transform, "item_id"), vocabulary(transform, "user_id")
+    store = metadata_store.MetadataStore(
+        tfx.orchestration.metadata.sqlite_metadata_connection_config(config.metadata_db)
+    )
+    histories = max(
+        (a for a in store.get_artifacts_by_type("Examples") if "user_histories" in a.uri), key=lambda a: a.id
+    )
+    files = os.path.join(histories.uri, f"Split-{split}", "*")
+    return stream_from_histories(read_user_histories(files), items, users, config.session_gap), items

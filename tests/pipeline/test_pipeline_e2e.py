@@ -19,9 +19,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from ml_metadata.metadata_store import metadata_store
-from pipeline_runs import COMPONENTS, completed, latest_uri, pushed_versions
-from tfx import v1 as tfx
+from pipeline_runs import COMPONENTS, completed, evaluated_stream, latest_uri, pushed_versions
 
 from movierec.components.id_space import ModelVocabulary
 from movierec.data.stream import lookup_ids
@@ -37,27 +35,13 @@ def evaluated_query(config: PipelineConfig, k: int) -> tuple[list[str], list[int
     timestamps, the evaluated top-k raw ids). The query is the one with the longest context among
     those whose context spans several sessions and ends in a same-second tie group, so the served path
     must reproduce the ordering of ties, the session cut and the history cap to match."""
-    import numpy as np
-    import tensorflow_transform as tft
-
-    from movierec.components.histories import read_user_histories, stream_from_histories, vocabulary
     from movierec.data.splits import TEST
     from movierec.data.stream import build_queries
     from movierec.evaluation import top_k
     from movierec.evaluation.experiment import seen_items
     from movierec.models import load_model
 
-    transform = tft.TFTransformOutput(latest_uri(config, "TransformGraph"))
-    items, users = vocabulary(transform, "item_id"), vocabulary(transform, "user_id")
-    store = metadata_store.MetadataStore(
-        tfx.orchestration.metadata.sqlite_metadata_connection_config(config.metadata_db)
-    )
-    histories = max(
-        (a for a in store.get_artifacts_by_type("Examples") if "user_histories" in a.uri), key=lambda a: a.id
-    )
-    stream = stream_from_histories(
-        read_user_histories(os.path.join(histories.uri, "Split-test", "*")), items, users, config.session_gap
-    )
+    stream, items = evaluated_stream(config, "test")
     queries = build_queries(stream, TEST)
     seq = stream.sequences
     tie_start, _ = seq.tie_groups

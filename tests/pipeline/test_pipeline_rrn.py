@@ -11,7 +11,7 @@ import textwrap
 
 import numpy as np
 import pytest
-from pipeline_runs import completed, latest_uri, pushed_versions
+from pipeline_runs import completed, evaluated_stream, latest_uri, pushed_versions
 
 from movierec.pipeline.config import PipelineConfig
 from movierec.pipeline.fingerprint import code_fingerprint
@@ -54,27 +54,11 @@ SERVE = textwrap.dedent("""
 
 def evaluated_ratings(config: PipelineConfig, n: int) -> tuple[list[tuple[str, str, float, int]], np.ndarray]:
     """`n` test events of known users and items, as raw ids, and the ratings evaluation predicts."""
-    import tensorflow_transform as tft
-
-    from movierec.components.histories import read_user_histories, stream_from_histories, vocabulary
     from movierec.data.splits import TEST
     from movierec.models import load_model
 
-    transform = tft.TFTransformOutput(latest_uri(config, "TransformGraph"))
-    items, users = vocabulary(transform, "item_id"), vocabulary(transform, "user_id")
+    stream, _ = evaluated_stream(config, "test")
     model_uri = latest_uri(config, "Model")
-    from ml_metadata.metadata_store import metadata_store
-    from tfx import v1 as tfx
-
-    store = metadata_store.MetadataStore(
-        tfx.orchestration.metadata.sqlite_metadata_connection_config(config.metadata_db)
-    )
-    histories = max(
-        (a for a in store.get_artifacts_by_type("Examples") if "user_histories" in a.uri), key=lambda a: a.id
-    )
-    stream = stream_from_histories(
-        read_user_histories(os.path.join(histories.uri, "Split-test", "*")), items, users, config.session_gap
-    )
     seq = stream.sequences
     rows = np.flatnonzero(stream.roles == TEST)[:n]
     user_index = seq.users[rows]

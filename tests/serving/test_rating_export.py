@@ -18,6 +18,7 @@ import pytest
 import tensorflow as tf
 import tensorflow_transform  # noqa: F401  (first, as in the TFX Trainer: it sets TF_USE_LEGACY_KERAS=1)
 from keras import ops
+from tiny_configs import TINY_RRN
 
 from movierec.models import QueryBatch, TrainingData, UserSequences, build_model, load_model, save_model
 from movierec.models.base import canonical_order
@@ -27,17 +28,7 @@ from movierec.serving import RatingServable, export_for_serving, export_rating_m
 DAY, WEEK = 86_400, 7 * 86_400
 START = 2_000 * WEEK
 N_USERS, N_ITEMS, PER_USER = 10, 12, 6
-TINY = {
-    "stationary_dim": 3,
-    "embedding_dim": 4,
-    "hidden_size": 5,
-    "dynamic_dim": 3,
-    "pmf_epochs": 2,
-    "epochs": 1,
-    "batch_size": 4,
-    "learning_rate": 0.01,
-    "validation_fraction": 0.0,
-}
+TINY = TINY_RRN
 SIGNATURES = ("predict_rating", "recommend", "serving_default", "update_state")
 
 
