@@ -122,8 +122,11 @@ def protocol_options(f):
     return f
 
 
+SEEDED_PROTOCOLS = ("temporal", "random")  # the protocols with a random part: --seed and --test-fraction
+
+
 def split_params(protocol: str, test_fraction: float, seed: int) -> dict[str, Any]:
-    return {"test_fraction": test_fraction, "seed": seed} if protocol == "temporal" else {}
+    return {"test_fraction": test_fraction, "seed": seed} if protocol in SEEDED_PROTOCOLS else {}
 
 
 def write_atomically(path: Path, text: str) -> None:

@@ -14,6 +14,7 @@ import click
 from movierec.cli.common import (
     DETAIL_METRICS,
     HEADLINE,
+    SEEDED_PROTOCOLS,
     check_hparams,
     data_options,
     echo_json,
@@ -170,8 +171,8 @@ def evaluate(
         models = (*models, versus)
     results = []
     for protocol in protocols:
-        # leave-last-out has no random part: one split whatever --repeat says
-        split_seeds = [seed + r for r in range(repeat)] if protocol == "temporal" else [seed]
+        # leave-last-out and given-split have no random part: one split whatever --repeat says
+        split_seeds = [seed + r for r in range(repeat)] if protocol in SEEDED_PROTOCOLS else [seed]
         runs: dict[str, list] = {name: [] for name in models}
         for split_seed in split_seeds:
             split, stream = prepare(

@@ -136,3 +136,10 @@ def test_repeat_varies_split_and_model_seeds_and_reports_both_spreads(ml100k_dir
     assert paired["difference"] == pytest.approx(bpr["metrics"]["recall@20"] - pop["metrics"]["recall@20"])
     assert paired["low"] <= paired["difference"] <= paired["high"]
     assert bpr["metrics_std"]["recall@20"] > 0
+
+
+def test_the_random_protocol_takes_the_seed_and_test_fraction():
+    from movierec.cli.common import split_params
+
+    assert split_params("random", 0.3, 7) == {"test_fraction": 0.3, "seed": 7}
+    assert split_params("leave-last-out", 0.3, 7) == {}
