@@ -26,6 +26,7 @@ from tfx.types.standard_artifact_utils import encode_split_names
 from movierec.components.artifacts import DataReport
 from movierec.constants import SPLIT_OF_ROLE
 from movierec.data import Dataset, load_dataset
+from movierec.data.side_features import AGE_BAND_LOWER_BOUNDS, AGE_BAND_NAMES
 from movierec.data.splits import make_split
 
 SPLITS = tuple(SPLIT_OF_ROLE.values())  # TFX's names: eval holds the protocol's validation events
@@ -33,15 +34,7 @@ CHUNK_ROWS = 50_000
 # Slicing features for the rating evaluation (TFMA slices on features of the Examples themselves):
 # MovieLens 1M's age groups (its `age` is already one of these lower bounds; ML-100K's exact ages map
 # onto them), and bands of a user's number of training ratings.
-AGE_BANDS = (
-    (1, "under 18"),
-    (18, "18-24"),
-    (25, "25-34"),
-    (35, "35-44"),
-    (45, "45-49"),
-    (50, "50-55"),
-    (56, "56+"),
-)
+AGE_BANDS = tuple(zip(AGE_BAND_LOWER_BOUNDS, AGE_BAND_NAMES, strict=True))
 ACTIVITY_BANDS = ((0, "0"), (1, "1-19"), (20, "20-49"), (50, "50-99"), (100, "100-199"), (200, "200+"))
 
 

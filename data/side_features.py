@@ -37,7 +37,7 @@ MIN_WORD_COUNT = 2
 PAD, OOV = 0, 1
 TITLE_SPECIAL = ("<pad>", "<oov>")
 UNKNOWN = "<unknown>"
-# Lower bounds of MovieLens 1M's age groups (components/example_gen.py AGE_BANDS uses the same).
+# Lower bounds of MovieLens 1M's age groups and their names (also the pipeline's age_band slices).
 AGE_BAND_LOWER_BOUNDS = (1, 18, 25, 35, 45, 50, 56)
 AGE_BAND_NAMES = ("under 18", "18-24", "25-34", "35-44", "45-49", "50-55", "56+")
 _WORD = re.compile(r"[^\W_]+")

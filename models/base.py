@@ -145,6 +145,18 @@ class SideFeatures:
         }
 
 
+def holdout(sequences: UserSequences, fraction: float) -> tuple[UserSequences, np.ndarray]:
+    """(the earlier events, mask of the held-out later ones): the latest `fraction` of events by
+    time, cut between timestamps (a timestamp's events are all on one side). Models that pick their
+    best epoch inside `fit` validate on these, never on evaluation users."""
+    times = sequences.timestamps
+    cut = np.quantile(times, 1.0 - fraction, method="higher")
+    later = times >= cut
+    if later.all():  # one timestamp only: nothing can be held out
+        later[:] = False
+    return sequences.select(~later), later
+
+
 @dataclass(frozen=True)
 class TrainingData:
     """The training events, and the catalogue size every score row must cover. `side_features`

@@ -26,12 +26,11 @@ import numpy as np
 import tensorflow as tf
 from keras import ops
 
-from movierec.models.base import TrainingData, UserSequences, tie_shuffled_order
+from movierec.models.base import TrainingData, UserSequences, holdout, tie_shuffled_order
 from movierec.models.lstm_cnn.config import LSTMCNNConfig
 from movierec.models.lstm_cnn.history import LikedHistory
 from movierec.models.lstm_cnn.inference import Predictor
 from movierec.models.lstm_cnn.network import LSTMCNN, USER_FIELDS
-from movierec.models.rrn.training import holdout
 
 OWNER = "lstm-cnn"
 

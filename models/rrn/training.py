@@ -30,7 +30,7 @@ import numpy as np
 import tensorflow as tf
 from keras import ops
 
-from movierec.models.base import UserSequences
+from movierec.models.base import UserSequences, holdout
 from movierec.models.rrn.config import RRNConfig
 from movierec.models.rrn.network import NO_STEP, RRN
 from movierec.models.rrn.state import feed_events
@@ -299,17 +299,6 @@ def rmse(
 ) -> float:
     predicted = ops.convert_to_numpy(model.predict_ratings(users, items, timestamps))
     return float(np.sqrt(np.mean((predicted - ratings) ** 2)))
-
-
-def holdout(sequences: UserSequences, fraction: float) -> tuple[UserSequences, np.ndarray]:
-    """(the earlier events, mask of the held-out later ones): the latest `fraction` of events by
-    time, cut between timestamps (a timestamp's events are all on one side)."""
-    times = sequences.timestamps
-    cut = np.quantile(times, 1.0 - fraction, method="higher")
-    later = times >= cut
-    if later.all():  # one timestamp only: nothing can be held out
-        later[:] = False
-    return sequences.select(~later), later
 
 
 def run(

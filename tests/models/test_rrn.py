@@ -12,12 +12,19 @@ from keras import ops
 from tiny_configs import TINY_RRN
 
 from movierec.models import RatingMFRecommender, load_model, save_model
-from movierec.models.base import QueryBatch, TrainingData, UserSequences, canonical_order, predict_ratings_at
+from movierec.models.base import (
+    QueryBatch,
+    TrainingData,
+    UserSequences,
+    canonical_order,
+    holdout,
+    predict_ratings_at,
+)
 from movierec.models.rrn import RecurrentSide, RRNConfig, RRNRecommender, item_steps, user_steps
 from movierec.models.rrn.network import NO_STEP
 from movierec.models.rrn.state import REASONS
 from movierec.models.rrn.steps import DAY, WEEK
-from movierec.models.rrn.training import SideTrainer, holdout, read_states, run
+from movierec.models.rrn.training import SideTrainer, read_states, run
 
 TINY = TINY_RRN
 N_USERS, N_ITEMS = 8, 6
