@@ -4,7 +4,9 @@ RRN is trained on the training period. The first half of the evaluation period (
 events: validation and test users) is fed through `update_state`, which changes the user and movie
 states and no weight; the later half of `--role`'s events is then predicted with and without the
 update. The gain is RMSE(without) − RMSE(with): positive means the update helped. Intervals are 95%
-user-bootstrap intervals (users resampled, both predictions on the same draws).
+user-bootstrap intervals (users resampled, both predictions on the same draws). It also prints how
+much step-to-step history the training users have (days with ratings; ratings on a user's first day),
+which bounds what the user LSTM can learn about change over time.
 
     scripts/run python benchmarks/rrn_state_update.py --data ../shared/data/ml-100k
 """
@@ -23,6 +25,18 @@ from movierec.data import load_dataset, resolve_dataset
 from movierec.evaluation.bootstrap import percentile_interval, resampled_means
 from movierec.evaluation.experiment import prepare
 from movierec.models import build_model, load_model, save_model
+from movierec.models.rrn.steps import DAY, user_steps
+
+
+def active_days(sequences) -> dict[str, float]:
+    """Training users' active days (RRN's daily user steps) and the share of ratings on a user's first."""
+    steps = user_steps(sequences, DAY)
+    per_user = steps.lengths[steps.lengths > 0]
+    return {
+        "share_of_ratings_on_first_active_day": float(steps.newbie[steps.event_step].mean()),
+        "median_active_days": float(np.median(per_user)),
+        "mean_active_days": float(np.mean(per_user)),
+    }
 
 
 def rmse_with_interval(errors: dict[str, np.ndarray], users: np.ndarray, seed: int) -> dict:
@@ -56,13 +70,14 @@ def main(data: str, role: str, seed: int, hparam_pairs: tuple[str, ...]) -> None
     _, stream = prepare(dataset, "temporal", seed=seed)
     seq, roles = stream.sequences, stream.roles
     period = np.flatnonzero((roles == VALIDATION) | (roles == TEST))
-    start = int(stream.training_data().sequences.timestamps.max()) + 1
+    training = stream.training_data()
+    start = int(training.sequences.timestamps.max()) + 1  # the evaluation period's start
     middle = start + (int(seq.timestamps[period].max()) - start) // 2
     target = {ROLE_NAMES[r]: r for r in (VALIDATION, TEST)}[role]
     later = np.flatnonzero((roles == target) & (seq.timestamps >= middle))
     first_half = period[seq.timestamps[period] < middle]
 
-    model = build_model("rrn", **{"seed": seed, **parse_hparams(hparam_pairs)}).fit(stream.training_data())
+    model = build_model("rrn", **{"seed": seed, **parse_hparams(hparam_pairs)}).fit(training)
     users, items, ratings, times = (a[later] for a in (seq.users, seq.items, seq.ratings, seq.timestamps))
     without = model.predict_ratings(users, items, times)
     with tempfile.TemporaryDirectory() as folder:  # update a copy: the trained model stays as it was
@@ -78,6 +93,7 @@ def main(data: str, role: str, seed: int, hparam_pairs: tuple[str, ...]) -> None
         "fed": report.to_dict(),
         "scored_events": len(later),
         "scored_users": len(np.unique(users)),
+        "training_users": active_days(training.sequences),
         **rmse_with_interval(
             {"without_update": without - ratings, "with_update": with_update - ratings}, users, seed
         ),

@@ -194,10 +194,9 @@ def run_experiment(
         truth, predicted, rating_users = _rated_and_predicted(model, stream, role)
         metrics.update(rating_metrics(truth, predicted))
         per_rating = _rating_errors(truth, predicted)
-        _, means = resampled_means(
-            per_rating, groups=rating_users, n_resamples=settings.bootstrap_resamples, seed=settings.seed
+        columns = _rating_columns(
+            _resampled_split_means([(per_rating, rating_users)], settings.bootstrap_resamples, settings.seed)
         )
-        columns = _rating_columns({"squared_error": means[:, 0], "absolute_error": means[:, 1]})
         intervals.update({name: percentile_interval(column, 0.95) for name, column in columns.items()})
     finished = time.perf_counter()
 

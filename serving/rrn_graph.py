@@ -29,6 +29,8 @@ from movierec.models.rrn.state import (
     BAD_RATING,
     EARLIER_THAN_MOVIE,
     EARLIER_THAN_USER,
+    FUTURE_SLACK_SECONDS,
+    IN_THE_FUTURE,
     REASONS,
     UNKNOWN_ITEM,
     UNKNOWN_USER,
@@ -131,6 +133,7 @@ class RRNGraph:
             BAD_RATING: ~rating_ok,
             EARLIER_THAN_USER: timestamps < user_time,
             EARLIER_THAN_MOVIE: timestamps < movie_time,
+            IN_THE_FUTURE: timestamps > tf.cast(tf.timestamp(), tf.int64) + FUTURE_SLACK_SECONDS,
         }
         reason = tf.fill(tf.shape(users), tf.constant(-1, tf.int32))
         for name in reversed(REASONS):  # the first reason that applies wins

@@ -9,6 +9,7 @@ movie's state are rejected one by one, counted by reason; the rest are applied.
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -27,7 +28,20 @@ BAD_RATING = "rating outside the scale"
 BAD_TIMESTAMP = "timestamp missing or not an integer"
 EARLIER_THAN_USER = "timestamp earlier than the user's state"
 EARLIER_THAN_MOVIE = "timestamp earlier than the movie's state"
-REASONS = (UNKNOWN_USER, UNKNOWN_ITEM, BAD_RATING, BAD_TIMESTAMP, EARLIER_THAN_USER, EARLIER_THAN_MOVIE)
+IN_THE_FUTURE = "timestamp later than the wall clock"
+REASONS = (
+    UNKNOWN_USER,
+    UNKNOWN_ITEM,
+    BAD_RATING,
+    BAD_TIMESTAMP,
+    EARLIER_THAN_USER,
+    EARLIER_THAN_MOVIE,
+    IN_THE_FUTURE,
+)
+# A timestamp from the future (say milliseconds sent to a model of seconds) would move the states' time
+# there: every later real event would then be "earlier than the state" and rejected. Events may be up
+# to a day ahead of this machine's clock (clock skew between the event source and the server).
+FUTURE_SLACK_SECONDS = 86_400
 
 
 @dataclass(frozen=True)
@@ -126,6 +140,7 @@ def check_events(
     movie_time = ops.convert_to_numpy(model.movie_states.last_time)[safe_items]
     mark(times < user_time, EARLIER_THAN_USER)
     mark(times < movie_time, EARLIER_THAN_MOVIE)
+    mark(times > time.time() + FUTURE_SLACK_SECONDS, IN_THE_FUTURE)
     return reason
 
 

@@ -45,12 +45,6 @@ def step_start(steps: np.ndarray, granularity: int, origin: int = 0) -> np.ndarr
     return np.asarray(steps, dtype=np.int64) * int(granularity) + int(origin)
 
 
-def standardise(values: np.ndarray, mean: float, std: float) -> np.ndarray:
-    """(values − mean) / std as float32 (RRN §4.1: "wallclock … rescaled to zero mean and unit
-    variance"); the arithmetic is float64, so epoch seconds keep their precision."""
-    return ((np.asarray(values, dtype=np.float64) - mean) / std).astype(np.float32)
-
-
 @dataclass(frozen=True)
 class StepSequences:
     """Every entity's active time steps in order, each with its sparse rating vector (see module)."""
@@ -112,11 +106,6 @@ class StepSequences:
     def step_times(self) -> np.ndarray:
         """τ_t before rescaling: the wall-clock at which each step begins, [n_steps] int64."""
         return step_start(self.steps, self.granularity, self.origin)
-
-    @property
-    def previous_step_times(self) -> np.ndarray:
-        """τ_{t−1} before rescaling, [n_steps] int64."""
-        return step_start(self.previous_steps, self.granularity, self.origin)
 
     def last_steps(self) -> np.ndarray:
         """Each entity's last active step index, or −1 for an entity without events, [n_entities]."""

@@ -371,6 +371,9 @@ def train(sequences: UserSequences, n_users: int, n_items: int, config: RRNConfi
         return model, log
     _, selection = run(head, n_users, n_items, config, config.epochs, validation)
     scored = [e for e in selection.epochs if e["epoch"] >= 1]
+    if not all(np.isfinite(e["validation_rmse"]) for e in scored):
+        epoch = next(e["epoch"] for e in scored if not np.isfinite(e["validation_rmse"]))
+        raise FloatingPointError(f"rrn: the validation RMSE became non-finite in epoch {epoch}")
     best = min(scored, key=lambda e: e["validation_rmse"])
     model, log = run(sequences, n_users, n_items, config, int(best["epoch"]))
     log.selection = selection.epochs

@@ -7,6 +7,7 @@ from typing import Any
 
 from ml_metadata import errors
 from ml_metadata.metadata_store import metadata_store
+from ml_metadata.proto import metadata_store_pb2
 from tfx import v1 as tfx
 from tfx.components.evaluator import constants as evaluator_constants
 
@@ -40,8 +41,10 @@ def _latest(store, pipeline_name: str, type_name: str, producer: str | None = No
     if producer is None or not artifacts:
         return artifacts[0] if artifacts else None
     for artifact in artifacts:
+        # the execution that wrote it (the Pusher, say, only read it)
         events = store.get_events_by_artifact_ids([artifact.id])
-        executions = store.get_executions_by_id([e.execution_id for e in events])
+        writers = [e.execution_id for e in events if e.type == metadata_store_pb2.Event.OUTPUT]
+        executions = store.get_executions_by_id(writers)
         types = store.get_execution_types_by_id([e.type_id for e in executions])
         if any(t.name.rsplit(".", 1)[-1] == producer for t in types):
             return artifact

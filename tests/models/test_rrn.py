@@ -384,3 +384,14 @@ def test_rating_evaluation_passes_timestamps_to_the_models_that_take_them(fitted
     np.testing.assert_array_equal(
         predict_ratings_at(mf, seq.users, seq.items, later), mf.predict_ratings(seq.users, seq.items)
     )
+
+
+def test_update_state_rejects_timestamps_from_the_future_and_keeps_the_states_time(fitted):
+    model = load(fitted)
+    now = model.now()
+    # milliseconds sent to a model of seconds: accepted, it would lock every later real event out
+    report = model.update_state(np.array([3]), np.array([2]), np.array([4.0]), np.array([now * 1000]))
+    assert report.applied == 0 and report.rejected["timestamp later than the wall clock"] == 1
+    assert model.now() == now
+    later = model.update_state(np.array([3]), np.array([2]), np.array([4.0]), np.array([now + DAY]))
+    assert later.applied == 1

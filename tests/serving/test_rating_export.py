@@ -514,8 +514,10 @@ def test_export_for_serving_dispatches_and_names_what_a_rating_export_lacks(setu
 
 # -- GPU readiness -------------------------------------------------------------------------------------
 
-# Ops that run on the host by design: parsing requests, Transform's lookup tables, string handling.
+# Ops that run on the host by design: parsing requests, Transform's lookup tables, string handling,
+# reading the server's clock (update_state's bound on future timestamps).
 HOST_OPS = {
+    "Timestamp",
     "ParseExampleV2",
     "HashTableV2",
     "InitializeTableFromTextFileV2",
