@@ -11,6 +11,7 @@ from typing import Any
 from movierec import storage
 from movierec.models.base import Recommender
 from movierec.models.gru4rec import GRU4RecRecommender
+from movierec.models.iarn import IARNRecommender
 from movierec.models.item_knn import ItemKNN
 from movierec.models.lstm_cnn import LSTMCNNRecommender
 from movierec.models.matrix_factorization import BPRMFRecommender, RatingMFRecommender
@@ -42,6 +43,7 @@ MODELS: dict[str, ModelSpec] = {
             rating=True,
         ),
         ModelSpec("lstm-cnn", LSTMCNNRecommender, "features, title CNN, LSTM history (Keras 3)", rating=True),
+        ModelSpec("iarn", IARNRecommender, "interacting attention-gated user/item RNNs", rating=True),
     )
 }
 

@@ -1,0 +1,120 @@
+"""IARN's hyper-parameters: one frozen, validated dataclass (`IARNConfig`).
+
+Pei et al. (CIKM 2017) §4.1 give: 64 hidden units for every recurrent network, latent factors d = 25 on
+MovieLens, RMSprop, mini-batches of 50 pairs, gradients clipped to [−10, 10], dropout chosen from
+{0, 0.25, 0.5}, learning rate from {1e-5, ..., 1e-1}. Everything else (input embedding size, fusion
+layer size, history cap, epochs) is missing and ours, and says so in its help text.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import typing
+from typing import Literal
+
+from movierec.models.hyperparameters import hyperparameter, require
+
+OWNER = "iarn"
+# "iarn": interacting attention gates (eqs. 3-9); "tagm": attention gates from the own side's
+# bi-RNN only (eq. 6 without the paired summaries); "rnn": eq. (4) alone (no gate, a_t = 1);
+# "lstm": an LSTM per side (§3.5 and §4.1's backbones).
+Backbone = Literal["iarn", "tagm", "rnn", "lstm"]
+BACKBONES: tuple[str, ...] = typing.get_args(Backbone)
+# The item-side feature encoder E_v: "none" (IARN-Plain), "flat" (eq. 11), "hierarchical" (eq. 12,
+# over the two-level genre hierarchy of features.py).
+Features = Literal["none", "flat", "hierarchical"]
+FEATURES: tuple[str, ...] = typing.get_args(Features)
+
+
+@dataclasses.dataclass(frozen=True)
+class IARNConfig:
+    # -- the network (§3, §4.1) --------------------------------------------------------------------------
+    backbone: Literal["iarn", "tagm", "rnn", "lstm"] = hyperparameter(
+        "iarn", "iarn (interacting gates), tagm (own-side gates), rnn (no gate) or lstm (§4.1 variants)"
+    )
+    features: Literal["none", "flat", "hierarchical"] = hyperparameter(
+        "flat", "item-side feature encoder: none (IARN-Plain), flat (eq. 11) or hierarchical (eq. 12)"
+    )
+    embedding_dim: int = hyperparameter(32, "user and item input embeddings x_t (ours: size not given)")
+    hidden_size: int = hyperparameter(64, "units of every recurrent layer, eqs. (3)-(9) (§4.1: 64)")
+    latent_dim: int = hyperparameter(25, "ũ_i, ṽ_j of eqs. (1)-(2) (§4.1: d = 25 on MovieLens)")
+    attention_units: int = hyperparameter(64, "fusion layer L of eqs. (6), (8) (ours: size not given)")
+    rating_input: bool = hyperparameter(
+        False, "append the centred rating to each step's input x_t (ours; the paper feeds embeddings only)"
+    )
+    max_history: int = hyperparameter(
+        50, "latest events of each side's history (ours; the paper takes all; cost grows linearly)"
+    )
+    # -- training (§3.4, §4.1) ---------------------------------------------------------------------------
+    epochs: int = hyperparameter(8, "passes over the training ratings (ours: not given)")
+    batch_size: int = hyperparameter(50, "pairs per mini-batch (§4.1: 50)")
+    learning_rate: float = hyperparameter(1e-3, "RMSprop's learning rate (from §4.1's grid)")
+    dropout: float = hyperparameter(0.25, "dropout on the last hidden states before eq. (2) (§4.1 grid)")
+    clip_value: float = hyperparameter(10.0, "gradients clipped to [-v, v] (§4.1: 10); 0 for none")
+    validation_fraction: float = hyperparameter(
+        0.1,
+        "latest share of training ratings held out to pick the best epoch, then a refit on all (ours; "
+        "0: train `epochs`)",
+    )
+    seed: int = hyperparameter(0, "seed of the initialisation, the batch order and the tie shuffles")
+
+    def __post_init__(self) -> None:
+        for name in (
+            "embedding_dim",
+            "hidden_size",
+            "latent_dim",
+            "attention_units",
+            "max_history",
+            "epochs",
+            "batch_size",
+        ):
+            value = getattr(self, name)
+            require(_is_int(value) and value >= 1, OWNER, name, f"must be an integer >= 1, got {value!r}")
+        require(
+            _is_int(self.seed) and self.seed >= 0,
+            OWNER,
+            "seed",
+            f"must be an integer >= 0, got {self.seed!r}",
+        )
+        require(
+            _is_number(self.learning_rate) and 0 < self.learning_rate < math.inf,
+            OWNER,
+            "learning_rate",
+            f"must be > 0, got {self.learning_rate!r}",
+        )
+        require(
+            _is_number(self.clip_value) and 0 <= self.clip_value < math.inf,
+            OWNER,
+            "clip_value",
+            f"must be >= 0, got {self.clip_value!r}",
+        )
+        for name in ("dropout", "validation_fraction"):
+            value = getattr(self, name)
+            require(_is_number(value) and 0 <= value < 1, OWNER, name, f"must be in [0, 1), got {value!r}")
+        require(
+            self.backbone in BACKBONES,
+            OWNER,
+            "backbone",
+            f"must be one of {BACKBONES}, got {self.backbone!r}",
+        )
+        require(
+            self.features in FEATURES,
+            OWNER,
+            "features",
+            f"must be one of {FEATURES}, got {self.features!r}",
+        )
+        require(
+            isinstance(self.rating_input, bool),
+            OWNER,
+            "rating_input",
+            f"must be a bool, got {self.rating_input!r}",
+        )
+
+
+def _is_int(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _is_number(value: object) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
