@@ -153,6 +153,31 @@ def save_stream(stream: EventStream, directory: Path) -> None:
     )
 
 
+CATALOGUE_FILE = "catalogue.json"
+
+
+def save_catalogue(dataset: Dataset, stream: EventStream, directory: Path) -> None:
+    """Title and genres of each model item (by raw id), for `movierec recommend`; nothing where the
+    layout has no item table."""
+    if dataset.items is None:
+        return
+    table = dataset.items.assign(item_id=dataset.items["item_id"].astype(str)).drop_duplicates("item_id")
+    rows = table.set_index("item_id").reindex(stream.item_ids.astype(str))
+    catalogue = {
+        item: {
+            "title": title if isinstance(title, str) else "",
+            "genres": list(genres) if isinstance(genres, tuple | list) else [],
+        }
+        for item, title, genres in zip(rows.index, rows["title"], rows["genres"], strict=True)
+    }
+    (directory / CATALOGUE_FILE).write_text(json.dumps(catalogue, ensure_ascii=False))
+
+
+def load_catalogue(directory: Path) -> dict[str, dict[str, Any]]:
+    path = directory / CATALOGUE_FILE
+    return json.loads(path.read_text()) if path.exists() else {}
+
+
 def load_stream(directory: Path) -> EventStream:
     arrays = np.load(directory / "stream.npz")
     sequences = UserSequences(

@@ -23,6 +23,7 @@ from movierec.cli.common import (
     load,
     parse_hparams,
     protocol_options,
+    save_catalogue,
     save_stream,
     split_params,
     write_atomically,
@@ -266,6 +267,7 @@ def train(
     try:
         save_model(model, staging)
         save_stream(stream, staging)
+        save_catalogue(dataset, stream, staging)
         (staging / "result.json").write_text(json.dumps(result.to_dict(), indent=2))
         if output.exists():
             shutil.rmtree(output)

@@ -90,6 +90,8 @@ def to_example(row: dict) -> bytes:
         features["age_band"] = bytes_feature([band(row["age"], AGE_BANDS)])
     if "training_ratings" in row:
         features["activity_band"] = bytes_feature([band(row["training_ratings"], ACTIVITY_BANDS)])
+    if "item_training_ratings" in row:  # Transform weighs title words by it (each movie counts once)
+        features["item_training_ratings"] = int64_feature([row["item_training_ratings"]])
     for name in ("gender", "occupation"):
         if isinstance(row.get(name), str):
             features[name] = bytes_feature([row[name]])
@@ -123,6 +125,9 @@ class _LoadAndSplit(beam.DoFn):
         users = table["user_id"].to_numpy()
         per_user = pd.Series(users[split.train]).value_counts()
         table["training_ratings"] = pd.Series(users).map(per_user).fillna(0).astype(np.int64).to_numpy()
+        items = table["item_id"].to_numpy()
+        per_item = pd.Series(items[split.train]).value_counts()
+        table["item_training_ratings"] = pd.Series(items).map(per_item).fillna(0).astype(np.int64).to_numpy()
         for name, rows in zip(SPLITS, (split.train, split.validation, split.test), strict=True):
             rows = np.sort(rows)  # file order inside a split; the chronological order is recomputed later
             for start in range(0, len(rows), CHUNK_ROWS):

@@ -82,6 +82,20 @@ def test_train_then_recommend_never_returns_seen_items(ml100k_dir, tmp_path):
         assert scores == sorted(scores, reverse=True)
 
 
+def test_recommend_prints_titles_genres_and_a_rating_models_predicted_rating(ml100k_dir, tmp_path):
+    model_dir = tmp_path / "mf"
+    run("train", "--data", str(ml100k_dir), "--model", "mf", "--set", "epochs=2", "--output", str(model_dir))
+    (top,) = json.loads(run("recommend", "--model-dir", str(model_dir), "--user", "1", "-k", "5", "--json"))[
+        "1"
+    ][:1]
+    titles = dict(line.split("|")[:2] for line in (ml100k_dir / "u.item").read_text("latin-1").splitlines())
+    assert titles[top["item_id"]].startswith(top["title"]) and top["genres"]  # the year is stripped
+    assert 1.0 <= top["predicted_rating"] <= 5.0
+    assert top["predicted_rating"] == min(max(top["score"], 1.0), 5.0)
+    text = run("recommend", "--model-dir", str(model_dir), "--user", "1", "-k", "5")
+    assert f"  1. {top['item_id']}  {top['title']} [" in text and "predicted rating" in text
+
+
 def test_unknown_user_and_hyper_parameter_are_clear_errors(ml100k_dir, tmp_path):
     result = CliRunner().invoke(
         main, ["evaluate", "--data", str(ml100k_dir), "--model", "pop", "--set", "epochs=3"]

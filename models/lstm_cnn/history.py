@@ -4,7 +4,9 @@ predicted event (Wang et al. §IV.C, "user preference feature extraction").
 The paper takes "all movies rated by each user"; with any split that includes the predicted rating
 itself. Here a prediction at time t sees only the user's liked events with a timestamp strictly smaller
 than t (the project's tie rule: same-second events are never context for each other), the latest
-`max_history` of them. Windows are positions into the flat liked-event arrays, right-padded with -1
+`max_history` of them — fewer where that count would split a group of same-second events: the window
+then starts after the group (a group is unordered, so no "latest" part of it exists). Windows are
+positions into the flat liked-event arrays, right-padded with -1
 (oldest first, so the LSTM's last valid step is the latest liked movie).
 """
 
@@ -55,16 +57,34 @@ class LikedHistory:
 
     def windows(self, users: np.ndarray, counts: np.ndarray, max_history: int) -> np.ndarray:
         """[n, L] rows into `items`: the last min(count, max_history) of the user's first `counts`
-        liked events, oldest first, right-padded with -1; L = the longest window (at least 1)."""
+        liked events, less the part of a same-second group the cut would split, oldest first,
+        right-padded with -1; L = the longest window (at least 1)."""
         users = np.asarray(users, dtype=np.int64)
         counts = np.asarray(counts, dtype=np.int64)
-        lengths = np.minimum(counts, max_history)
+        first = self.indptr[users]
+        start = first + counts - np.minimum(counts, max_history)
+        # a window whose first event shares its second with the event before it starts after them
+        cut = start > first
+        if cut.any():
+            times = self.timestamps
+            cut[cut] = times[start[cut] - 1] == times[start[cut]]
+            start[cut] = self.group_ends(start[cut])
+        lengths = np.maximum(first + counts - start, 0)
         width = max(int(lengths.max(initial=0)), 1)
         out = np.full((len(users), width), -1, dtype=np.int64)
-        rows = gather_ranges(self.indptr[users] + counts - lengths, lengths)
+        rows = gather_ranges(first + counts - lengths, lengths)
         columns = np.arange(int(lengths.sum())) - np.repeat(np.r_[0, np.cumsum(lengths)[:-1]], lengths)
         out[np.repeat(np.arange(len(users)), lengths), columns] = rows
         return out
+
+    def group_ends(self, rows: np.ndarray) -> np.ndarray:
+        """For liked-event rows, the row just after each one's group of same-second events of the
+        same user."""
+        owners = np.repeat(np.arange(self.n_users, dtype=np.int64), np.diff(self.indptr))
+        keys = np.stack([owners, self.timestamps])
+        boundary = np.r_[True, (keys[:, 1:] != keys[:, :-1]).any(axis=0), True]
+        ends = np.flatnonzero(boundary)  # group starts, and the end of the last one
+        return ends[np.searchsorted(ends, rows, side="right")]
 
 
 def liked_counts_at(

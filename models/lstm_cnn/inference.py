@@ -86,8 +86,11 @@ class Predictor:
             out[block] = ops.convert_to_numpy(self._rate(user, item))
         return self._clip(out)
 
-    def catalogue_ratings(self, history: LikedHistory, users: np.ndarray, counts: np.ndarray) -> np.ndarray:
-        """[len(users), n_items] predicted ratings of the whole catalogue (clipped)."""
+    def catalogue_ratings(
+        self, history: LikedHistory, users: np.ndarray, counts: np.ndarray, clip: bool = True
+    ) -> np.ndarray:
+        """[len(users), n_items] predicted ratings of the whole catalogue (clipped to the training
+        scale unless `clip` is False: rankings use the raw values, where clipping would tie the top)."""
         model = self.model
         out = np.zeros((len(users), model.n_items), dtype=np.float32)
         if len(users) == 0:
@@ -101,4 +104,4 @@ class Predictor:
                 block_users, self._history_items(history, block_users, counts[block]), features
             )
             out[block] = ops.convert_to_numpy(self._rate_all(user, features))
-        return self._clip(out)
+        return self._clip(out) if clip else out

@@ -7,7 +7,8 @@
 - `score(QueryBatch)`: predicted ratings of the whole catalogue at the query's time, the history being
   the liked events of the query's visible context (its events before the target's tie group, which
   may include earlier evaluation-period events with their ratings). Ranks by predicted rating, as the
-  paper's top-K list (Fig. 7) does.
+  paper's top-K list (Fig. 7) does, unclipped: clipping to the rating scale would tie every item
+  predicted above the top of the scale, and ties count against the target.
 """
 
 from __future__ import annotations
@@ -73,4 +74,4 @@ class LSTMCNNRecommender(KerasRecommender):
         context = self._context[1]
         users = np.asarray(batch.users, dtype=np.int64)
         counts = liked_counts_at(batch.sequences, self.config.liked_threshold, users, batch.positions)
-        return predictor.catalogue_ratings(context, users, counts)
+        return predictor.catalogue_ratings(context, users, counts, clip=False)

@@ -1,7 +1,23 @@
 """Transform module file: `preprocessing_fn` for interaction Examples (tensorflow-transform on Beam).
 
-Vocabularies are computed on the train split only, with one OOV bucket each, so serving maps ids the
-model never saw to a known index. Optional side features are transformed where the dataset has them.
+Every vocabulary is computed on the train split only, with one OOV bucket, so serving maps values the
+model never saw to a known index (the bucket: index == vocabulary size). The exported models embed
+this graph, so they take raw ids and strings. Outputs:
+
+- `user_index`, `item_index`: the model's id spaces (vocabularies `user_id`, `item_id`).
+- `rating`, `rating_scaled`, `day_of_week`, `hour_of_day`, `time_scaled`: the event.
+- Side features, where the layout has them (LSTM+CNN, IARN; dense, so TF Serving can return them):
+  - `title_word_index` int64 [B, TITLE_LENGTH]: the title's words — the trailing "(YYYY)" stripped,
+    lower-cased, runs of letters and digits (`title_words`, the same rule as
+    `movierec.data.side_features.title_words`, checked on every ML-100K title by a test) — as indices
+    of vocabulary `title_word`, -1 padded, cut after TITLE_LENGTH words. The vocabulary keeps words
+    found in at least MIN_WORD_COUNT distinct training movies' titles: each rating's title words are
+    counted once per title and weighted by 1 / its movie's number of training ratings (ExampleGen's
+    `item_training_ratings`), so a movie counts once however often it was rated.
+  - `genre_index` int64 [B, GENRE_SLOTS]: the movie's genres as indices of vocabulary `genre`, -1
+    padded ("(no genres listed)" is no genre).
+  - `gender_index`, `occupation_index`, `age_band_index` int64 [B]: the user's, -1 where unknown
+    (vocabularies `gender`, `occupation`, `age_band`).
 """
 
 from __future__ import annotations
@@ -11,6 +27,14 @@ import tensorflow_transform as tft
 
 SECONDS_PER_DAY = 86_400
 VOCABULARIES = {"user_id": "user_index", "item_id": "item_index"}
+USER_FIELDS = {"gender": "gender_index", "occupation": "occupation_index", "age_band": "age_band_index"}
+TITLE_LENGTH = 15  # the LSTM+CNN paper pads titles (Table V); 15 words covers every MovieLens title
+GENRE_SLOTS = 20  # more than any MovieLens movie has (ml-latest has 20 genres in all)
+MIN_WORD_COUNT = 2
+NO_GENRES = "(no genres listed)"
+# Python's str.lower() and `[^\W_]+` (movierec.data.side_features) in RE2: the year, then the words.
+_TRAILING_YEAR = r"^\s*(.*?\S)\s*\(\d{4}\)\s*$"
+_NOT_WORD = r"[^\pL\pN]+"
 
 
 def _dense(tensor: tf.Tensor | tf.SparseTensor, default) -> tf.Tensor:
@@ -20,6 +44,69 @@ def _dense(tensor: tf.Tensor | tf.SparseTensor, default) -> tf.Tensor:
             tf.sparse.reset_shape(tensor, [tf.shape(tensor, out_type=tf.int64)[0], 1]), default_value=default
         )
     return tf.reshape(tensor, [-1])
+
+
+def _ragged(tensor: tf.Tensor | tf.SparseTensor) -> tf.RaggedTensor:
+    """A [batch, None] ragged tensor of a feature's values (sparse or dense)."""
+    if isinstance(tensor, tf.SparseTensor):
+        return tf.RaggedTensor.from_sparse(tensor)
+    return tf.RaggedTensor.from_tensor(tf.reshape(tensor, [tf.shape(tensor)[0], -1]))
+
+
+def title_words(titles: tf.Tensor) -> tf.RaggedTensor:
+    """[B] raw titles → [B, None] words: trailing "(YYYY)" stripped, lower-cased, letters and digits."""
+    text = tf.strings.regex_replace(titles, _TRAILING_YEAR, r"\1")
+    text = tf.strings.lower(text, encoding="utf-8")
+    return tf.strings.split(tf.strings.strip(tf.strings.regex_replace(text, _NOT_WORD, " ")))
+
+
+def _first_in_row(words: tf.RaggedTensor) -> tf.Tensor:
+    """[n words] True for the first occurrence of each word within its row."""
+    rows = tf.strings.as_string(words.value_rowids())
+    keys, group = tf.unique(tf.strings.join([rows, words.flat_values], separator="\x00"))
+    first = tf.math.unsorted_segment_min(tf.range(tf.size(group)), group, tf.size(keys))
+    return tf.scatter_nd(tf.expand_dims(first, 1), tf.ones_like(first, tf.bool), tf.shape(group))
+
+
+def _padded(indices: tf.RaggedTensor, width: int) -> tf.Tensor:
+    return indices[:, :width].to_tensor(default_value=-1, shape=[None, width])
+
+
+def _title_word_index(title: tf.Tensor, item_ratings: tf.Tensor | None) -> tf.Tensor:
+    words = title_words(title)
+    first = _first_in_row(words)
+    counted = tf.boolean_mask(words.flat_values, first)
+    weights = None
+    if item_ratings is not None:  # each movie once: its ratings share the weight 1
+        per_rating = 1.0 / tf.maximum(tf.cast(item_ratings, tf.float32), 1.0)
+        weights = tf.boolean_mask(tf.gather(per_rating, words.value_rowids()), first)
+    vocabulary = tft.vocabulary(
+        counted,
+        weights=weights,
+        # weighted counts are sums of 1/n; half a movie below the threshold absorbs rounding
+        frequency_threshold=MIN_WORD_COUNT - 0.5,
+        vocab_filename="title_word",
+    )
+    index = tft.apply_vocabulary(words.flat_values, vocabulary, num_oov_buckets=1)
+    return _padded(words.with_flat_values(index), TITLE_LENGTH)
+
+
+def _genre_index(genres: tf.Tensor | tf.SparseTensor) -> tf.Tensor:
+    genres = _ragged(genres)
+    named = tf.ragged.boolean_mask(genres, (genres != NO_GENRES) & (genres != ""))
+    index = tft.compute_and_apply_vocabulary(named.flat_values, num_oov_buckets=1, vocab_filename="genre")
+    return _padded(named.with_flat_values(index), GENRE_SLOTS)
+
+
+def _user_field_index(values: tf.Tensor | tf.SparseTensor, name: str) -> tf.Tensor:
+    """[B] index of a single-valued user field, -1 where the user's value is unknown."""
+    values = _dense(values, "")
+    known = values != ""
+    index = tft.compute_and_apply_vocabulary(
+        tf.boolean_mask(values, known), num_oov_buckets=1, vocab_filename=name
+    )
+    positions = tf.cast(tf.where(known), tf.int32)
+    return tf.tensor_scatter_nd_update(tf.fill(tf.shape(values), tf.constant(-1, tf.int64)), positions, index)
 
 
 def preprocessing_fn(inputs: dict) -> dict:
@@ -39,16 +126,13 @@ def preprocessing_fn(inputs: dict) -> dict:
     outputs["time_scaled"] = tft.scale_to_0_1(tf.cast(timestamp, tf.float32))
 
     if "genres" in inputs:
-        genres = inputs["genres"]
-        if not isinstance(genres, tf.SparseTensor):
-            genres = tf.sparse.from_dense(tf.reshape(genres, [tf.shape(genres)[0], -1]))
-        outputs["genre_index"] = tft.compute_and_apply_vocabulary(
-            genres, num_oov_buckets=1, vocab_filename="genre"
-        )
+        outputs["genre_index"] = _genre_index(inputs["genres"])
     if "title" in inputs:
-        title = tf.strings.lower(_dense(inputs["title"], ""))
-        words = tf.strings.split(tf.strings.regex_replace(title, r"[^a-z0-9']+", " "))
-        outputs["title_token_index"] = tft.compute_and_apply_vocabulary(
-            words.to_sparse(), num_oov_buckets=1, vocab_filename="title_token"
+        item_ratings = inputs.get("item_training_ratings")
+        outputs["title_word_index"] = _title_word_index(
+            _dense(inputs["title"], ""), None if item_ratings is None else _dense(item_ratings, 1)
         )
+    for raw, transformed in USER_FIELDS.items():
+        if raw in inputs:
+            outputs[transformed] = _user_field_index(inputs[raw], raw)
     return outputs

@@ -94,6 +94,22 @@ def test_liked_history_windows_hold_strictly_earlier_liked_events_only():
     assert history.items[windows[0]].tolist() == [3, 4] and windows[1].tolist() == [0, -1]
 
 
+def test_a_history_window_never_splits_a_same_second_group():
+    # user 0 liked 1 at t=10, then 2, 3, 4 in the same second t=20, then 5 at t=30
+    seq = make_sequences([0] * 5 + [1], [1, 2, 3, 4, 5, 6], [5] * 6, [10, 20, 20, 20, 30, 20])
+    history = LikedHistory.from_sequences(seq, threshold=3.0)
+    windows = history.windows(np.array([0, 0, 0, 1]), np.array([5, 5, 4, 1]), max_history=3)
+    items = [[history.items[r] for r in row if r >= 0] for row in windows.tolist()]
+    # 3 latest of 5: the cut would keep 2 of the t=20 group, so only item 5 is left
+    assert items[0] == [5]
+    assert items[1:] == [[5], [2, 3, 4], [6]]  # a window that starts at a group keeps all of it
+    windows = history.windows(np.array([0, 0]), np.array([5, 4]), max_history=4)
+    items = [[history.items[r] for r in row if r >= 0] for row in windows.tolist()]
+    assert items == [[2, 3, 4, 5], [1, 2, 3, 4]]
+    windows = history.windows(np.array([0]), np.array([4]), max_history=2)
+    assert (windows == -1).all()  # the whole window would be part of the t=20 group
+
+
 def test_shapes_and_rating_scale(fitted, data):
     seq = data.sequences
     predicted = fitted.predict_ratings(seq.users[:7], seq.items[:7], seq.timestamps[:7])
