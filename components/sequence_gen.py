@@ -6,7 +6,12 @@ Input: the interaction Examples of MovieLensExampleGen (all splits). Outputs:
   readers re-order tie groups by the model's item index, see `movierec.components.histories`), the
   role of each event (0 train, 1 validation, 2 test)
   and session starts. Split `train` holds every user's training events only; `eval` and `test` hold
-  the full histories of validation and test users respectively.
+  the full histories of validation and test users respectively. Two more splits carry the side
+  tables of the training data, as raw features exactly as ExampleGen wrote them (so the transform
+  graph maps them as it maps a serving request): `items`, one Example per movie with training events
+  (`item_id` and the movie's `title`, `year`, `genres` where known), and `users`, one per user with
+  training events (`user_id`, `age`, `age_band`, `gender`, `occupation` where known). The Trainer
+  turns them into the models' side features (`movierec.components.side_tables`).
 - `item_histories` — one Example per item with its training events in time order (RRN, IARN).
 """
 
@@ -31,6 +36,21 @@ from movierec.constants import DEFAULT_SESSION_GAP, SPLIT_OF_ROLE, TRAIN
 from movierec.data.splits import session_starts
 
 ROLE_OF_SPLIT = {split: role for role, split in SPLIT_OF_ROLE.items()}
+ITEMS_SPLIT, USERS_SPLIT = "items", "users"
+SIDE_TABLES = {  # split → (key feature, the side features it keeps)
+    ITEMS_SPLIT: ("item_id", ("title", "year", "genres")),
+    USERS_SPLIT: ("user_id", ("age", "age_band", "gender", "occupation")),
+}
+
+
+def _side_row(record: bytes, key: str, names: tuple[str, ...]) -> tuple[str, bytes]:
+    """(the entity's raw id, an Example of its key and side features only) from an interaction."""
+    features = tf.train.Example.FromString(record).features.feature
+    row = tf.train.Example()
+    for name in (key, *names):
+        if name in features:
+            row.features.feature[name].CopyFrom(features[name])
+    return features[key].bytes_list.value[0].decode(), row.SerializeToString(deterministic=True)
 
 
 def _parse(record: bytes, role: int) -> tuple[str, tuple]:
@@ -113,12 +133,29 @@ def SequenceGen(
     del code_fingerprint
     splits = [s for s in decode_split_names(examples.split_names) if s in ROLE_OF_SPLIT]
     with beam_pipeline as p:
-        events = [
-            p
+        records = {
+            split: p
             | f"Read{split}" >> beam.io.ReadFromTFRecord(os.path.join(examples.uri, f"Split-{split}", "*"))
-            | f"Parse{split}" >> beam.Map(_parse, ROLE_OF_SPLIT[split])
             for split in splits
+        }
+        events = [
+            records[split] | f"Parse{split}" >> beam.Map(_parse, ROLE_OF_SPLIT[split]) for split in splits
         ] | "AllEvents" >> beam.Flatten()
+        train_split = SPLIT_OF_ROLE[TRAIN]
+        for table, (key, names) in SIDE_TABLES.items():
+            _ = (
+                records[train_split]
+                | f"{table}Rows" >> beam.Map(_side_row, key, names)
+                # every interaction of an entity carries the same side features: keep one, the same
+                # one in every run
+                | f"One{table}" >> beam.CombinePerKey(min)
+                | f"{table}Values" >> beam.Values()
+                | f"Write{table}"
+                >> beam.io.WriteToTFRecord(
+                    os.path.join(user_histories.uri, f"Split-{table}", "data_tfrecord"),
+                    file_name_suffix=".gz",
+                )
+            )
         histories = (
             events
             | "GroupByUser" >> beam.GroupByKey()
@@ -146,5 +183,5 @@ def SequenceGen(
                 os.path.join(item_histories.uri, "Split-train", "data_tfrecord"), file_name_suffix=".gz"
             )
         )
-    user_histories.split_names = encode_split_names(list(ROLE_OF_SPLIT))
+    user_histories.split_names = encode_split_names([*ROLE_OF_SPLIT, *SIDE_TABLES])
     item_histories.split_names = encode_split_names([SPLIT_OF_ROLE[TRAIN]])

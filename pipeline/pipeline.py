@@ -29,7 +29,7 @@ from movierec.pipeline.config import PipelineConfig
 from movierec.pipeline.fingerprint import code_fingerprint
 from movierec.pipeline.rating_evaluation import EVALUATED_SPLIT, rating_eval_config
 from movierec.serving.export import HistoryScorable
-from movierec.serving.rating_export import RatingServable
+from movierec.serving.rating_export import rating_servable
 
 
 def data_fingerprint(data_path: str) -> str:
@@ -48,7 +48,11 @@ PIPELINE_PROTOCOLS = ("temporal", "leave-last-out")
 def servable_models() -> list[str]:
     """Registry models the pipeline can push: those with a TF Serving export (from a history of items,
     or from stored user and item states for rating models)."""
-    return [name for name in MODELS if isinstance(build_model(name), HistoryScorable | RatingServable)]
+    return [
+        name
+        for name in MODELS
+        if isinstance(build_model(name), HistoryScorable) or rating_servable(build_model(name))
+    ]
 
 
 def create_pipeline(

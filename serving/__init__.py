@@ -1,9 +1,14 @@
 """The SavedModel exports TF Serving loads — `export_for_serving` dispatches: history models
 (`HistoryScorable`, signatures of `ServingModule`) and rating models with stored state
-(`RatingServable`, signatures of `RatingServingModule`) — and (roadmap) the REST/gRPC client."""
+(`RatingServable` with a serving graph: `rating_servable`; signatures of `RatingServingModule`) — and (roadmap) the REST/gRPC client."""
 
 from movierec.serving.export import HistoryScorable, ServingModule, export_for_serving
-from movierec.serving.rating_export import RatingServable, RatingServingModule, export_rating_model
+from movierec.serving.rating_export import (
+    RatingServable,
+    RatingServingModule,
+    export_rating_model,
+    rating_servable,
+)
 
 __all__ = [
     "HistoryScorable",
@@ -12,4 +17,5 @@ __all__ = [
     "ServingModule",
     "export_for_serving",
     "export_rating_model",
+    "rating_servable",
 ]

@@ -27,7 +27,7 @@ import numpy as np
 import tensorflow as tf
 
 from movierec.constants import DEFAULT_SESSION_GAP
-from movierec.serving.rating_export import RatingServable, export_rating_model
+from movierec.serving.rating_export import export_rating_model, rating_servable
 
 DEFAULT_TOP_K = 100
 
@@ -146,12 +146,13 @@ def export_for_serving(
 
     - `HistoryScorable` models (GRU4Rec): `ServingModule`; `session_gap` must be the one the model was
       evaluated with.
-    - `RatingServable` models (RRN): `rating_export.export_rating_model`, which needs
+    - rating models with a serving graph (RRN, LSTM+CNN; `rating_export.rating_servable`):
+      `rating_export.export_rating_model`, which needs
       `user_vocabulary` (the raw ids of the model's user indices) and `rated` (the (user, item)
       indices of the training events, e.g. the Trainer's `TrainingData.sequences`: `recommend` never
       returns a rated item); a missing one is an error that names it."""
     if not isinstance(model, HistoryScorable):
-        if isinstance(model, RatingServable):
+        if rating_servable(model):
             return export_rating_model(
                 model, transform_output, item_vocabulary, user_vocabulary, export_dir, rated=rated
             )

@@ -1,7 +1,9 @@
-"""SavedModels of rating models (RRN first) for TF Serving and TFX's stock Evaluator (TFMA).
+"""SavedModels of rating models (RRN, LSTM+CNN) for TF Serving and TFX's stock Evaluator (TFMA).
 
-A rating model predicts r̂(user, item, time) from stored per-user and per-movie state that new events
-advance without retraining (RRN, Wu et al. WSDM 2017, §4.5). The export is a `tf.Module` holding the
+A rating model predicts r̂(user, item, time) from stored per-user and per-movie state: RRN's LSTM
+states, which new events advance without retraining (Wu et al. WSDM 2017, §4.5); LSTM+CNN's liked
+histories and side-feature tables (`lstm_cnn_graph.py`, which also scores movies and users the model
+never saw from the title, genres and user fields in the request). The export is a `tf.Module` holding the
 Keras 3 model (weights and state variables), the tensorflow-transform layer that maps raw ids to the
 model's indices (`user_id` → `user_index`, `item_id` → `item_index`; index == vocabulary size is the
 OOV bucket, i.e. an unknown id), and the items every known user has rated. Raw ids in, raw ids out.
@@ -10,22 +12,25 @@ Signatures (`saved_model_cli show --all --dir <export>` lists them):
 
 - `predict_rating` and `serving_default` (the same function, so TFMA can use either):
   `examples`: string [B], serialized tf.Example interactions as ExampleGen writes them. Read:
-  `user_id` (bytes), `item_id` (bytes), `timestamp` (int64 seconds); `rating` and every side feature
-  are ignored. → `predicted_rating`: float32 [B]. For known ids it is
-  `RRNRecommender.predict_ratings(users, items, timestamps)` (what evaluation computes). A row never
+  `user_id` (bytes), `item_id` (bytes), `timestamp` (int64 seconds), and the raw side features the
+  model's graph uses for ids it does not know (LSTM+CNN: `title`, `genres`, `gender`, `age_band`,
+  `occupation`; through the transform graph); `rating` and everything else are ignored.
+  → `predicted_rating`: float32 [B]. For known ids it is
+  the model's `predict_ratings(users, items, timestamps)` (what evaluation computes). A row never
   fails the batch for its values: a missing id is an unknown id, a missing timestamp means the model's
   current time (`now()`: the latest event any state has read), extra values of a feature are ignored.
   (Bytes that are not a tf.Example at all fail the request in `ParseExampleV2`; TFMA parses the same
   Examples itself first.)
 - `recommend`: `user_id` string [B], `k` int32 [] → `item_ids` string [B, k], `scores` float32 [B, k]:
-  the whole catalogue ranked by predicted rating at `now()` (= `RRNRecommender.score` for a query
+  the whole catalogue ranked by predicted rating at `now()` (= the model's `score` for a query
   without a later target), without the items the user has rated — the training events given to the
   export and every event `update_state` accepted since the servable was loaded. `k` is clamped to
   [0, catalogue size]; where fewer than k items are left, the row is padded with item id "" and score
   -inf. Ties: the lower model index first (`tf.math.top_k`), as a stable descending sort. `k` is a
   scalar, so REST clients send the columnar format (`{"inputs": {"user_id": [...], "k": 10}}`): the
   row format (`instances`) needs every input batched, and so does TF Serving's server-side batching.
-- `update_state`: `user_id` string [N], `item_id` string [N], `rating` float32 [N], `timestamp` int64
+- `update_state` (RRN only: models whose graph can `feed` events): `user_id` string [N],
+  `item_id` string [N], `rating` float32 [N], `timestamp` int64
   [N] → `accepted` bool [N], `reason` string [N] ("" where accepted). Feeds the accepted events through
   the LSTMs (§4.5) into the state variables (never a weight); rejects per event, with
   `models/rrn/state.py`'s rules and reason strings, unknown ids, ratings outside the training scale and
@@ -34,11 +39,11 @@ Signatures (`saved_model_cli show --all --dir <export>` lists them):
 - `transform_features`: `examples` → Transform's outputs (as `ServingModule`'s), e.g. for TFMA's
   `preprocessing_function_names`.
 
-Fallbacks (documented, never an error): a known user and item get the full prediction; otherwise the
-rating is μ + b_u (known user) + b_i (known item), clipped to the training scale — the dynamic and
+Fallbacks (documented, never an error), RRN: a known user and item get the full prediction; otherwise
+the rating is μ + b_u (known user) + b_i (known item), clipped to the training scale — the dynamic and
 the stationary interaction terms need both sides' vectors. `recommend` ranks the catalogue for an
 unknown user by μ + b_i (the population ranking: the rating an average user is predicted to give),
-removing nothing (no rated item of theirs is known).
+removing nothing (no rated item of theirs is known). LSTM+CNN: see `lstm_cnn_graph.py`.
 
 What TF Serving cannot do here, honestly: `update_state` changes the variables of the *loaded*
 servable only. TF Serving never writes variables back: a reload (a new version, a restart, another
@@ -56,9 +61,13 @@ from typing import Any, Protocol, runtime_checkable
 import numpy as np
 import tensorflow as tf
 
-from movierec.models.rrn.network import RRN
+from movierec.models.lstm_cnn import LSTMCNNRecommender
+from movierec.models.rrn import RRNRecommender
 from movierec.models.rrn.state import REASONS
+from movierec.serving.graph_ops import csr_rows, first_values
+from movierec.serving.lstm_cnn_graph import LSTMCNNGraph
 from movierec.serving.rrn_graph import RRNGraph
+from movierec.serving.side_inputs import optional_features_spec
 
 # Transform's vocabularies (pipeline/modules/transform.py): raw feature → index output
 USER_FEATURE, USER_INDEX = "user_id", "user_index"
@@ -67,9 +76,10 @@ ITEM_FEATURE, ITEM_INDEX = "item_id", "item_index"
 
 @runtime_checkable
 class RatingServable(Protocol):
-    """Rating models whose predictions come from stored per-user/per-movie state that new events
-    advance without retraining (RRN; IARN and LSIC next). The export needs `keras_model` (the graph
-    runs it); the methods are the offline twins of the signatures, which the tests compare with."""
+    """Rating models whose predictions come from stored per-user/per-movie state (RRN, LSTM+CNN;
+    IARN and LSIC next). The export needs `keras_model` (the graph runs it); the methods are the
+    offline twins of the signatures, which the tests compare with (`update_state`, where a model has
+    it, of the signature of that name)."""
 
     keras_model: Any
 
@@ -77,19 +87,26 @@ class RatingServable(Protocol):
         self, users: np.ndarray, items: np.ndarray, timestamps: np.ndarray | None = None
     ) -> np.ndarray: ...
 
-    def update_state(
-        self, users: np.ndarray, items: np.ndarray, ratings: np.ndarray, timestamps: np.ndarray
-    ) -> Any: ...
-
     def now(self) -> int: ...
 
 
-def rating_graph(model: RatingServable) -> RRNGraph:
-    """The graph ops of a rating model's Keras network (one per network class)."""
-    if isinstance(model.keras_model, RRN):
-        return RRNGraph(model.keras_model)
-    name = type(model.keras_model).__name__
-    raise TypeError(f"no TF Serving graph for {name}: add one to movierec.serving.rating_export")
+# recommender → the graph ops of its fitted Keras network (one per model; add a line for a new one)
+GRAPHS: dict[type, Any] = {
+    RRNRecommender: lambda model: RRNGraph(model.keras_model),
+    LSTMCNNRecommender: lambda model: LSTMCNNGraph(model.keras_model, model.config.max_history),
+}
+
+
+def rating_servable(model: Any) -> bool:
+    """Whether `model` (fitted or not) has a rating export: a `RatingServable` with a serving graph."""
+    return isinstance(model, RatingServable) and type(model) in GRAPHS
+
+
+def rating_graph(model: RatingServable) -> RRNGraph | LSTMCNNGraph:
+    """The graph ops of a fitted rating model's Keras network."""
+    if not rating_servable(model):
+        raise TypeError(f"no TF Serving graph for {type(model).__name__}: add one to GRAPHS")
+    return GRAPHS[type(model)](model)
 
 
 def rated_pairs(rated: Any, n_users: int, n_items: int) -> tuple[np.ndarray, np.ndarray]:
@@ -119,30 +136,12 @@ def rated_pairs(rated: Any, n_users: int, n_items: int) -> tuple[np.ndarray, np.
     return indptr, (keys % n_items).astype(np.int64)
 
 
-def _first(values: tf.RaggedTensor, default) -> tf.Tensor:
-    """Each row's first value, `default` where the row is empty: [B] (plain gathers, no ragged op)."""
-    starts, ends = values.row_splits[:-1], values.row_splits[1:]
-    flat = values.flat_values
-    padded = tf.concat([flat, tf.fill([1], tf.cast(default, flat.dtype))], axis=0)
-    return tf.gather(padded, tf.where(ends > starts, starts, tf.size(flat, out_type=tf.int64)))
-
-
-def _csr_rows(indptr: tf.Tensor, values: tf.Tensor, rows: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
-    """(query position, value) of every value of CSR rows `rows` [B] (int64): ragged gathers written
-    with plain ops (no RaggedRange, which has no GPU kernel)."""
-    starts = tf.gather(indptr, rows)
-    lengths = tf.gather(indptr, rows + 1) - starts
-    position = tf.repeat(tf.range(tf.size(rows, out_type=tf.int64)), lengths)
-    offset = tf.range(tf.reduce_sum(lengths)) - tf.gather(tf.cumsum(lengths, exclusive=True), position)
-    return position, tf.gather(values, tf.gather(starts, position) + offset)
-
-
 class RatingServingModule(tf.Module):
     """The servable (see the module for the signatures and the fallbacks)."""
 
     def __init__(
         self,
-        graph: RRNGraph,
+        graph: RRNGraph | LSTMCNNGraph,
         transform_output,
         item_vocabulary: np.ndarray,
         rated: tuple[np.ndarray, np.ndarray],
@@ -152,6 +151,7 @@ class RatingServingModule(tf.Module):
         self.model = graph.model  # tracked: weights and state variables go into variables/
         self.tft_layer = transform_output.transform_features_layer()
         self._raw_feature_spec = transform_output.raw_feature_spec()
+        self._request_spec = optional_features_spec(self._raw_feature_spec, graph.request_features)
         self.n_users, self.n_items = graph.n_users, graph.n_items
         self.item_vocabulary = tf.constant(np.asarray(item_vocabulary).astype(object).astype(bytes))
         self.reasons = tf.constant(["", *REASONS])
@@ -182,13 +182,13 @@ class RatingServingModule(tf.Module):
         known = (index >= 0) & (index < n)
         return known, tf.where(known, index, tf.zeros_like(index))
 
-    def ratings(self, users: tf.Tensor, items: tf.Tensor, timestamps: tf.Tensor) -> tf.Tensor:
-        """Predicted ratings [n] with the fallbacks of the module for unknown users or items."""
+    def ratings(
+        self, users: tf.Tensor, items: tf.Tensor, timestamps: tf.Tensor, side: dict[str, tf.Tensor]
+    ) -> tf.Tensor:
+        """Predicted ratings [n]; the graph handles unknown users or items (see the module)."""
         user_known, safe_users = self._known(users, self.n_users)
         item_known, safe_items = self._known(items, self.n_items)
-        full = self.graph.predict(safe_users, safe_items, timestamps)
-        fallback = self.graph.fallback(safe_users, safe_items, user_known, item_known)
-        return tf.where(user_known & item_known, full, fallback)
+        return self.graph.ratings(safe_users, safe_items, timestamps, user_known, item_known, side)
 
     def rated_mask(self, users: tf.Tensor, known: tf.Tensor) -> tf.Tensor:
         """[B, n_items] True where the (known) user has rated the item: training events and accepted
@@ -196,24 +196,12 @@ class RatingServingModule(tf.Module):
         rows = tf.where(known, users, tf.zeros_like(users))
         coordinates = []
         for indptr, items in ((self.rated_indptr, self.rated_items), (self.fed_indptr, self.fed_items)):
-            position, item = _csr_rows(indptr, items, rows)
+            position, item = csr_rows(indptr, items, rows)
             keep = tf.gather(known, position)
             coordinates.append(tf.stack([tf.boolean_mask(position, keep), tf.boolean_mask(item, keep)], 1))
         coordinates = tf.concat(coordinates, axis=0)
         shape = tf.stack([tf.size(users, out_type=tf.int64), self.n_items])
         return tf.scatter_nd(coordinates, tf.ones_like(coordinates[:, 0], tf.float32), shape) > 0
-
-    def remember(self, users: tf.Tensor, items: tf.Tensor) -> None:
-        """Adds accepted events' (user, item) to the rated lists, kept sorted by user with an indptr."""
-        users = tf.concat([self.fed_users, users], axis=0)
-        items = tf.concat([self.fed_items, items], axis=0)
-        order = tf.argsort(users, stable=True)
-        users, items = tf.gather(users, order), tf.gather(items, order)
-        counts = tf.math.unsorted_segment_sum(tf.ones_like(users, tf.float32), users, self.n_users)
-        indptr = tf.cumsum(tf.cast(counts, tf.int64))
-        self.fed_indptr.assign(tf.concat([tf.zeros([1], tf.int64), indptr], axis=0))
-        self.fed_users.assign(users)
-        self.fed_items.assign(items)
 
     # -- signatures -----------------------------------------------------------------------------------
 
@@ -224,11 +212,15 @@ class RatingServingModule(tf.Module):
             ITEM_FEATURE: tf.io.RaggedFeature(tf.string, row_splits_dtype=tf.int64),
             "timestamp": tf.io.RaggedFeature(tf.int64, row_splits_dtype=tf.int64),
         }
-        parsed = tf.io.parse_example(examples, spec)
-        index = self.indices({name: _first(parsed[name], b"") for name in (USER_FEATURE, ITEM_FEATURE)})
+        parsed = tf.io.parse_example(examples, {**spec, **self._request_spec})
+        side = (
+            self.tft_layer({name: parsed[name] for name in self._request_spec}) if self._request_spec else {}
+        )
+        index = self.indices({name: first_values(parsed[name], b"") for name in (USER_FEATURE, ITEM_FEATURE)})
         times = parsed["timestamp"]
-        timestamps = tf.where(times.row_lengths() > 0, _first(times, 0), self.graph.now())
-        return {"predicted_rating": self.ratings(index[USER_FEATURE], index[ITEM_FEATURE], timestamps)}
+        timestamps = tf.where(times.row_lengths() > 0, first_values(times, 0), self.graph.now())
+        ratings = self.ratings(index[USER_FEATURE], index[ITEM_FEATURE], timestamps, side)
+        return {"predicted_rating": ratings}
 
     @tf.function(
         input_signature=[
@@ -245,6 +237,28 @@ class RatingServingModule(tf.Module):
         values, indices = tf.math.top_k(scores, k=tf.clip_by_value(k, 0, self.n_items))
         item_ids = tf.where(tf.math.is_inf(values), b"", tf.gather(self.item_vocabulary, indices))
         return {"item_ids": item_ids, "scores": values}
+
+    @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="examples")])
+    def transform_features(self, examples: tf.Tensor) -> dict[str, tf.Tensor]:
+        parsed = tf.io.parse_example(examples, self._raw_feature_spec)
+        return self.tft_layer(parsed)
+
+
+class StatefulRatingServingModule(RatingServingModule):
+    """The servable of a model whose graph advances its states with new events (RRN): adds
+    `update_state` (see the module) and `state_snapshot`."""
+
+    def remember(self, users: tf.Tensor, items: tf.Tensor) -> None:
+        """Adds accepted events' (user, item) to the rated lists, kept sorted by user with an indptr."""
+        users = tf.concat([self.fed_users, users], axis=0)
+        items = tf.concat([self.fed_items, items], axis=0)
+        order = tf.argsort(users, stable=True)
+        users, items = tf.gather(users, order), tf.gather(items, order)
+        counts = tf.math.unsorted_segment_sum(tf.ones_like(users, tf.float32), users, self.n_users)
+        indptr = tf.cumsum(tf.cast(counts, tf.int64))
+        self.fed_indptr.assign(tf.concat([tf.zeros([1], tf.int64), indptr], axis=0))
+        self.fed_users.assign(users)
+        self.fed_items.assign(items)
 
     @tf.function(
         input_signature=[
@@ -277,11 +291,6 @@ class RatingServingModule(tf.Module):
         self.remember(new[0], new[1])
         return {"accepted": accepted, "reason": tf.gather(self.reasons, reason + 1)}
 
-    @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="examples")])
-    def transform_features(self, examples: tf.Tensor) -> dict[str, tf.Tensor]:
-        parsed = tf.io.parse_example(examples, self._raw_feature_spec)
-        return self.tft_layer(parsed)
-
     @tf.function(input_signature=[])
     def state_snapshot(self) -> dict[str, tf.Tensor]:
         """Every state variable (not a serving signature: for tests and offline inspection)."""
@@ -303,7 +312,7 @@ def export_rating_model(
     (user, item) indices of the events the model's states have read — a `UserSequences` such as the
     Trainer's training data, or a pair of arrays — so that `recommend` never returns a rated item.
     The model's states are read, never changed."""
-    if not isinstance(model, RatingServable):
+    if not rating_servable(model):
         return False
     graph = rating_graph(model)
     for name, vocabulary, size in (
@@ -313,18 +322,17 @@ def export_rating_model(
         if vocabulary is None or len(vocabulary) != size:
             got = "None" if vocabulary is None else len(vocabulary)
             raise ValueError(f"{name}: the model has {size} indices, the vocabulary {got} ids")
-    module = RatingServingModule(
+    stateful = hasattr(graph, "feed")
+    module = (StatefulRatingServingModule if stateful else RatingServingModule)(
         graph, transform_output, item_vocabulary, rated_pairs(rated, graph.n_users, graph.n_items)
     )
-    tf.saved_model.save(
-        module,
-        export_dir,
-        signatures={
-            "serving_default": module.predict_rating,
-            "predict_rating": module.predict_rating,
-            "recommend": module.recommend,
-            "update_state": module.update_state,
-            "transform_features": module.transform_features,
-        },
-    )
+    signatures = {
+        "serving_default": module.predict_rating,
+        "predict_rating": module.predict_rating,
+        "recommend": module.recommend,
+        "transform_features": module.transform_features,
+    }
+    if stateful:
+        signatures["update_state"] = module.update_state
+    tf.saved_model.save(module, export_dir, signatures=signatures)
     return True

@@ -35,15 +35,7 @@ from movierec.models.rrn.state import (
     UNKNOWN_ITEM,
     UNKNOWN_USER,
 )
-
-
-def _tf_variable(variable) -> tf.Variable:
-    """The tf.Variable behind a Keras 3 variable (TensorFlow backend), for scatter updates: assigning
-    a whole [n_users, H] state to change a few rows would cost O(n_users) per step."""
-    inner = getattr(variable, "value", variable)
-    if not isinstance(inner, tf.Variable):
-        raise TypeError(f"expected a TensorFlow-backed variable, got {type(inner).__name__}")
-    return inner
+from movierec.serving.graph_ops import tf_variable
 
 
 def _shifted(values: tf.Tensor, fill) -> tf.Tensor:
@@ -63,16 +55,18 @@ def lexsort(keys: list[tf.Tensor]) -> tf.Tensor:
 class RRNGraph:
     """The graph-side view of a fitted `RRN` that the rating export needs (see the module)."""
 
+    request_features = ()  # `predict_rating` reads the ids and the time only
+
     def __init__(self, model: RRN):
         self.model = model
         self.n_users, self.n_items = model.n_users, model.n_items
         self.rating_range = model.rating_range
         self.states = {
-            side: {name: _tf_variable(v) for name, v in model.states(side).fields.items()} for side in SIDES
+            side: {name: tf_variable(v) for name, v in model.states(side).fields.items()} for side in SIDES
         }
         stationary = model.stationary
-        self._user_bias = _tf_variable(stationary.user_bias.embeddings)
-        self._item_bias = _tf_variable(stationary.item_bias.embeddings)
+        self._user_bias = tf_variable(stationary.user_bias.embeddings)
+        self._item_bias = tf_variable(stationary.item_bias.embeddings)
 
     # -- prediction --------------------------------------------------------------------------------
 
@@ -100,6 +94,20 @@ class RRNGraph:
         user_bias = tf.gather(self._user_bias, users)[:, 0] * tf.cast(user_known, tf.float32)
         item_bias = tf.gather(self._item_bias, items)[:, 0] * tf.cast(item_known, tf.float32)
         return self.clip(self.model.global_mean + user_bias + item_bias)
+
+    def ratings(
+        self,
+        users: tf.Tensor,
+        items: tf.Tensor,
+        timestamps: tf.Tensor,
+        user_known: tf.Tensor,
+        item_known: tf.Tensor,
+        side: dict[str, tf.Tensor],
+    ) -> tf.Tensor:
+        """`predict` where both ids are known, else `fallback` ([n]; `side` is unused)."""
+        del side
+        full = self.predict(users, items, timestamps)
+        return tf.where(user_known & item_known, full, self.fallback(users, items, user_known, item_known))
 
     def population_scores(self) -> tf.Tensor:
         """μ + b_i of every item, clipped: the ranking for users the model does not know, [n_items]."""

@@ -171,17 +171,31 @@ class LSTMCNN(keras.Model):
     # -- towers ---------------------------------------------------------------------------------------
 
     def item_features(self, items: Any, training: bool = False) -> Any:
-        """M_f of `items` [n]: [n, feature_dim] (§IV.C "movie feature extraction")."""
+        """M_f of catalogue `items` [n]: [n, feature_dim] (§IV.C "movie feature extraction")."""
         items = ops.cast(items, "int32")
-        parts = [self.item_id_embedding(items)]
+        return self.item_features_from(
+            items,
+            ops.take(self.item_genres, items, axis=0),
+            ops.take(self.item_title_words, items, axis=0),
+            training=training,
+        )
+
+    def item_features_from(
+        self, items: Any, genres: Any, title_words: Any, known: Any = None, training: bool = False
+    ) -> Any:
+        """M_f from explicit inputs: movie indices [n], genres multi-hot [n, n_genres], title word ids
+        [n, title_length] (0 padding, 1 OOV). Where `known` [n] is False the movie is not in the
+        catalogue (a new movie served by its title and genres): its id embedding counts as zero."""
+        identity = self.item_id_embedding(ops.cast(items, "int32"))
+        if known is not None:
+            identity = identity * ops.expand_dims(ops.cast(known, identity.dtype), -1)
+        parts = [identity]
         if self.genre_projection is not None:
-            parts.append(
-                self.genre_projection(ops.take(self.item_genres, items, axis=0))
-            )  # Σ genre embeddings
+            parts.append(self.genre_projection(ops.cast(genres, "float32")))  # Σ genre embeddings
         fused = self.item_fusion_fc(ops.concatenate(parts, axis=-1))
         if not self.use_title:
             return self.movie_fc(fused)
-        words = ops.take(self.item_title_words, items, axis=0)  # [n, T], 0 = padding
+        words = ops.cast(title_words, "int32")  # [n, T], 0 = padding
         embedded = self.title_embedding(words) * ops.expand_dims(ops.cast(words > 0, "float32"), -1)
         pooled = [ops.max(conv(embedded), axis=1) for conv in self.title_convolutions]  # eqs. (7), (8)
         title = self.title_dropout(ops.concatenate(pooled, axis=-1), training=training)
@@ -190,18 +204,28 @@ class LSTMCNN(keras.Model):
     def user_explicit(self, users: Any) -> Any:
         """U_ef of `users` [b]: [b, feature_dim] (§IV.C "user explicit feature extraction")."""
         users = ops.cast(users, "int32")
-        fields = [self.user_id_embedding(users)]
-        if self.user_field_sizes:
-            ids = ops.take(self.user_fields, users, axis=0)
-            fields += [layer(ids[:, k]) for k, layer in enumerate(self.field_embeddings.values())]
-        first = [fc(field) for fc, field in zip(self.field_fc, fields, strict=True)]
+        return self.user_explicit_from(users, ops.take(self.user_fields, users, axis=0))
+
+    def user_explicit_from(self, users: Any, fields: Any, known: Any = None) -> Any:
+        """U_ef from explicit inputs: user indices [b] and field ids [b, n_fields] (0 unknown) in
+        `user_field_sizes` order; where `known` [b] is False the id embedding counts as zero."""
+        identity = self.user_id_embedding(ops.cast(users, "int32"))
+        if known is not None:
+            identity = identity * ops.expand_dims(ops.cast(known, identity.dtype), -1)
+        parts = [identity]
+        fields = ops.cast(fields, "int32")
+        parts += [layer(fields[:, k]) for k, layer in enumerate(self.field_embeddings.values())]
+        first = [fc(part) for fc, part in zip(self.field_fc, parts, strict=True)]
         return self.explicit_fc(ops.concatenate(first, axis=-1))
 
     def user_features(self, users: Any, history: Any, mask: Any) -> Any:
         """U_f = FC(U_ef, U_pf) for `users` [b] with the M_f of their histories `history` [b, L, D]
         (right-padded; `mask` [b, L] marks real steps). U_pf is the 2nd LSTM layer's final cell state
         (an empty history leaves it at zero)."""
-        explicit = self.user_explicit(users)
+        return self.user_features_from(self.user_explicit(users), history, mask)
+
+    def user_features_from(self, explicit: Any, history: Any, mask: Any) -> Any:
+        """U_f from U_ef `explicit` [b, D] and the history's M_f (as `user_features`)."""
         if not self.use_history:
             return self.user_fc(explicit)
         mask = ops.cast(mask, "bool")

@@ -64,6 +64,12 @@ class LSTMCNNRecommender(KerasRecommender):
             counts = history.counts_before(users, np.asarray(timestamps, dtype=np.int64))
         return predictor.ratings(history, users, np.asarray(items, dtype=np.int64), counts)
 
+    def now(self) -> int:
+        """Just after the latest liked training event the model stores (0 for none): the time at which
+        `recommend` reads every stored history."""
+        _, history = self._ready()
+        return int(history.timestamps.max()) + 1 if len(history.timestamps) else 0
+
     def score(self, batch: QueryBatch) -> np.ndarray:
         predictor, _ = self._ready()
         if self._context is None or self._context[0] is not batch.sequences:  # one stream, many blocks

@@ -1,7 +1,8 @@
 """Trainer module file: one generic `run_fn` for every model of the registry.
 
 `custom_config` picks the model and its hyper-parameters; the model trains through the same
-`fit(TrainingData)` as on the command line, over Transform's id spaces, and is written twice into the
+`fit(TrainingData)` as on the command line, over Transform's id spaces (its side features from
+SequenceGen's side tables through the transform graph), and is written twice into the
 Model artifact: `recommender/` (movierec's own format, read by the RankingEvaluator, with
 `vocabulary.json`: the raw ids of its item and user indices) and `Format-Serving/` (the SavedModel
 that TF Serving loads, with the transform graph inside).
@@ -9,6 +10,7 @@ that TF Serving loads, with the transform graph inside).
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 from typing import Any
@@ -20,6 +22,7 @@ from tfx.components.trainer.fn_args_utils import FnArgs
 from movierec.components.histories import read_user_histories, stream_from_histories, vocabulary
 from movierec.components.id_space import ModelVocabulary
 from movierec.components.ranking_evaluator import RECOMMENDER_DIR
+from movierec.components.side_tables import side_features
 from movierec.constants import DEFAULT_SESSION_GAP
 from movierec.data.splits import VALIDATION
 from movierec.data.stream import build_queries
@@ -53,7 +56,11 @@ def run_fn(fn_args: FnArgs) -> None:
     items, users = vocabulary(transform_output, "item_id"), vocabulary(transform_output, "user_id")
 
     train = stream_from_histories(read_user_histories(fn_args.train_files), items, users, session_gap)
-    training_data = train.training_data()
+    # side features (titles, genres, user fields) through the transform graph, as the exports map them
+    training_data = dataclasses.replace(
+        train.training_data(),
+        side_features=side_features(transform_output, fn_args.train_files, items, users),
+    )
     with distribution_strategy(config.get("distribute")).scope():
         model = build_model(config["model"], **config.get("hparams", {}))
         model.fit(training_data)

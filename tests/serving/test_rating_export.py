@@ -6,7 +6,6 @@ called there; its answers are compared here with what `RRNRecommender` computes 
 
 from __future__ import annotations
 
-import json
 import os
 import pickle
 import subprocess
@@ -19,6 +18,7 @@ import tensorflow as tf
 import tensorflow_transform  # noqa: F401  (first, as in the TFX Trainer: it sets TF_USE_LEGACY_KERAS=1)
 from keras import ops
 from tiny_configs import TINY_RRN
+from transform_setup import example, transform_output
 
 from movierec.models import QueryBatch, TrainingData, UserSequences, build_model, load_model, save_model
 from movierec.models.base import canonical_order
@@ -45,74 +45,14 @@ def raw_events(seed: int = 0) -> list[tuple[str, str, float, int]]:
     return events
 
 
-ANALYSE = textwrap.dedent(
-    """
-    import json, os, sys
-    import apache_beam as beam
-    import tensorflow as tf
-    import tensorflow_transform as tft
-    import tensorflow_transform.beam as tft_beam
-    from tensorflow_transform.tf_metadata import dataset_metadata, metadata_io, schema_utils
-
-    from movierec.pipeline.modules.transform import preprocessing_fn
-
-    folder = sys.argv[1]
-    with open(os.path.join(folder, "events.json")) as f:
-        events = json.load(f)
-    spec = {  # one value per feature, as in the pipeline's schema of ExampleGen's interactions
-        "user_id": tf.io.FixedLenFeature([1], tf.string),
-        "item_id": tf.io.FixedLenFeature([1], tf.string),
-        "rating": tf.io.FixedLenFeature([1], tf.float32),
-        "timestamp": tf.io.FixedLenFeature([1], tf.int64),
-    }
-    rows = [{"user_id": [u], "item_id": [i], "rating": [r], "timestamp": [t]} for u, i, r, t in events]
-    metadata = dataset_metadata.DatasetMetadata(schema_utils.schema_from_feature_spec(spec))
-    with beam.Pipeline() as pipeline, tft_beam.Context(temp_dir=os.path.join(folder, "tmp")):
-        transform_fn = (pipeline | beam.Create(rows), metadata) | tft_beam.AnalyzeDataset(preprocessing_fn)
-        _ = transform_fn | tft_beam.WriteTransformFn(os.path.join(folder, "transform"))
-    # the raw schema, which TFX's Transform also writes
-    raw = os.path.join(folder, "transform", tft.TFTransformOutput.RAW_METADATA_DIR)
-    metadata_io.write_metadata(metadata, raw)
-    sys.stdout.flush()
-    os._exit(0)  # Beam's objects, left for interpreter shutdown, crash it (a segmentation fault)
-    """
-)
-
-
-def transform_output(folder, events):
-    """Transform's output for these events: the pipeline's own preprocessing_fn, analysed with
-    tensorflow-transform on Beam's direct runner (as tests/test_remote_filesystem.py does), in a
-    child process: Beam's leftovers crash the interpreter that ran it when it exits."""
-    import tensorflow_transform as tft
-
-    (folder / "events.json").write_text(json.dumps(events))
-    subprocess.run([sys.executable, "-c", ANALYSE, str(folder)], check=True)
-    return tft.TFTransformOutput(str(folder / "transform"))
-
-
-def example(user=None, item=None, timestamp=None, **extra) -> bytes:
-    """An interaction Example as ExampleGen writes it (plus side features the export must ignore)."""
-
-    def value(v):
-        if isinstance(v, list):
-            return tf.train.Feature(bytes_list=tf.train.BytesList(value=[x.encode() for x in v]))
-        if isinstance(v, str):
-            return tf.train.Feature(bytes_list=tf.train.BytesList(value=[v.encode()]))
-        if isinstance(v, float):
-            return tf.train.Feature(float_list=tf.train.FloatList(value=[v]))
-        return tf.train.Feature(int64_list=tf.train.Int64List(value=[int(v)]))
-
-    features = {"user_id": user, "item_id": item, "timestamp": timestamp, **extra}
-    features = {k: value(v) for k, v in features.items() if v is not None}
-    return tf.train.Example(features=tf.train.Features(feature=features)).SerializeToString()
-
-
 class Setup:
     """The trained model, its id spaces and the export (built once per module)."""
 
     def __init__(self, folder):
         events = raw_events()
-        output = transform_output(folder, events)
+        output = transform_output(
+            folder, [{"user_id": u, "item_id": i, "rating": r, "timestamp": t} for u, i, r, t in events]
+        )
         from movierec.components.histories import vocabulary
 
         self.items, self.users = vocabulary(output, "item_id"), vocabulary(output, "user_id")
