@@ -49,6 +49,17 @@ def distribution_strategy(distribute: str | None) -> tf.distribute.Strategy:
     return tf.distribute.MirroredStrategy([d.name for d in devices])
 
 
+def epoch_summaries(log: dict[str, Any]) -> list[dict[str, float]]:
+    """Per-epoch scalars of a model's training log: GRU4Rec's `epoch_losses`, or the `epochs` entries
+    (loss, held-out RMSE, seconds) of the rating models' logs."""
+    if log.get("epoch_losses"):
+        return [{"loss": float(loss)} for loss in log["epoch_losses"]]
+    return [
+        {k: float(v) for k, v in entry.items() if k != "epoch" and isinstance(v, int | float)}
+        for entry in log.get("epochs", [])
+    ]
+
+
 def run_fn(fn_args: FnArgs) -> None:
     config = _config(fn_args)
     session_gap = int(config.get("session_gap", DEFAULT_SESSION_GAP))
@@ -72,8 +83,9 @@ def run_fn(fn_args: FnArgs) -> None:
     ).result()
     writer = tf.summary.create_file_writer(fn_args.model_run_dir)  # TensorBoard: the Model Run artifact
     with writer.as_default():
-        for epoch, loss in enumerate(getattr(model, "training_log", {}).get("epoch_losses", [])):
-            tf.summary.scalar("train/loss", loss, step=epoch)
+        for epoch, values in enumerate(epoch_summaries(getattr(model, "training_log", {})), start=1):
+            for name, value in values.items():
+                tf.summary.scalar(f"train/{name}", value, step=epoch)
         for name, value in metrics.items():
             tf.summary.scalar(f"validation/{name}", value, step=0)
     writer.flush()

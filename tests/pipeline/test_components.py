@@ -170,3 +170,12 @@ def test_slicing_features_band_ages_and_training_activity():
     assert features["age_band"].bytes_list.value == [b"25-34"]
     assert features["activity_band"].bytes_list.value == [b"50-99"]
     assert "gender" not in features  # unknown side features stay missing
+
+
+def test_the_trainer_logs_every_models_epochs_to_tensorboard():
+    from movierec.pipeline.modules.trainer import epoch_summaries
+
+    assert epoch_summaries({"epoch_losses": [0.5, 0.25]}) == [{"loss": 0.5}, {"loss": 0.25}]
+    rating_log = {"epochs": [{"epoch": 1, "loss": 1.2, "seconds": 3.0, "validation_rmse": 0.98}]}
+    assert epoch_summaries(rating_log) == [{"loss": 1.2, "seconds": 3.0, "validation_rmse": 0.98}]
+    assert epoch_summaries({}) == []
