@@ -194,6 +194,10 @@ def pipeline_run(as_json: bool, **options) -> None:
         metrics = sliced[name]
         shown = " ".join(f"{m}={metrics[m]:.4f}" for m in sorted(metrics) if m != "example_count")
         click.echo(f"  TFMA validation {name} ({int(metrics.get('example_count', 0))} ratings): {shown}")
+    side = summary.get("side_features")
+    if side is not None:
+        off = "; ".join(f"{name} ({why})" for name, why in side.get("off", {}).items()) or "none"
+        click.echo(f"side features on: {', '.join(side.get('on', [])) or 'none'}; off: {off}")
     click.echo(f"pushed model: {summary.get('pushed_model', 'none (not blessed)')}")
 
 

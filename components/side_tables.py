@@ -27,6 +27,8 @@ from movierec.serving.side_inputs import (
     title_word_ids,
 )
 
+SIDE_FEATURES_FILE = "side_features.json"  # the Trainer's record of the inputs on and off, in the Model
+
 
 def side_table_files(train_files: str | list[str], table: str) -> list[str]:
     """The file patterns of a side table next to the train split's (`<artifact>/Split-train/*`)."""

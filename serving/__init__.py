@@ -1,6 +1,7 @@
 """The SavedModel exports TF Serving loads — `export_for_serving` dispatches: history models
 (`HistoryScorable`, signatures of `ServingModule`) and rating models with stored state
-(`RatingServable` with a serving graph: `rating_servable`; signatures of `RatingServingModule`) — and (roadmap) the REST/gRPC client."""
+(`RatingServable` with a serving graph: `rating_servable`; signatures of `RatingServingModule`) —
+and (roadmap) the REST/gRPC client."""
 
 from movierec.serving.export import HistoryScorable, ServingModule, export_for_serving
 from movierec.serving.rating_export import (

@@ -22,7 +22,7 @@ from tfx.components.trainer.fn_args_utils import FnArgs
 from movierec.components.histories import read_user_histories, stream_from_histories, vocabulary
 from movierec.components.id_space import ModelVocabulary
 from movierec.components.ranking_evaluator import RECOMMENDER_DIR
-from movierec.components.side_tables import side_features
+from movierec.components.side_tables import SIDE_FEATURES_FILE, side_features
 from movierec.constants import DEFAULT_SESSION_GAP
 from movierec.data.splits import VALIDATION
 from movierec.data.stream import build_queries
@@ -97,6 +97,9 @@ def run_fn(fn_args: FnArgs) -> None:
     ModelVocabulary(items, users).save(os.path.join(model_root, RECOMMENDER_DIR))
     with tf.io.gfile.GFile(os.path.join(model_root, RECOMMENDER_DIR, "validation_metrics.json"), "w") as f:
         f.write(json.dumps(metrics, indent=2))
+    # which side inputs the data had (a layout without users or titles switches them off, with why)
+    with tf.io.gfile.GFile(os.path.join(model_root, RECOMMENDER_DIR, SIDE_FEATURES_FILE), "w") as f:
+        f.write(json.dumps(training_data.side_features.describe(), indent=2))
     # rating models serve from stored states: they also need the user ids and what each user rated
     if not export_for_serving(
         model,

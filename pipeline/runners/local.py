@@ -12,6 +12,8 @@ from tfx import v1 as tfx
 from tfx.components.evaluator import constants as evaluator_constants
 
 from movierec import storage
+from movierec.components.ranking_evaluator import RECOMMENDER_DIR
+from movierec.components.side_tables import SIDE_FEATURES_FILE
 from movierec.models import get_spec
 from movierec.pipeline.config import PipelineConfig
 from movierec.pipeline.pipeline import create_pipeline
@@ -100,6 +102,10 @@ def summarize(config: PipelineConfig) -> dict[str, Any]:
                     f"TFMA: validation RMSE {overall.get('root_mean_squared_error', float('nan')):.4f}, "
                     f"bound {config.max_rmse}, tolerance vs latest blessed {config.rmse_tolerance}"
                 )
+    model = _latest(store, name, "Model")
+    side_features = f"{model.uri}/{RECOMMENDER_DIR}/{SIDE_FEATURES_FILE}" if model is not None else None
+    if side_features is not None and storage.exists(side_features):
+        summary["side_features"] = json.loads(storage.read_text(side_features))
     if pushed is not None and pushed.custom_properties["pushed"].int_value:
         summary["pushed_model"] = pushed.custom_properties["pushed_destination"].string_value
     return summary
