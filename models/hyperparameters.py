@@ -84,3 +84,13 @@ def require(condition: bool, owner: str, argument: str, message: str) -> None:
     """For `__post_init__` checks beyond the type: raises ValueError naming the model and the argument."""
     if not condition:
         raise ValueError(f"{owner}: {argument} {message}")
+
+
+def is_int(value: object) -> bool:
+    """An integer and not a bool (`True` is an int to Python, never a size to a model)."""
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def is_number(value: object) -> bool:
+    """An int or a float and not a bool."""
+    return isinstance(value, int | float) and not isinstance(value, bool)

@@ -11,7 +11,7 @@ from __future__ import annotations
 import dataclasses
 import math
 
-from movierec.models.hyperparameters import hyperparameter, require
+from movierec.models.hyperparameters import hyperparameter, is_int, is_number, require
 
 OWNER = "lstm-cnn"
 
@@ -60,24 +60,24 @@ class LSTMCNNConfig:
             "batch_size",
         ):
             value = getattr(self, name)
-            require(_is_int(value) and value >= 1, OWNER, name, f"must be an integer >= 1, got {value!r}")
+            require(is_int(value) and value >= 1, OWNER, name, f"must be an integer >= 1, got {value!r}")
         require(
-            _is_int(self.seed) and self.seed >= 0,
+            is_int(self.seed) and self.seed >= 0,
             OWNER,
             "seed",
             f"must be an integer >= 0, got {self.seed!r}",
         )
         require(
-            _is_number(self.learning_rate) and 0 < self.learning_rate < math.inf,
+            is_number(self.learning_rate) and 0 < self.learning_rate < math.inf,
             OWNER,
             "learning_rate",
             f"must be > 0, got {self.learning_rate!r}",
         )
         for name in ("dropout", "validation_fraction"):
             value = getattr(self, name)
-            require(_is_number(value) and 0 <= value < 1, OWNER, name, f"must be in [0, 1), got {value!r}")
+            require(is_number(value) and 0 <= value < 1, OWNER, name, f"must be in [0, 1), got {value!r}")
         require(
-            _is_number(self.liked_threshold) and math.isfinite(self.liked_threshold),
+            is_number(self.liked_threshold) and math.isfinite(self.liked_threshold),
             OWNER,
             "liked_threshold",
             f"must be a finite number, got {self.liked_threshold!r}",
@@ -104,11 +104,3 @@ def _windows_parse(text: object) -> tuple[int, ...] | None:
     except ValueError:
         return None
     return widths if widths and all(w >= 1 for w in widths) else None
-
-
-def _is_int(value: object) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool)
-
-
-def _is_number(value: object) -> bool:
-    return isinstance(value, int | float) and not isinstance(value, bool)

@@ -22,7 +22,7 @@ import math
 import typing
 from typing import Literal
 
-from movierec.models.hyperparameters import hyperparameter, require
+from movierec.models.hyperparameters import hyperparameter, is_int, is_number, require
 from movierec.models.rrn.steps import DAY, WEEK
 
 OWNER = "rrn"
@@ -86,19 +86,19 @@ class RRNConfig:
             "batch_size",
         ):
             value = getattr(self, name)
-            require(_is_int(value) and value >= 1, OWNER, name, f"must be an integer >= 1, got {value!r}")
+            require(is_int(value) and value >= 1, OWNER, name, f"must be an integer >= 1, got {value!r}")
         for name in ("pmf_epochs", "seed"):
             value = getattr(self, name)
-            require(_is_int(value) and value >= 0, OWNER, name, f"must be an integer >= 0, got {value!r}")
+            require(is_int(value) and value >= 0, OWNER, name, f"must be an integer >= 0, got {value!r}")
         for name in ("pmf_learning_rate", "learning_rate"):
             value = getattr(self, name)
-            require(_is_number(value) and 0 < value < math.inf, OWNER, name, f"must be > 0, got {value!r}")
+            require(is_number(value) and 0 < value < math.inf, OWNER, name, f"must be > 0, got {value!r}")
         for name in ("stationary_l2", "l2", "stationary_learning_rate", "clipnorm"):
             value = getattr(self, name)
-            require(_is_number(value) and 0 <= value < math.inf, OWNER, name, f"must be >= 0, got {value!r}")
+            require(is_number(value) and 0 <= value < math.inf, OWNER, name, f"must be >= 0, got {value!r}")
         value = self.validation_fraction
         require(
-            _is_number(value) and 0 <= value < 1,
+            is_number(value) and 0 <= value < 1,
             OWNER,
             "validation_fraction",
             f"must be in [0, 1), got {value!r}",
@@ -115,11 +115,3 @@ class RRNConfig:
             "input_scaling",
             f"must be one of {INPUT_SCALINGS}, got {self.input_scaling!r}",
         )
-
-
-def _is_int(value: object) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool)
-
-
-def _is_number(value: object) -> bool:
-    return isinstance(value, int | float) and not isinstance(value, bool)
