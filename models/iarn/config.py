@@ -20,7 +20,7 @@ import math
 import typing
 from typing import Literal
 
-from movierec.models.hyperparameters import hyperparameter, require
+from movierec.models.hyperparameters import hyperparameter, is_int, is_number, require
 
 OWNER = "iarn"
 # "iarn": interacting attention gates (eqs. 3-9); "tagm": attention gates from the own side's
@@ -79,28 +79,28 @@ class IARNConfig:
             "batch_size",
         ):
             value = getattr(self, name)
-            require(_is_int(value) and value >= 1, OWNER, name, f"must be an integer >= 1, got {value!r}")
+            require(is_int(value) and value >= 1, OWNER, name, f"must be an integer >= 1, got {value!r}")
         require(
-            _is_int(self.seed) and self.seed >= 0,
+            is_int(self.seed) and self.seed >= 0,
             OWNER,
             "seed",
             f"must be an integer >= 0, got {self.seed!r}",
         )
         require(
-            _is_number(self.learning_rate) and 0 < self.learning_rate < math.inf,
+            is_number(self.learning_rate) and 0 < self.learning_rate < math.inf,
             OWNER,
             "learning_rate",
             f"must be > 0, got {self.learning_rate!r}",
         )
         require(
-            _is_number(self.clip_value) and 0 <= self.clip_value < math.inf,
+            is_number(self.clip_value) and 0 <= self.clip_value < math.inf,
             OWNER,
             "clip_value",
             f"must be >= 0, got {self.clip_value!r}",
         )
         for name in ("dropout", "validation_fraction"):
             value = getattr(self, name)
-            require(_is_number(value) and 0 <= value < 1, OWNER, name, f"must be in [0, 1), got {value!r}")
+            require(is_number(value) and 0 <= value < 1, OWNER, name, f"must be in [0, 1), got {value!r}")
         require(
             self.backbone in BACKBONES,
             OWNER,
@@ -119,11 +119,3 @@ class IARNConfig:
             "rating_input",
             f"must be a bool, got {self.rating_input!r}",
         )
-
-
-def _is_int(value: object) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool)
-
-
-def _is_number(value: object) -> bool:
-    return isinstance(value, int | float) and not isinstance(value, bool)
