@@ -1,9 +1,10 @@
-"""SavedModels of rating models (RRN, LSTM+CNN) for TF Serving and TFX's stock Evaluator (TFMA).
+"""SavedModels of rating models (RRN, LSTM+CNN, IARN) for TF Serving and TFX's stock Evaluator (TFMA).
 
 A rating model predicts r̂(user, item, time) from stored per-user and per-movie state: RRN's LSTM
 states, which new events advance without retraining (Wu et al. WSDM 2017, §4.5); LSTM+CNN's liked
 histories and side-feature tables (`lstm_cnn_graph.py`, which also scores movies and users the model
-never saw from the title, genres and user fields in the request). The export is a `tf.Module` holding the
+never saw from the title, genres and user fields in the request); IARN's two histories per (user, item,
+time), rebuilt from its stored training events (`iarn_graph.py`). The export is a `tf.Module` holding the
 Keras 3 model (weights and state variables), the tensorflow-transform layer that maps raw ids to the
 model's indices (`user_id` → `user_index`, `item_id` → `item_index`; index == vocabulary size is the
 OOV bucket, i.e. an unknown id), and the items every known user has rated. Raw ids in, raw ids out.
@@ -61,10 +62,12 @@ from typing import Any, Protocol, runtime_checkable
 import numpy as np
 import tensorflow as tf
 
+from movierec.models.iarn import IARNRecommender
 from movierec.models.lstm_cnn import LSTMCNNRecommender
 from movierec.models.rrn import RRNRecommender
 from movierec.models.rrn.state import REASONS
 from movierec.serving.graph_ops import csr_rows, first_values
+from movierec.serving.iarn_graph import IARNGraph
 from movierec.serving.lstm_cnn_graph import LSTMCNNGraph
 from movierec.serving.rrn_graph import RRNGraph
 from movierec.serving.side_inputs import optional_features_spec
@@ -94,6 +97,7 @@ class RatingServable(Protocol):
 GRAPHS: dict[type, Any] = {
     RRNRecommender: lambda model: RRNGraph(model.keras_model),
     LSTMCNNRecommender: lambda model: LSTMCNNGraph(model.keras_model, model.config.max_history),
+    IARNRecommender: lambda model: IARNGraph(model.keras_model, model.config.max_history),
 }
 
 
@@ -102,7 +106,7 @@ def rating_servable(model: Any) -> bool:
     return isinstance(model, RatingServable) and type(model) in GRAPHS
 
 
-def rating_graph(model: RatingServable) -> RRNGraph | LSTMCNNGraph:
+def rating_graph(model: RatingServable) -> RRNGraph | LSTMCNNGraph | IARNGraph:
     """The graph ops of a fitted rating model's Keras network."""
     if not rating_servable(model):
         raise TypeError(f"no TF Serving graph for {type(model).__name__}: add one to GRAPHS")
@@ -141,7 +145,7 @@ class RatingServingModule(tf.Module):
 
     def __init__(
         self,
-        graph: RRNGraph | LSTMCNNGraph,
+        graph: RRNGraph | LSTMCNNGraph | IARNGraph,
         transform_output,
         item_vocabulary: np.ndarray,
         rated: tuple[np.ndarray, np.ndarray],
@@ -297,6 +301,51 @@ class StatefulRatingServingModule(RatingServingModule):
         return self.graph.snapshot()
 
 
+class ExplainingRatingServingModule(RatingServingModule):
+    """The servable of a model whose graph can `explain` a prediction (IARN): adds `explain` (see the
+    module), which needs the user vocabulary to return raw user ids."""
+
+    def __init__(
+        self,
+        graph: IARNGraph,
+        transform_output,
+        item_vocabulary: np.ndarray,
+        rated: tuple[np.ndarray, np.ndarray],
+        user_vocabulary: np.ndarray,
+    ):
+        super().__init__(graph, transform_output, item_vocabulary, rated)
+        self.user_vocabulary = tf.constant(np.asarray(user_vocabulary).astype(object).astype(bytes))
+
+    @tf.function(
+        input_signature=[
+            tf.TensorSpec([], tf.string, name="user_id"),
+            tf.TensorSpec([], tf.string, name="item_id"),
+            tf.TensorSpec([], tf.int64, name="timestamp"),
+        ]
+    )
+    def explain(self, user_id: tf.Tensor, item_id: tf.Tensor, timestamp: tf.Tensor) -> dict[str, tf.Tensor]:
+        index = self.indices({USER_FEATURE: tf.reshape(user_id, [1]), ITEM_FEATURE: tf.reshape(item_id, [1])})
+        user_known, user = self._known(index[USER_FEATURE][0], self.n_users)
+        item_known, item = self._known(index[ITEM_FEATURE][0], self.n_items)
+        time = tf.where(timestamp < 0, self.graph.now(), timestamp)
+        found = self.graph.explain(user, item, time, user_known, item_known)
+        return {
+            "user_history_item_ids": tf.gather(self.item_vocabulary, found["user_items"]),
+            "user_history_ratings": found["user_ratings"],
+            "user_history_timestamps": found["user_timestamps"],
+            "user_history_gates": found["user_gates"],
+            "item_history_user_ids": tf.gather(self.user_vocabulary, found["item_users"]),
+            "item_history_ratings": found["item_ratings"],
+            "item_history_timestamps": found["item_timestamps"],
+            "item_history_gates": found["item_gates"],
+            "predicted_rating": found["predicted_rating"],
+            "raw_rating": found["raw_rating"],
+            "timestamp": time,
+            "user_known": user_known,
+            "item_known": item_known,
+        }
+
+
 def export_rating_model(
     model: Any,
     transform_output,
@@ -322,10 +371,16 @@ def export_rating_model(
         if vocabulary is None or len(vocabulary) != size:
             got = "None" if vocabulary is None else len(vocabulary)
             raise ValueError(f"{name}: the model has {size} indices, the vocabulary {got} ids")
-    stateful = hasattr(graph, "feed")
-    module = (StatefulRatingServingModule if stateful else RatingServingModule)(
-        graph, transform_output, item_vocabulary, rated_pairs(rated, graph.n_users, graph.n_items)
-    )
+    stateful, explaining = hasattr(graph, "feed"), hasattr(graph, "explain")
+    pairs = rated_pairs(rated, graph.n_users, graph.n_items)
+    if explaining:
+        module = ExplainingRatingServingModule(
+            graph, transform_output, item_vocabulary, pairs, user_vocabulary
+        )
+    else:
+        module = (StatefulRatingServingModule if stateful else RatingServingModule)(
+            graph, transform_output, item_vocabulary, pairs
+        )
     signatures = {
         "serving_default": module.predict_rating,
         "predict_rating": module.predict_rating,
@@ -334,5 +389,7 @@ def export_rating_model(
     }
     if stateful:
         signatures["update_state"] = module.update_state
+    if explaining:
+        signatures["explain"] = module.explain
     tf.saved_model.save(module, export_dir, signatures=signatures)
     return True
