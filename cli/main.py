@@ -6,6 +6,7 @@ import click
 
 from movierec.cli.data import data
 from movierec.cli.evaluate import evaluate, train
+from movierec.cli.explain import explain
 from movierec.cli.models import models
 from movierec.cli.pipeline import pipeline_group
 from movierec.cli.recommend import recommend
@@ -26,5 +27,6 @@ main.add_command(data)
 main.add_command(evaluate)
 main.add_command(train)
 main.add_command(recommend)
+main.add_command(explain)
 main.add_command(models)
 main.add_command(pipeline_group)
