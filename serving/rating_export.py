@@ -37,14 +37,25 @@ Signatures (`saved_model_cli show --all --dir <export>` lists them):
   `models/rrn/state.py`'s rules and reason strings, unknown ids, ratings outside the training scale and
   timestamps earlier than the user's or the movie's state, and applies the rest. Arrays of different
   lengths fail the request with an error that names the fields.
+- `explain` (IARN only: models whose graph can `explain`): `user_id` string [], `item_id` string [],
+  `timestamp` int64 [] (negative: `now()`) → the histories the prediction read, oldest first:
+  `user_history_item_ids` string [Lu], `user_history_ratings` float32 [Lu], `user_history_timestamps`
+  int64 [Lu], `user_history_gates` float32 [Lu] (the attention gate a_t of each event, eq. 6), and
+  `item_history_user_ids` string [Li], `item_history_ratings`, `item_history_timestamps`,
+  `item_history_gates` (eq. 8); `predicted_rating` float32 [] (clipped, = `predict_rating`'s),
+  `raw_rating` float32 [] (unclipped), `timestamp` int64 [] (the time used), `user_known` and
+  `item_known` bool []. One pair per call (scalars: the histories' lengths differ per pair). An unknown
+  id is not an error: its `*_known` is false, its side's history is empty and the rating is IARN's
+  fallback (`iarn_graph.py`); `IARNRecommender.explain` is the offline twin.
 - `transform_features`: `examples` → Transform's outputs (as `ServingModule`'s), e.g. for TFMA's
   `preprocessing_function_names`.
 
 Fallbacks (documented, never an error), RRN: a known user and item get the full prediction; otherwise
 the rating is μ + b_u (known user) + b_i (known item), clipped to the training scale — the dynamic and
-the stationary interaction terms need both sides' vectors. `recommend` ranks the catalogue for an
-unknown user by μ + b_i (the population ranking: the rating an average user is predicted to give),
-removing nothing (no rated item of theirs is known). LSTM+CNN: see `lstm_cnn_graph.py`.
+the stationary interaction terms need both sides' vectors. `recommend` ranks by unclipped ratings
+(as `score`), an unknown user's catalogue by μ + b_i (the population ranking: the rating an average
+user is predicted to give), removing nothing (no rated item of theirs is known). LSTM+CNN: see
+`lstm_cnn_graph.py`.
 
 What TF Serving cannot do here, honestly: `update_state` changes the variables of the *loaded*
 servable only. TF Serving never writes variables back: a reload (a new version, a restart, another

@@ -110,8 +110,8 @@ class RRNGraph:
         return tf.where(user_known & item_known, full, self.fallback(users, items, user_known, item_known))
 
     def population_scores(self) -> tf.Tensor:
-        """μ + b_i of every item, clipped: the ranking for users the model does not know, [n_items]."""
-        return self.clip(self.model.global_mean + self._item_bias[:, 0])
+        """μ + b_i of every item (unclipped, a ranking): for users the model does not know, [n_items]."""
+        return self.model.global_mean + self._item_bias[:, 0]
 
     def score_all(self, users: tf.Tensor, timestamp: tf.Tensor) -> tf.Tensor:
         """Predicted ratings of the whole catalogue for known `users` at one time, [B, n_items]."""

@@ -419,8 +419,10 @@ class RRN(keras.Model):
         return ops.clip(ratings, *self.rating_range) if self.rating_range else ratings
 
     def score_all(self, users: Any, timestamps: Any) -> Any:
-        """Predicted ratings of the whole catalogue at each query's time, [B, n_items]. The movies' m̃
-        are computed once per distinct movie step of the batch (a batch spans few weeks)."""
+        """Predicted ratings of the whole catalogue at each query's time, [B, n_items], unclipped (a
+        ranking: clipping would tie every movie predicted above the scale's top, and ties count
+        against the target). The movies' m̃ are computed once per distinct movie step of the batch (a
+        batch spans few weeks)."""
         users = ops.cast(users, "int32")
         timestamps = ops.convert_to_numpy(timestamps).astype(np.int64)
         user_dynamic = self.dynamic_at("user", users, self.step_of(timestamps, "user"))  # [B, d]
@@ -437,13 +439,14 @@ class RRN(keras.Model):
         scores = ops.convert_to_numpy(stationary).astype(np.float32)
         for members, dynamic in rows:
             scores[members] += dynamic
-        return np.asarray(ops.convert_to_numpy(self.clip(scores)), dtype=np.float32)
+        return np.asarray(scores, dtype=np.float32)
 
     # -- graph-friendly pieces (keras ops only, any batch shape): a SavedModel runs these -------------
 
     def score_all_at(self, users: Any, timestamp: Any) -> Any:
         """`score_all` for queries that share one time `timestamp` (a scalar), in keras ops only, so it
-        traces into a serving graph: [B, n_items] float32, the same math (one distinct movie step)."""
+        traces into a serving graph: [B, n_items] float32, the same math (one distinct movie step),
+        unclipped."""
         users = ops.cast(users, "int32")
         timestamp = ops.cast(timestamp, "int64")
         user_steps = ops.zeros_like(users, "int64") + self.step_of(timestamp, "user")
@@ -452,7 +455,7 @@ class RRN(keras.Model):
         movie_steps = ops.zeros((self.n_items,), "int64") + self.step_of(timestamp, "movie")
         movies = self.dynamic_at("movie", every_item, movie_steps)  # [n, d]
         stationary = ops.cast(self.stationary.score_all(users), "float32")
-        return self.clip(stationary + ops.matmul(user_dynamic, ops.transpose(movies)))
+        return stationary + ops.matmul(user_dynamic, ops.transpose(movies))
 
     def step_state(
         self, side: str, h: Any, c: Any, rating_sums: Any, counts: Any, steps: Any, previous: Any
