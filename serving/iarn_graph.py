@@ -151,18 +151,20 @@ class IARNGraph:
         catalogue = tf.range(n, dtype=tf.int64)
         item = self.windows(self.item_events(), catalogue, tf.fill([n], timestamp), tf.ones([n], tf.bool))
         u_encoded = model.encode_side("user", user["others"], user["ratings"])
-        v_encoded = model.encode_side("item", item["others"], item["ratings"], tf.cast(catalogue, tf.int32))
-        n_queries = tf.shape(user["others"])[0]
-        query_rows = tf.repeat(tf.range(n_queries), n)
-        item_rows = tf.tile(tf.range(n), [n_queries])
-        u = {name: tf.gather(tensor, query_rows) for name, tensor in u_encoded.items()}
-        v = {name: tf.gather(tensor, item_rows) for name, tensor in v_encoded.items()}
-        user_gates = model.gates("user", u, v.get("to_other"))
-        item_gates = model.gates("item", v, u.get("to_other"))
-        u_latent = model.represent("user", model.last_state("user", u, user_gates))
-        v_latent = model.represent("item", model.last_state("item", v, item_gates))
-        scores = tf.reduce_sum(u_latent * v_latent, axis=-1)  # eq. (1)
-        return tf.reshape(tf.cast(scores, tf.float32), [n_queries, n])
+        v = model.encode_side("item", item["others"], item["ratings"], tf.cast(catalogue, tf.int32))
+
+        def one_query(q: tf.Tensor) -> tf.Tensor:
+            # one query's n pairs at a time: the per-step tensors of B × n pairs at once would need
+            # B × n × (Lu + Li) × (H + F) floats (GBs for a batch of users on ML-100K)
+            u = {name: tf.gather(tensor, tf.fill([n], q)) for name, tensor in u_encoded.items()}
+            user_gates = model.gates("user", u, v.get("to_other"))
+            item_gates = model.gates("item", v, u.get("to_other"))
+            u_latent = model.represent("user", model.last_state("user", u, user_gates))
+            v_latent = model.represent("item", model.last_state("item", v, item_gates))
+            return tf.cast(tf.reduce_sum(u_latent * v_latent, axis=-1), tf.float32)  # eq. (1)
+
+        queries = tf.range(tf.shape(user["others"])[0])
+        return tf.map_fn(one_query, queries, fn_output_signature=tf.TensorSpec([n], tf.float32))
 
     # -- what the rating export calls -----------------------------------------------------------------
 
