@@ -27,7 +27,8 @@ import numpy as np
 import tensorflow as tf
 from keras import ops
 
-from movierec.models.base import TrainingData, UserSequences, holdout
+from movierec.models.base import TrainingData, UserSequences
+from movierec.models.epoch_selection import select_and_refit
 from movierec.models.iarn.config import IARNConfig
 from movierec.models.iarn.features import genre_parents
 from movierec.models.iarn.history import EventHistory, gather_window
@@ -223,25 +224,12 @@ def run(
 
 def train(data: TrainingData, config: IARNConfig) -> tuple[IARN, TrainingLog]:
     """Best epoch on the held-out latest training ratings, then a refit on all of them (module)."""
-    started = time.perf_counter()
-    seq = data.sequences
-    if config.validation_fraction > 0 and len(seq.items):
-        head, later = holdout(seq, config.validation_fraction)
-        seen_users = np.bincount(head.users, minlength=data.n_users) > 0
-        seen_items = np.bincount(head.items, minlength=data.n_items) > 0
-        users, items = seq.users[later], seq.items[later]
-        known = seen_users[users] & seen_items[items]  # as the protocols do: unseen ids are not evaluated
-        if known.any():
-            validation = (users[known], items[known], seq.ratings[later][known], seq.timestamps[later][known])
-            _, selection = run(replace(data, sequences=head), config, config.epochs, validation)
-            best = min(selection.epochs, key=lambda e: e["validation_rmse"])
-            model, log = run(data, config, int(best["epoch"]))
-            log.selection = selection.epochs
-            log.best_epoch = int(best["epoch"])
-            log.best_validation_rmse = float(best["validation_rmse"])
-            log.validation_events = int(known.sum())
-            log.seconds = time.perf_counter() - started
-            return model, log
-    model, log = run(data, config, config.epochs)
-    log.seconds = time.perf_counter() - started
-    return model, log
+    return select_and_refit(
+        OWNER,
+        data.sequences,
+        data.n_users,
+        data.n_items,
+        config.validation_fraction,
+        config.epochs,
+        lambda events, epochs, validation: run(replace(data, sequences=events), config, epochs, validation),
+    )

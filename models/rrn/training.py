@@ -30,13 +30,17 @@ import numpy as np
 import tensorflow as tf
 from keras import ops
 
-from movierec.models.base import UserSequences, holdout
+from movierec.models.base import UserSequences
+from movierec.models.epoch_selection import select_and_refit
 from movierec.models.rrn.config import RRNConfig
 from movierec.models.rrn.network import NO_STEP, RRN
 from movierec.models.rrn.state import feed_events
 from movierec.models.rrn.steps import StepSequences, group_steps
 
 OTHER = {"user": "movie", "movie": "user"}
+
+
+OWNER = "rrn"
 
 
 @dataclass
@@ -349,36 +353,12 @@ def _check(loss: float, epoch: int, side: str) -> None:
 
 def train(sequences: UserSequences, n_users: int, n_items: int, config: RRNConfig) -> tuple[RRN, TrainingLog]:
     """The whole §3.4/§4.1 procedure with the best epoch chosen on held-out later events (module)."""
-    started = time.perf_counter()
-    if config.validation_fraction <= 0:
-        model, log = run(sequences, n_users, n_items, config, config.epochs)
-        log.seconds = time.perf_counter() - started
-        return model, log
-    head, later = holdout(sequences, config.validation_fraction)
-    seen_users = np.bincount(head.users, minlength=n_users) > 0
-    seen_items = np.bincount(head.items, minlength=n_items) > 0
-    users, items = sequences.users[later], sequences.items[later]
-    known = seen_users[users] & seen_items[items]  # as the protocols do: unseen ids are not evaluated
-    validation = (
-        users[known],
-        items[known],
-        sequences.ratings[later][known],
-        sequences.timestamps[later][known],
+    return select_and_refit(
+        OWNER,
+        sequences,
+        n_users,
+        n_items,
+        config.validation_fraction,
+        config.epochs,
+        lambda events, epochs, validation: run(events, n_users, n_items, config, epochs, validation),
     )
-    if not known.any():
-        model, log = run(sequences, n_users, n_items, config, config.epochs)
-        log.seconds = time.perf_counter() - started
-        return model, log
-    _, selection = run(head, n_users, n_items, config, config.epochs, validation)
-    scored = [e for e in selection.epochs if e["epoch"] >= 1]
-    if not all(np.isfinite(e["validation_rmse"]) for e in scored):
-        epoch = next(e["epoch"] for e in scored if not np.isfinite(e["validation_rmse"]))
-        raise FloatingPointError(f"rrn: the validation RMSE became non-finite in epoch {epoch}")
-    best = min(scored, key=lambda e: e["validation_rmse"])
-    model, log = run(sequences, n_users, n_items, config, int(best["epoch"]))
-    log.selection = selection.epochs
-    log.best_epoch = int(best["epoch"])
-    log.best_validation_rmse = float(best["validation_rmse"])
-    log.validation_events = int(known.sum())
-    log.seconds = time.perf_counter() - started
-    return model, log
