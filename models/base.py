@@ -245,6 +245,18 @@ class RatingPredictor(Protocol):
     ) -> np.ndarray: ...
 
 
+def query_times(batch: QueryBatch, now: int) -> np.ndarray:
+    """Each query's time, for models that predict at a time (RRN, IARN): its target's timestamp (the
+    event at `positions`, the start of the target's tie group), or `now` where the user's stream has
+    no event there."""
+    seq = batch.sequences
+    users = np.asarray(batch.users, dtype=np.int64)
+    positions = np.asarray(batch.positions, dtype=np.int64)
+    has = positions < np.diff(seq.indptr)[users]
+    rows = np.where(has, seq.indptr[users] + positions, 0)
+    return np.where(has, seq.timestamps[rows] if len(seq.timestamps) else 0, now).astype(np.int64)
+
+
 def predict_ratings_at(
     model: RatingPredictor, users: np.ndarray, items: np.ndarray, timestamps: np.ndarray
 ) -> np.ndarray:

@@ -19,7 +19,7 @@ from typing import Any
 
 import numpy as np
 
-from movierec.models.base import KerasRecommender, QueryBatch, TrainingData
+from movierec.models.base import KerasRecommender, QueryBatch, TrainingData, query_times
 from movierec.models.iarn.config import IARNConfig
 from movierec.models.iarn.history import context_history
 from movierec.models.iarn.inference import Predictor
@@ -58,16 +58,6 @@ class IARNRecommender(KerasRecommender):
         stamps = self._ready().user_history.timestamps
         return int(stamps.max()) + 1 if len(stamps) else 0
 
-    def query_times(self, batch: QueryBatch) -> np.ndarray:
-        """Each query's time: its target's timestamp (the event at `positions`, the start of the
-        target's tie group), or `now()` where the user's stream has no event there."""
-        seq = batch.sequences
-        users = np.asarray(batch.users, dtype=np.int64)
-        positions = np.asarray(batch.positions, dtype=np.int64)
-        has = positions < np.diff(seq.indptr)[users]
-        rows = np.where(has, seq.indptr[users] + positions, 0)
-        return np.where(has, seq.timestamps[rows] if len(seq.timestamps) else 0, self.now()).astype(np.int64)
-
     def predict_ratings(
         self, users: np.ndarray, items: np.ndarray, timestamps: np.ndarray | None = None
     ) -> np.ndarray:
@@ -84,7 +74,7 @@ class IARNRecommender(KerasRecommender):
             return np.zeros((0, n), np.float32)
         positions = np.asarray(batch.positions, dtype=np.int64)
         history = context_history(batch.sequences, batch.users, positions)  # one owner per query
-        return predictor.catalogue(history, np.arange(len(batch)), positions, self.query_times(batch))
+        return predictor.catalogue(history, np.arange(len(batch)), positions, query_times(batch, self.now()))
 
     def explain(self, user: int, item: int, timestamp: int | None = None) -> dict[str, Any]:
         """Why IARN predicts what it does for (user, item) at `timestamp` (default: after every

@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 from keras import ops
 
-from movierec.models.base import KerasRecommender, QueryBatch, TrainingData
+from movierec.models.base import KerasRecommender, QueryBatch, TrainingData, query_times
 from movierec.models.rrn.config import RRNConfig
 from movierec.models.rrn.network import NO_STEP, RRN
 from movierec.models.rrn.state import StateUpdateReport, update_state
@@ -51,21 +51,11 @@ class RRNRecommender(KerasRecommender):
         )
         return latest if latest != NO_STEP else 0
 
-    def query_times(self, batch: QueryBatch) -> np.ndarray:
-        """Each query's time: its target's timestamp (the event at `positions`, the start of the
-        target's tie group), or `now()` where the user's stream has no event there."""
-        seq = batch.sequences
-        users = np.asarray(batch.users, dtype=np.int64)
-        positions = np.asarray(batch.positions, dtype=np.int64)
-        has = positions < np.diff(seq.indptr)[users]
-        rows = np.where(has, seq.indptr[users] + positions, 0)
-        return np.where(has, seq.timestamps[rows] if len(seq.timestamps) else 0, self.now()).astype(np.int64)
-
     def score(self, batch: QueryBatch) -> np.ndarray:
         model = self._model()
         if len(batch) == 0:
             return np.zeros((0, model.n_items), np.float32)
-        return model.score_all(np.asarray(batch.users, dtype=np.int32), self.query_times(batch))
+        return model.score_all(np.asarray(batch.users, dtype=np.int32), query_times(batch, self.now()))
 
     def predict_ratings(
         self, users: np.ndarray, items: np.ndarray, timestamps: np.ndarray | None = None
