@@ -14,8 +14,9 @@ layers). Signatures:
 - `transform_features(examples)`: interaction Examples → the Transform outputs (for the Evaluator and
   for checking training/serving skew).
 
-Rating models with stored state (RRN) have their own export, `rating_export.export_rating_model`
-(`predict_rating`/`serving_default`, `recommend`, `update_state`); `export_for_serving` dispatches.
+Rating models with stored state (RRN, LSTM+CNN, IARN) have their own export,
+`rating_export.export_rating_model` (`predict_rating`/`serving_default`, `recommend`; RRN's
+`update_state`, IARN's `explain`); `export_for_serving` dispatches.
 """
 
 from __future__ import annotations
@@ -146,7 +147,7 @@ def export_for_serving(
 
     - `HistoryScorable` models (GRU4Rec): `ServingModule`; `session_gap` must be the one the model was
       evaluated with.
-    - rating models with a serving graph (RRN, LSTM+CNN; `rating_export.rating_servable`):
+    - rating models with a serving graph (RRN, LSTM+CNN, IARN; `rating_export.rating_servable`):
       `rating_export.export_rating_model`, which needs
       `user_vocabulary` (the raw ids of the model's user indices) and `rated` (the (user, item)
       indices of the training events, e.g. the Trainer's `TrainingData.sequences`: `recommend` never
