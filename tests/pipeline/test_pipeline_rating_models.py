@@ -1,9 +1,12 @@
-"""LSTM+CNN through TFX: side features through Transform and SequenceGen's side tables into the
-Trainer (equal, decoded, to the command line's), blessed by TFMA, pushed, and served from raw strings in
-a process that never imported movierec — a movie the catalogue lacks included."""
+"""LSTM+CNN and IARN through TFX (RRN: test_pipeline_rrn.py). LSTM+CNN: side features through
+Transform and SequenceGen's side tables into the Trainer (equal, decoded, to the command line's),
+blessed by TFMA, pushed, and served from raw strings in a process that never imported movierec — a
+movie the catalogue lacks included. IARN: pushed with its `explain` signature, serving the evaluated
+ratings."""
 
 import json
 import os
+import re
 import subprocess
 import sys
 import textwrap
@@ -23,6 +26,16 @@ TINY_LSTM_CNN = {
     "feature_dim": 16,
     "lstm_units": 8,
     "head_units": 8,
+    "max_history": 5,
+    "epochs": 1,
+    "validation_fraction": 0.0,
+}
+
+TINY_IARN = {
+    "embedding_dim": 8,
+    "hidden_size": 8,
+    "latent_dim": 4,
+    "attention_units": 8,
     "max_history": 5,
     "epochs": 1,
     "validation_fraction": 0.0,
@@ -53,7 +66,6 @@ SERVE = textwrap.dedent("""
 def test_lstm_cnn_reads_side_features_through_transform_and_serves_raw_strings(ml100k_slice, tmp_path):
     from movierec.data import load_dataset
     from movierec.data.side_features import build_side_features
-    from movierec.data.splits import TEST
     from movierec.models import load_model
 
     config = PipelineConfig(
@@ -93,14 +105,50 @@ def test_lstm_cnn_reads_side_features_through_transform_and_serves_raw_strings(m
         }
 
     model_dir = os.path.join(config.serving_model_dir, version)
+    assert signatures(model_dir) >= {"serving_default", "predict_rating", "recommend", "transform_features"}
+    assert "update_state" not in signatures(model_dir)
+    new_movie = {"title": "Unseen Star Wars Romance (2031)", "genres": ["Romance", "War"]}
+    served, expected = served_test_ratings(config, recommender, model_dir, new_movie)
+    np.testing.assert_allclose(served["predicted"][:-1], expected, rtol=1e-4, atol=1e-4)
+    assert np.isfinite(served["predicted"][-1]) and 1.0 <= served["predicted"][-1] <= 5.0
+    assert len(served["top"]) == 10 and all(served["top"])
+
+
+def test_iarn_is_pushed_with_its_explain_signature_and_serves_the_evaluated_ratings(ml100k_slice, tmp_path):
+    from movierec.models import load_model
+
+    config = PipelineConfig(
+        data_path=str(ml100k_slice),
+        output_dir=str(tmp_path / "run"),
+        model="iarn",
+        hparams=TINY_IARN,
+        max_rmse=2.0,
+        code_fingerprint=code_fingerprint(),
+    )
+    summary = run(config)
+    assert summary["blessed"], summary
+    (version,) = pushed_versions(config)
+    model_dir = os.path.join(config.serving_model_dir, version)
+    assert signatures(model_dir) >= {"serving_default", "predict_rating", "recommend", "explain"}
+    recommender = load_model(os.path.join(latest_uri(config, "Model"), "recommender"))
+    served, expected = served_test_ratings(config, recommender, model_dir, {})
+    np.testing.assert_allclose(served["predicted"][:-1], expected, rtol=1e-4, atol=1e-4)
+    assert len(served["top"]) == 10 and all(served["top"])
+
+
+def signatures(model_dir: str) -> set[str]:
+    """The signature names `saved_model_cli show --all` lists, as TF Serving would see them."""
     shown = subprocess.run(
         ["saved_model_cli", "show", "--dir", model_dir, "--all"], capture_output=True, text=True, check=True
     ).stdout
-    for signature in ("serving_default", "predict_rating", "recommend", "transform_features"):
-        assert f"signature_def['{signature}']" in shown, signature
-    assert "update_state" not in shown
+    return set(re.findall(r"signature_def\['([^']+)'\]", shown))
 
-    # serve what was evaluated: the served rating of a test event is the evaluated one
+
+def served_test_ratings(config: PipelineConfig, recommender, model_dir: str, new_movie: dict):
+    """(the SavedModel's answers in a fresh process, the evaluated ratings) for 8 test events: served
+    `predicted` ends with the rating of a movie the catalogue lacks, described by `new_movie`."""
+    from movierec.data.splits import TEST
+
     stream, _ = evaluated_stream(config, "test")
     seq = stream.sequences
     rows = np.flatnonzero(stream.roles == TEST)[:8]
@@ -111,7 +159,6 @@ def test_lstm_cnn_reads_side_features_through_transform_and_serves_raw_strings(m
             seq.users[rows], seq.items[rows], seq.ratings[rows], seq.timestamps[rows], strict=True
         )
     ]
-    new_movie = {"title": "Unseen Star Wars Romance (2031)", "genres": ["Romance", "War"]}
     served = json.loads(
         subprocess.run(
             [sys.executable, "-c", SERVE, model_dir, json.dumps(events), json.dumps(new_movie)],
@@ -121,6 +168,4 @@ def test_lstm_cnn_reads_side_features_through_transform_and_serves_raw_strings(m
             cwd="/",
         ).stdout
     )
-    np.testing.assert_allclose(served["predicted"][:-1], expected, rtol=1e-4, atol=1e-4)
-    assert np.isfinite(served["predicted"][-1]) and 1.0 <= served["predicted"][-1] <= 5.0
-    assert len(served["top"]) == 10 and all(served["top"])
+    return served, expected
