@@ -12,11 +12,39 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
 from movierec.models.base import UserSequences, holdout
+
+
+@dataclass
+class TrainingLog:
+    """What a rating model's training did, for result files and the README numbers."""
+
+    epochs: list[dict[str, float]] = field(default_factory=list)  # the run that ends in the model
+    selection: list[dict[str, float]] = field(default_factory=list)  # the held-out run (if any)
+    best_epoch: int | None = None
+    best_validation_rmse: float | None = None
+    validation_events: int = 0
+    inputs: dict[str, Any] = field(default_factory=dict)  # which inputs were on (side features, …)
+    seconds: float = 0.0
+
+    def to_dict(self) -> dict[str, Any]:
+        seconds = [e["seconds"] for e in self.epochs + self.selection if e.get("epoch", 0) >= 1]
+        return {
+            "epochs": self.epochs,
+            "selection": self.selection,
+            "best_epoch": self.best_epoch,
+            "best_validation_rmse": self.best_validation_rmse,
+            "validation_events": self.validation_events,
+            "inputs": self.inputs,
+            "seconds": self.seconds,
+            "seconds_per_epoch": float(np.mean(seconds)) if seconds else None,
+        }
+
 
 # run(sequences, epochs, validation or None) -> (model, log); the log has `epochs` entries with
 # "epoch" and, given validation events, "validation_rmse", and the attributes set below

@@ -18,7 +18,7 @@ A loss that is NaN or infinite stops training with a FloatingPointError naming t
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from typing import Any
 
 import keras
@@ -27,39 +27,13 @@ import tensorflow as tf
 from keras import ops
 
 from movierec.models.base import TrainingData, UserSequences, tie_shuffled_order
-from movierec.models.epoch_selection import select_and_refit
+from movierec.models.epoch_selection import TrainingLog, select_and_refit
 from movierec.models.lstm_cnn.config import LSTMCNNConfig
 from movierec.models.lstm_cnn.history import LikedHistory
 from movierec.models.lstm_cnn.inference import Predictor
 from movierec.models.lstm_cnn.network import LSTMCNN, USER_FIELDS
 
 OWNER = "lstm-cnn"
-
-
-@dataclass
-class TrainingLog:
-    """What `train` did, for result files and the README numbers."""
-
-    epochs: list[dict[str, float]] = field(default_factory=list)  # the run that ends in the model
-    selection: list[dict[str, float]] = field(default_factory=list)  # the held-out run (if any)
-    best_epoch: int | None = None
-    best_validation_rmse: float | None = None
-    validation_events: int = 0
-    inputs: dict[str, Any] = field(default_factory=dict)
-    seconds: float = 0.0
-
-    def to_dict(self) -> dict[str, Any]:
-        seconds = [e["seconds"] for e in self.epochs + self.selection if e.get("epoch", 0) >= 1]
-        return {
-            "epochs": self.epochs,
-            "selection": self.selection,
-            "best_epoch": self.best_epoch,
-            "best_validation_rmse": self.best_validation_rmse,
-            "validation_events": self.validation_events,
-            "inputs": self.inputs,
-            "seconds": self.seconds,
-            "seconds_per_epoch": float(np.mean(seconds)) if seconds else None,
-        }
 
 
 def new_model(data: TrainingData, config: LSTMCNNConfig) -> tuple[LSTMCNN, dict[str, Any]]:

@@ -31,7 +31,7 @@ import tensorflow as tf
 from keras import ops
 
 from movierec.models.base import UserSequences
-from movierec.models.epoch_selection import select_and_refit
+from movierec.models.epoch_selection import TrainingLog, select_and_refit
 from movierec.models.rrn.config import RRNConfig
 from movierec.models.rrn.network import NO_STEP, RRN
 from movierec.models.rrn.state import feed_events
@@ -44,28 +44,13 @@ OWNER = "rrn"
 
 
 @dataclass
-class TrainingLog:
-    """What `train` did, for the result files and the README numbers."""
+class RRNTrainingLog(TrainingLog):
+    """The rating models' training log plus PMF's pre-training losses (§3.4)."""
 
     pmf_losses: list[float] = field(default_factory=list)
-    epochs: list[dict[str, float]] = field(default_factory=list)  # the run that ends in the model
-    selection: list[dict[str, float]] = field(default_factory=list)  # the held-out run (if any)
-    best_epoch: int | None = None
-    best_validation_rmse: float | None = None
-    validation_events: int = 0
-    seconds: float = 0.0
 
     def to_dict(self) -> dict[str, Any]:
-        return {
-            "pmf_losses": self.pmf_losses,
-            "epochs": self.epochs,
-            "selection": self.selection,
-            "best_epoch": self.best_epoch,
-            "best_validation_rmse": self.best_validation_rmse,
-            "validation_events": self.validation_events,
-            "seconds": self.seconds,
-            "seconds_per_epoch": float(np.mean([e["seconds"] for e in self.epochs])) if self.epochs else None,
-        }
+        return {"pmf_losses": self.pmf_losses, **super().to_dict()}
 
 
 def new_model(sequences: UserSequences, n_users: int, n_items: int, config: RRNConfig) -> RRN:
@@ -312,14 +297,14 @@ def run(
     config: RRNConfig,
     epochs: int,
     validation: tuple[np.ndarray, ...] | None = None,
-) -> tuple[RRN, TrainingLog]:
+) -> tuple[RRN, RRNTrainingLog]:
     """One training run: PMF, then `epochs` alternating epochs; after each, the validation RMSE of the
     held-out (users, items, ratings, timestamps) if given. Returns the model with its final states
     read off `sequences`."""
     keras.utils.set_random_seed(config.seed)
     rng = np.random.default_rng(config.seed)
     model = new_model(sequences, n_users, n_items, config)
-    log = TrainingLog(pmf_losses=pretrain_stationary(model, sequences, config))
+    log = RRNTrainingLog(pmf_losses=pretrain_stationary(model, sequences, config))
     if validation is not None:
         read_states(model, sequences)
         log.epochs.append({"epoch": 0, "seconds": 0.0, "validation_rmse": rmse(model, *validation)})
@@ -351,7 +336,9 @@ def _check(loss: float, epoch: int, side: str) -> None:
         raise FloatingPointError(f"rrn: the training loss became {loss} in epoch {epoch} ({side} pass)")
 
 
-def train(sequences: UserSequences, n_users: int, n_items: int, config: RRNConfig) -> tuple[RRN, TrainingLog]:
+def train(
+    sequences: UserSequences, n_users: int, n_items: int, config: RRNConfig
+) -> tuple[RRN, RRNTrainingLog]:
     """The whole §3.4/§4.1 procedure with the best epoch chosen on held-out later events (module)."""
     return select_and_refit(
         OWNER,
