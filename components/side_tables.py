@@ -13,6 +13,7 @@ from __future__ import annotations
 import numpy as np
 import tensorflow as tf
 
+from movierec.components.histories import vocabulary
 from movierec.components.sequence_gen import ITEMS_SPLIT, SIDE_TABLES, USERS_SPLIT
 from movierec.data.stream import lookup_ids
 from movierec.models.base import SideFeatures
@@ -44,11 +45,11 @@ def _records(patterns: list[str]) -> list[bytes]:
 
 
 def _vocabulary(transform_output, name: str) -> list[str]:
+    """A Transform vocabulary's values, [] where the run's data built none (no such feature)."""
     try:
-        values = transform_output.vocabulary_by_name(name)
+        return vocabulary(transform_output, name).tolist()
     except (ValueError, KeyError, tf.errors.NotFoundError):
         return []
-    return [v.decode() if isinstance(v, bytes) else str(v) for v in values]
 
 
 def _transformed(transform_output, records: list[bytes], key: str, names: tuple[str, ...]) -> dict:
@@ -79,20 +80,20 @@ def side_features(
         rows = lookup_ids(index_vocabulary, outputs["ids"]) if records else np.zeros(0, np.int64)
         keep = rows >= 0
         for column, (output, vocabulary_name) in inputs.items():
-            vocabulary = _vocabulary(transform_output, vocabulary_name)
+            entries = _vocabulary(transform_output, vocabulary_name)
             if output not in outputs:
                 disabled[column] = f"the run's data has no {vocabulary_name} feature"
                 continue
-            if not vocabulary:
+            if not entries:
                 disabled[column] = f"no training {table[:-1]} has a {vocabulary_name}"
                 continue
             index = outputs[output]
             if column == "item_title_words":
-                values, names_by_id = title_word_ids(index, len(vocabulary)), [*TITLE_SPECIAL, *vocabulary]
+                values, names_by_id = title_word_ids(index, len(entries)), [*TITLE_SPECIAL, *entries]
             elif column == "item_genres":
-                values, names_by_id = genre_multi_hot(index, len(vocabulary)), vocabulary
+                values, names_by_id = genre_multi_hot(index, len(entries)), entries
             else:
-                values, names_by_id = field_ids(index, len(vocabulary)), [UNKNOWN, *vocabulary]
+                values, names_by_id = field_ids(index, len(entries)), [UNKNOWN, *entries]
             values = values.numpy()
             table_values = np.zeros((len(index_vocabulary), *values.shape[1:]), dtype=values.dtype)
             table_values[rows[keep]] = values[keep]

@@ -46,6 +46,25 @@ class TrainingLog:
         }
 
 
+def train_epochs(
+    owner: str, epochs: int, train_epoch: Callable[[], float], validation_rmse: Callable[[], float] | None
+) -> list[dict[str, float]]:
+    """Runs `epochs` epochs of `train_epoch` (returns the epoch's loss), each followed by
+    `validation_rmse` if given; the log entries. A non-finite loss stops with an error naming the
+    epoch (a non-finite RMSE is caught by `select_and_refit`)."""
+    entries = []
+    for epoch in range(1, epochs + 1):
+        started = time.perf_counter()
+        loss = train_epoch()
+        if not np.isfinite(loss):
+            raise FloatingPointError(f"{owner}: the training loss became {loss} in epoch {epoch}")
+        entry = {"epoch": epoch, "loss": loss, "seconds": time.perf_counter() - started}
+        if validation_rmse is not None:
+            entry["validation_rmse"] = validation_rmse()
+        entries.append(entry)
+    return entries
+
+
 # run(sequences, epochs, validation or None) -> (model, log); the log has `epochs` entries with
 # "epoch" and, given validation events, "validation_rmse", and the attributes set below
 Run = Callable[[UserSequences, int, tuple[np.ndarray, ...] | None], tuple[Any, Any]]

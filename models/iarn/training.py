@@ -18,7 +18,6 @@ A loss that is NaN or infinite stops training with a FloatingPointError naming t
 
 from __future__ import annotations
 
-import time
 from dataclasses import replace
 from typing import Any
 
@@ -28,7 +27,7 @@ import tensorflow as tf
 from keras import ops
 
 from movierec.models.base import TrainingData, UserSequences
-from movierec.models.epoch_selection import TrainingLog, select_and_refit
+from movierec.models.epoch_selection import TrainingLog, select_and_refit, train_epochs
 from movierec.models.iarn.config import IARNConfig
 from movierec.models.iarn.features import genre_parents
 from movierec.models.iarn.history import EventHistory, gather_window
@@ -177,22 +176,16 @@ def run(
     model, inputs = new_model(data, config)
     log = TrainingLog(inputs=inputs)
     trainer = Trainer(model, data, config, rng)
-    predictor = Predictor(model, data.sequences, config.max_history) if validation is not None else None
-    for epoch in range(1, epochs + 1):
-        started = time.perf_counter()
-        loss = trainer.epoch()
-        if not np.isfinite(loss):
-            raise FloatingPointError(f"{OWNER}: the training loss became {loss} in epoch {epoch}")
-        entry = {"epoch": epoch, "loss": loss, "seconds": time.perf_counter() - started}
-        if predictor is not None:
-            users, items, ratings, timestamps = validation
+    validate = None
+    if validation is not None:
+        predictor = Predictor(model, data.sequences, config.max_history)
+        users, items, ratings, timestamps = validation
+
+        def validate() -> float:
             predicted = predictor.ratings(users, items, timestamps)
-            entry["validation_rmse"] = float(np.sqrt(np.mean((predicted - ratings) ** 2)))
-            if not np.isfinite(entry["validation_rmse"]):
-                raise FloatingPointError(
-                    f"{OWNER}: the validation RMSE became {entry['validation_rmse']} in epoch {epoch}"
-                )
-        log.epochs.append(entry)
+            return float(np.sqrt(np.mean((predicted - ratings) ** 2)))
+
+    log.epochs = train_epochs(OWNER, epochs, trainer.epoch, validate)
     return model, log
 
 

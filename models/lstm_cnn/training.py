@@ -17,7 +17,6 @@ A loss that is NaN or infinite stops training with a FloatingPointError naming t
 
 from __future__ import annotations
 
-import time
 from dataclasses import replace
 from typing import Any
 
@@ -27,7 +26,7 @@ import tensorflow as tf
 from keras import ops
 
 from movierec.models.base import TrainingData, UserSequences, tie_shuffled_order
-from movierec.models.epoch_selection import TrainingLog, select_and_refit
+from movierec.models.epoch_selection import TrainingLog, select_and_refit, train_epochs
 from movierec.models.lstm_cnn.config import LSTMCNNConfig
 from movierec.models.lstm_cnn.history import LikedHistory
 from movierec.models.lstm_cnn.inference import Predictor
@@ -181,16 +180,14 @@ def run(
     model, inputs = new_model(data, config)
     log = TrainingLog(inputs=inputs)
     trainer = Trainer(model, data.sequences, config, rng)
-    predictor = Predictor(model, config.max_history) if validation is not None else None
-    for epoch in range(1, epochs + 1):
-        started = time.perf_counter()
-        loss = trainer.epoch()
-        if not np.isfinite(loss):
-            raise FloatingPointError(f"{OWNER}: the training loss became {loss} in epoch {epoch}")
-        entry = {"epoch": epoch, "loss": loss, "seconds": time.perf_counter() - started}
-        if predictor is not None:
-            entry["validation_rmse"] = rmse(predictor, trainer.history, *validation)
-        log.epochs.append(entry)
+    validate = None
+    if validation is not None:
+        predictor = Predictor(model, config.max_history)
+
+        def validate() -> float:
+            return rmse(predictor, trainer.history, *validation)
+
+    log.epochs = train_epochs(OWNER, epochs, trainer.epoch, validate)
     return model, log
 
 
