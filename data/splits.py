@@ -111,14 +111,18 @@ def temporal_split(
     Events before the cut t1 train the model; events at or after t1 form the evaluation period. The
     users active in that period are divided at random (seeded) into validation users and test users.
     No training event is later than any evaluation event, so nothing from the future leaks in.
-    t1 is `cut_time` when given, else the timestamp below which `1 - test_fraction` of events fall.
+    t1 is `cut_time` when given (in the timestamps' unit; `test_fraction` is then unused and recorded
+    as None), else the timestamp below which `1 - test_fraction` of events fall.
     """
+    if cut_time is not None and (isinstance(cut_time, bool) or not isinstance(cut_time, int | np.integer)):
+        raise ValueError(f"cut_time must be an integer timestamp, got {cut_time!r}")
     if cut_time is None and not 0 < test_fraction < 1:
         raise ValueError(f"test_fraction must be in (0, 1), got {test_fraction}")
     if not 0 <= validation_share <= 1:
         raise ValueError(f"validation_share must be in [0, 1], got {validation_share}")
     order = chronological_order(interactions)
     timestamps = interactions["timestamp"].to_numpy()
+    fraction_used = test_fraction if cut_time is None else None
     if cut_time is None:
         cut_time = int(timestamps[order[int(len(order) * (1 - test_fraction))]])
     after = timestamps[order] >= cut_time
@@ -135,7 +139,7 @@ def temporal_split(
         protocol="temporal",
         params={
             "cut_time": int(cut_time),
-            "test_fraction": test_fraction,
+            "test_fraction": fraction_used,
             "validation_share": validation_share,
             "seed": seed,
         },

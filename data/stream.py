@@ -128,6 +128,9 @@ class Queries:
     relevant: Ragged
     ignored: Ragged
     mode: str
+    # queries (next-item: role events; user: users) not asked because they hold no relevant item
+    # (`build_queries(min_relevant_rating=...)`)
+    skipped_without_relevant: int = 0
 
     def __len__(self) -> int:
         return len(self.users)
@@ -150,7 +153,13 @@ def _ragged_from_pairs(query: np.ndarray, items: np.ndarray, n_queries: int) -> 
     return Ragged(indptr, items.astype(np.int64))
 
 
-def build_queries(stream: EventStream, role: int, mode: str = "next-item", min_context: int = 0) -> Queries:
+def build_queries(
+    stream: EventStream,
+    role: int,
+    mode: str = "next-item",
+    min_context: int = 0,
+    min_relevant_rating: float | None = None,
+) -> Queries:
     """Queries for the events of `role`.
 
     next-item: one query per event, relevant = that event's item, context = the user's events with a
@@ -162,9 +171,21 @@ def build_queries(stream: EventStream, role: int, mode: str = "next-item", min_c
     nor competitors: their items go to `Queries.ignored`. Queries whose context has fewer than
     `min_context` events are not asked (given-split: the first event of a test session, and the events
     tied with it, have nothing to be predicted from).
+
+    `min_relevant_rating` (None: every `role` event is relevant): only `role` events rated at least
+    this much are relevant (the LSIC paper's positives, rating >= 4). A `role` event rated below it
+    is "unknown (negative) feedback": it is neither relevant nor ignored, its item stays a candidate,
+    and it still counts where time decides — context of later queries, the start of a user's period.
+    The tie rule is unchanged: in next-item mode the other events of a target's tie group, low-rated
+    ones included, stay ignored; in user mode a list is asked before the whole period, so no order
+    inside the period is read and a low-rated event competes with the positives whatever its second.
+    A query left without a relevant item (next-item: a low-rated event; user: a user with no positive
+    event in the period) is not asked; `Queries.skipped_without_relevant` counts them.
     """
     if mode not in QUERY_MODES:
         raise ValueError(f"unknown query mode {mode!r}; choose one of {QUERY_MODES}")
+    if min_relevant_rating is not None and not np.isfinite(min_relevant_rating):
+        raise ValueError(f"min_relevant_rating must be a finite number or None, got {min_relevant_rating}")
     seq = stream.sequences
     tie_start, tie_stop = seq.tie_groups
     events = np.flatnonzero(stream.roles == role)
@@ -178,6 +199,13 @@ def build_queries(stream: EventStream, role: int, mode: str = "next-item", min_c
             asked = positions
         enough = asked >= min_context
         events, users, positions = events[enough], users[enough], positions[enough]
+    if min_relevant_rating is None:
+        positive = np.ones(len(events), dtype=bool)
+    else:
+        positive = seq.ratings[events] >= min_relevant_rating
+    if mode == "next-item":
+        skipped = int((~positive).sum())
+        events, users, positions = events[positive], users[positive], positions[positive]
     # index of the first event of each event's session (never after the context's end)
     first_of_session = np.maximum.accumulate(np.where(seq.session_start, np.arange(len(seq.items)), 0))
     session_first = np.minimum(first_of_session[events] - seq.indptr[users], positions)
@@ -189,13 +217,35 @@ def build_queries(stream: EventStream, role: int, mode: str = "next-item", min_c
         relevant = Ragged(np.arange(len(events) + 1, dtype=np.int64), seq.items[events].astype(np.int64))
         other = members != events[owner]
         ignored = _ragged_from_pairs(owner[other], seq.items[members[other]], len(events))
-        return Queries(users, positions, session_first, relevant, ignored, mode)
+        return Queries(users, positions, session_first, relevant, ignored, mode, skipped)
 
     starts = np.flatnonzero(np.r_[True, users[1:] != users[:-1]]) if len(users) else np.zeros(0, int)
     query_of_event = np.cumsum(np.r_[True, users[1:] != users[:-1]]) - 1 if len(users) else users
     n_queries = len(starts)
-    relevant = _ragged_from_pairs(query_of_event, seq.items[events], n_queries)
+    relevant = _ragged_from_pairs(query_of_event[positive], seq.items[events[positive]], n_queries)
     other = stream.roles[members] != role  # tied with a `role` event, but of another role
     ignored = _ragged_from_pairs(query_of_event[owner[other]], seq.items[members[other]], n_queries)
     # the period starts a new session: session models get no session context in this mode
-    return Queries(users[starts], positions[starts], positions[starts].copy(), relevant, ignored, mode)
+    queries = Queries(users[starts], positions[starts], positions[starts].copy(), relevant, ignored, mode)
+    if min_relevant_rating is None:
+        return queries
+    return _keep_queries(queries, np.diff(relevant.indptr) > 0)
+
+
+def _keep_queries(queries: Queries, keep: np.ndarray) -> Queries:
+    """The queries where `keep` is true; the others are counted as skipped for want of a relevant item."""
+    return Queries(
+        queries.users[keep],
+        queries.positions[keep],
+        queries.session_starts[keep],
+        _select_rows(queries.relevant, keep),
+        _select_rows(queries.ignored, keep),
+        queries.mode,
+        queries.skipped_without_relevant + int((~keep).sum()),
+    )
+
+
+def _select_rows(sets: Ragged, keep: np.ndarray) -> Ragged:
+    lengths = np.diff(sets.indptr)
+    indices = sets.indices[gather_ranges(sets.indptr[:-1][keep], lengths[keep])]
+    return Ragged(np.r_[0, np.cumsum(lengths[keep])].astype(np.int64), indices)

@@ -39,6 +39,9 @@ class EvaluationSettings:
     query_mode: str = "next-item"
     exclude_seen: bool = True
     ks: tuple[int, ...] = DEFAULT_KS
+    # None: every held-out event is relevant; X: only held-out events rated >= X are (the others stay
+    # candidates, see `movierec.data.stream.build_queries`)
+    min_relevant_rating: float | None = None
     block_size: int = 1024
     bootstrap_resamples: int = 1000
     seed: int = 0
@@ -146,10 +149,14 @@ _NOT_SERIALISED = ("per_query", "query_users", "per_rating", "rating_users")
 def prepare(
     dataset: Dataset, protocol: str = "temporal", session_gap: int = DEFAULT_SESSION_GAP, **split_params: Any
 ) -> tuple[Split, EventStream]:
-    """The split and the event stream of one experiment. `session_gap` is in seconds; on data whose
-    timestamps are milliseconds (session-tsv with fractional Times) it is scaled to match them."""
+    """The split and the event stream of one experiment. `session_gap` and a temporal `cut_time` are in
+    seconds; on data whose timestamps are milliseconds (session-tsv with fractional Times) they are
+    scaled to match them."""
+    scale = 1000 if dataset.time_unit == "ms" else 1
+    if split_params.get("cut_time") is not None:
+        split_params = {**split_params, "cut_time": int(split_params["cut_time"]) * scale}
     split = make_split(dataset.interactions, protocol, **split_params)
-    gap = session_gap * 1000 if dataset.time_unit == "ms" else session_gap
+    gap = session_gap * scale
     return split, build_stream(dataset.interactions, split, gap)
 
 
@@ -180,7 +187,7 @@ def run_experiment(
     model.fit(dataclasses.replace(stream.training_data(), side_features=side_features))
     fitted = time.perf_counter()
 
-    queries = build_queries(stream, role, settings.query_mode, min_context)
+    queries = build_queries(stream, role, settings.query_mode, min_context, settings.min_relevant_rating)
     step = (lambda n: progress("evaluate", n, len(queries))) if progress else None
     accumulator = evaluate_ranking(model, stream, queries, settings, step)
     metrics = accumulator.result()
@@ -220,6 +227,14 @@ def run_experiment(
             "query_mode": settings.query_mode,
             "exclude_seen": settings.exclude_seen,
             "min_context": min_context,
+            "ks": list(accumulator.ks),
+            "min_relevant_rating": settings.min_relevant_rating,
+            "relevant": "every held-out event"
+            if settings.min_relevant_rating is None
+            else f"held-out events rated >= {settings.min_relevant_rating:g} (lower-rated ones stay "
+            "candidates)",
+            # next-item: held-out events; user: users — not asked because nothing in them is relevant
+            "skipped_without_relevant": queries.skipped_without_relevant,
             "score_ties": "pessimistic (a tie with a non-relevant item counts against the target)",
             "catalogue": "full (no sampled negatives)",
             "queries": len(queries),
@@ -303,6 +318,9 @@ def aggregate_runs(
         {
             "split_seed": r.protocol["params"].get("seed"),
             "seed": r.hparams.get("seed"),
+            # each split has its own test users, hence its own queries and skipped ones
+            "queries": r.evaluation.get("queries"),
+            "skipped_without_relevant": r.evaluation.get("skipped_without_relevant"),
             "metrics": r.metrics,
             "timing": r.timing,
         }
