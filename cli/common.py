@@ -4,7 +4,9 @@ data and protocol options, JSON output, atomic writes and the trained-model fold
 from __future__ import annotations
 
 import dataclasses
+import datetime
 import json
+import re
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -15,11 +17,90 @@ import numpy as np
 from movierec.constants import DEFAULT_SESSION_GAP
 from movierec.data import DataError, Dataset, load_dataset, resolve_dataset
 from movierec.data.stream import EventStream
+from movierec.evaluation.experiment import DEFAULT_KS
 from movierec.models import UserSequences, get_spec, make_config
 
-# Metrics of the result tables, in column order, and those shown with their intervals.
+# Metrics of the result tables, in column order, and those shown with their intervals, for the
+# default cutoffs (5, 10, 20); other `--ks` get `headline_metrics(ks)`.
 HEADLINE = ("recall@20", "mrr@20", "ndcg@10", "precision@5", "map", "auc", "rmse", "mae")
 DETAIL_METRICS = ("recall@20", "mrr@20", "rmse")
+
+
+def headline_metrics(ks: tuple[int, ...]) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """(table columns, metrics shown with their intervals) for the metric cutoffs `ks`: the usual
+    columns for the default cutoffs; else Precision@K and NDCG@K for every K, MRR and MAP (the
+    measures of the LSIC paper), AUC and the rating errors."""
+    if tuple(ks) == DEFAULT_KS:
+        return HEADLINE, DETAIL_METRICS
+    ranked = (*(f"{metric}@{k}" for metric in ("precision", "ndcg") for k in ks), "mrr", "map")
+    return (*ranked, "auc", "rmse", "mae"), (*ranked, "rmse")
+
+
+def parse_ks(ctx: click.Context | None, param: click.Parameter | None, value: str | None):
+    """`--ks 3,5,10` → (3, 5, 10): positive integers, sorted, each once."""
+    if value is None:
+        return DEFAULT_KS
+    parts = [part.strip() for part in value.split(",")]
+    if not all(re.fullmatch(r"[0-9]+", part) for part in parts) or any(int(p) < 1 for p in parts):
+        raise click.BadParameter(
+            f"expected positive whole numbers separated by commas (e.g. 3,5,10), got {value!r}",
+            ctx=ctx,
+            param=param,
+            param_hint="--ks",
+        )
+    return tuple(sorted({int(part) for part in parts}))
+
+
+def parse_cut_time(ctx: click.Context | None, param: click.Parameter | None, value: str | None):
+    """`--cut-time`: a date YYYY-MM-DD (that day's midnight, UTC) or integer unix seconds."""
+    if value is None:
+        return None
+    text = value.strip()
+    if re.fullmatch(r"-?[0-9]+", text):
+        return int(text)
+    if re.fullmatch(r"[0-9]{4}-[0-9]{2}-[0-9]{2}", text):
+        try:
+            day = datetime.date.fromisoformat(text)
+        except ValueError as error:
+            raise click.BadParameter(
+                f"{value!r} is not a calendar date ({error})", ctx=ctx, param=param, param_hint="--cut-time"
+            ) from error
+        return int(datetime.datetime(day.year, day.month, day.day, tzinfo=datetime.UTC).timestamp())
+    raise click.BadParameter(
+        f"expected a date YYYY-MM-DD (UTC midnight) or integer unix seconds, got {value!r}",
+        ctx=ctx,
+        param=param,
+        param_hint="--cut-time",
+    )
+
+
+def cut_time_option(f):
+    """`--cut-time` (evaluate, train): a fixed temporal cut instead of --test-fraction."""
+    return click.option(
+        "--cut-time",
+        callback=parse_cut_time,
+        metavar="DATE|SECONDS",
+        help="temporal: a fixed cut t1 instead of --test-fraction — events before it train, events at or "
+        "after it are evaluated. YYYY-MM-DD (midnight UTC) or integer unix seconds, e.g. 1998-03-01.",
+    )(f)
+
+
+def check_cut_time(ctx: click.Context, cut_time: int | None, protocols: tuple[str, ...]) -> None:
+    """--cut-time only with protocols that have a cut, and not together with --test-fraction."""
+    if cut_time is None:
+        return
+    without = [p for p in protocols if p not in CUT_PROTOCOLS]
+    if without:
+        raise click.BadParameter(
+            f"only the {', '.join(CUT_PROTOCOLS)} protocol has a cut time; {', '.join(without)} "
+            "has none (choose --protocol temporal)",
+            param_hint="--cut-time",
+        )
+    if ctx.get_parameter_source("test_fraction") is not click.core.ParameterSource.DEFAULT:
+        raise click.BadParameter(
+            "give either --cut-time or --test-fraction: both place the temporal cut",
+            param_hint="--cut-time",
+        )
 
 
 def echo_json(payload: Any) -> None:
@@ -123,9 +204,17 @@ def protocol_options(f):
 
 
 SEEDED_PROTOCOLS = ("temporal", "random")  # the protocols with a random part: --seed and --test-fraction
+CUT_PROTOCOLS = ("temporal",)  # the protocols with a cut time: --cut-time
 
 
-def split_params(protocol: str, test_fraction: float, seed: int) -> dict[str, Any]:
+def split_params(
+    protocol: str, test_fraction: float, seed: int, cut_time: int | None = None
+) -> dict[str, Any]:
+    """The protocol's parameters from the command's options; a cut time replaces the test fraction."""
+    if cut_time is not None:
+        if protocol not in CUT_PROTOCOLS:
+            raise click.BadParameter(f"protocol {protocol} has no cut time", param_hint="--cut-time")
+        return {"cut_time": cut_time, "seed": seed}
     return {"test_fraction": test_fraction, "seed": seed} if protocol in SEEDED_PROTOCOLS else {}
 
 

@@ -4,6 +4,7 @@ full-catalogue metrics, save a trained model."""
 from __future__ import annotations
 
 import json
+import math
 import shutil
 import tempfile
 from pathlib import Path
@@ -12,16 +13,18 @@ from typing import Any
 import click
 
 from movierec.cli.common import (
-    DETAIL_METRICS,
-    HEADLINE,
     SEEDED_PROTOCOLS,
+    check_cut_time,
     check_hparams,
+    cut_time_option,
     data_options,
     echo_json,
+    headline_metrics,
     hparams_for,
     known_hparams,
     load,
     parse_hparams,
+    parse_ks,
     protocol_options,
     save_catalogue,
     save_stream,
@@ -31,6 +34,7 @@ from movierec.cli.common import (
 from movierec.data.splits import PROTOCOLS
 from movierec.data.stream import QUERY_MODES
 from movierec.evaluation.experiment import (
+    DEFAULT_KS,
     ROLES,
     EvaluationSettings,
     aggregate_runs,
@@ -49,8 +53,10 @@ def _cell(result: dict[str, Any], metric: str) -> str:
     return f"{result['metrics'][metric]:13.4f}"
 
 
-def _format_table(results: list[dict[str, Any]]) -> str:
-    columns = [m for m in HEADLINE if any(m in r["metrics"] for r in results)]
+def _format_table(results: list[dict[str, Any]], ks: tuple[int, ...] = DEFAULT_KS) -> str:
+    """The results' table: the columns (and the metrics with intervals below it) follow the cutoffs."""
+    headline, detail = headline_metrics(ks)
+    columns = [m for m in headline if any(m in r["metrics"] for r in results)]
     header = f"{'protocol':15} {'model':9} " + " ".join(f"{c:>13}" for c in columns)
     lines = [header, "-" * len(header)]
     for r in results:
@@ -58,7 +64,7 @@ def _format_table(results: list[dict[str, Any]]) -> str:
         lines.append(f"{r['protocol']['protocol']:15} {r['model']:9} " + " ".join(cells))
     lines += ["", "95% user-bootstrap intervals; spreads over split seeds and model seeds (std):"]
     for r in results:
-        for metric in DETAIL_METRICS:
+        for metric in detail:
             if metric not in r["metrics"]:
                 continue
             low, high = r["intervals"].get(metric, (float("nan"),) * 2)
@@ -68,7 +74,7 @@ def _format_table(results: list[dict[str, Any]]) -> str:
                 for key, label in (("split_seed", "split"), ("model_seed", "seed"))
                 if metric in spread.get(key, {})
             )
-            line = f"{r['protocol']['protocol']:15} {r['model']:9} {metric:9} {r['metrics'][metric]:.4f}"
+            line = f"{r['protocol']['protocol']:15} {r['model']:9} {metric:12} {r['metrics'][metric]:.4f}"
             lines.append(f"{line} [{low:.4f}, {high:.4f}]{spreads}")
             paired = r.get("versus", {}).get("paired_difference", {}).get(metric)
             if paired:
@@ -114,6 +120,21 @@ def _format_table(results: list[dict[str, Any]]) -> str:
 )
 @click.option("--keep-seen", is_flag=True, help="Do not remove already-seen items from the rankings.")
 @click.option(
+    "--positive-rating",
+    type=float,
+    metavar="X",
+    help="Only held-out events rated >= X are relevant (e.g. 4: the LSIC paper's positives); lower-rated "
+    "ones stay candidates, neither relevant nor removed. Queries (users, with --query-mode user) left "
+    "without a relevant item are not asked and are counted. Default: every held-out event is relevant.",
+)
+@click.option(
+    "--ks",
+    callback=parse_ks,
+    metavar="K,K,...",
+    help="Metric cutoffs, comma-separated, e.g. 3,5,10 (default 5,10,20); the table shows Precision@K and "
+    "NDCG@K for each, MRR and MAP when they differ from the default.",
+)
+@click.option(
     "--set",
     "hparam_pairs",
     multiple=True,
@@ -138,6 +159,7 @@ def _format_table(results: list[dict[str, Any]]) -> str:
     "--bootstrap", default=1000, show_default=True, help="Bootstrap resamples for the 95% intervals."
 )
 @protocol_options
+@cut_time_option
 @click.option(
     "--output", type=click.Path(path_type=Path), help="Also write the results as JSON to this file."
 )
@@ -151,22 +173,36 @@ def evaluate(
     role,
     query_mode,
     keep_seen,
+    positive_rating,
+    ks,
     hparam_pairs,
     bootstrap,
     session_gap,
     seed,
     test_fraction,
+    cut_time,
     output,
     as_json,
     repeat,
     versus,
 ) -> None:
     """Fit each model on the training events and report full-catalogue metrics."""
+    check_cut_time(click.get_current_context(), cut_time, protocols)
+    if positive_rating is not None and not math.isfinite(positive_rating):
+        raise click.BadParameter(
+            f"must be a finite number, got {positive_rating}", param_hint="--positive-rating"
+        )
     hparams = parse_hparams(hparam_pairs)
     check_hparams((*models, versus) if versus else models, hparams)
     dataset = load(data, data_dir, strict)
     settings = EvaluationSettings(
-        role=role, query_mode=query_mode, exclude_seen=not keep_seen, bootstrap_resamples=bootstrap, seed=seed
+        role=role,
+        query_mode=query_mode,
+        exclude_seen=not keep_seen,
+        ks=ks,
+        min_relevant_rating=positive_rating,
+        bootstrap_resamples=bootstrap,
+        seed=seed,
     )
     if versus and versus not in models:
         models = (*models, versus)
@@ -176,8 +212,8 @@ def evaluate(
         split_seeds = [seed + r for r in range(repeat)] if protocol in SEEDED_PROTOCOLS else [seed]
         runs: dict[str, list] = {name: [] for name in models}
         for split_seed in split_seeds:
-            split, stream = prepare(
-                dataset, protocol, session_gap, **split_params(protocol, test_fraction, split_seed)
+            split, stream = _prepare(
+                dataset, protocol, session_gap, split_params(protocol, test_fraction, split_seed, cut_time)
             )
             for name in models:
                 click.echo(
@@ -212,7 +248,15 @@ def evaluate(
     if as_json:
         echo_json(results)
     else:
-        click.echo(_format_table(results))
+        click.echo(_format_table(results, ks))
+
+
+def _prepare(dataset, protocol: str, session_gap: int, params: dict[str, Any]):
+    """`prepare`, with a split the data cannot give (e.g. a cut time outside the data) as a clear error."""
+    try:
+        return prepare(dataset, protocol, session_gap, **params)
+    except ValueError as error:
+        raise click.ClickException(f"{protocol}: {error}") from error
 
 
 @click.command()
@@ -229,6 +273,7 @@ def evaluate(
     "--set", "hparam_pairs", multiple=True, metavar="KEY=VALUE", help="Hyper-parameter (repeatable)."
 )
 @protocol_options
+@cut_time_option
 @click.option(
     "--output",
     type=click.Path(path_type=Path),
@@ -246,14 +291,18 @@ def train(
     session_gap,
     seed,
     test_fraction,
+    cut_time,
     output,
     as_json,
 ) -> None:
     """Train a model, report its validation metrics and save it for `movierec recommend`."""
+    check_cut_time(click.get_current_context(), cut_time, (protocol,))
     hparams = parse_hparams(hparam_pairs)
     check_hparams((model_name,), hparams)
     dataset = load(data, data_dir, strict)
-    split, stream = prepare(dataset, protocol, session_gap, **split_params(protocol, test_fraction, seed))
+    split, stream = _prepare(
+        dataset, protocol, session_gap, split_params(protocol, test_fraction, seed, cut_time)
+    )
     model, result = run_experiment(
         dataset,
         model_name,
