@@ -158,10 +158,17 @@ class BPRMFConfig:
     learning_rate: float = hyperparameter(5e-3, "Adam's learning rate")
     negatives: int = hyperparameter(4, "uniformly sampled negatives per positive pair")
     seed: int = hyperparameter(0, "seed of the initialisation and the sampling")
+    min_rating: float = hyperparameter(
+        0.0,
+        "train only on events rated >= this (e.g. 4: the LSIC paper's BPR, 4-5 stars as positive feedback)",
+    )
 
     def __post_init__(self) -> None:
         _check_training(self, "bpr-mf")
         require(self.negatives >= 1, "bpr-mf", "negatives", f"must be >= 1, got {self.negatives}")
+        require(
+            math.isfinite(self.min_rating), "bpr-mf", "min_rating", f"must be finite, got {self.min_rating}"
+        )
 
 
 @dataclasses.dataclass(frozen=True)
@@ -196,8 +203,19 @@ class BPRMFRecommender(KerasRecommender):
         self.keras_model = BPRMF(data.n_users, data.n_items, c.embedding_dim, c.l2)
         self.keras_model.compile(optimizer=keras.optimizers.Adam(c.learning_rate), loss=RankingLoss("bpr"))
         seq = data.sequences
+        positive = seq.ratings >= c.min_rating
+        if not positive.any():
+            raise ValueError(
+                f"bpr-mf: min_rating {c.min_rating:g} leaves no training event (of {len(positive)}; the "
+                f"highest rating is {seq.ratings.max() if len(positive) else 'none'})"
+            )
         sampler = _TripleSampler(
-            seq.users, seq.items.astype(np.int32), data.n_items, c.batch_size, c.negatives, c.seed
+            seq.users[positive],
+            seq.items[positive].astype(np.int32),
+            data.n_items,
+            c.batch_size,
+            c.negatives,
+            c.seed,
         )
         self.keras_model.fit(sampler, epochs=c.epochs, verbose=0)
         return self
