@@ -28,7 +28,15 @@ import numpy as np
 import tensorflow as tf
 
 from movierec.constants import DEFAULT_SESSION_GAP
-from movierec.serving.rating_export import export_rating_model, rating_servable
+from movierec.serving.rating_export import (
+    ITEM_FEATURE,
+    ITEM_INDEX,
+    USER_FEATURE,
+    dense_outputs,
+    export_rating_model,
+    rating_servable,
+)
+from movierec.serving.warmup import example, interaction_example, predict_log, sample_event, save_servable
 
 DEFAULT_TOP_K = 100
 
@@ -44,7 +52,38 @@ class HistoryScorable(Protocol):
         ...
 
 
+def _row_ids(row_splits: tf.Tensor) -> tf.Tensor:
+    """int64 row splits [B + 1] → the row of each value [n] (a scatter and a cumsum: no RaggedRange
+    or bincount, which have no GPU kernels)."""
+    n = row_splits[-1]
+    inner = tf.reshape(row_splits[1:-1], [-1, 1])
+    marks = tf.scatter_nd(inner, tf.ones_like(inner[:, 0]), tf.reshape(n + 1, [1]))
+    return tf.cumsum(marks[:-1])
+
+
+def _counts(rows: tf.Tensor, n_rows: tf.Tensor) -> tf.Tensor:
+    """How many of `rows` [m] (int64) fall in each of `n_rows` rows: int64 [B] (summed as int32,
+    which has a GPU kernel; int64 has none)."""
+    return tf.cast(tf.math.unsorted_segment_sum(tf.ones_like(rows, tf.int32), rows, n_rows), tf.int64)
+
+
+def _left_padded(rows: tf.Tensor, values: tf.Tensor, n_rows: tf.Tensor, fill: int) -> tf.Tensor:
+    """Int64 values grouped by row (`rows` [m] int64, non-decreasing) → [B, T] int64, right-aligned,
+    the oldest columns padded with `fill`; T is the longest row (0 for an empty batch). Int64
+    throughout: the fill and the scatter have GPU kernels for it (not for int32 or bool)."""
+    lengths = _counts(rows, n_rows)
+    width = tf.reduce_max(tf.concat([lengths, tf.zeros([1], tf.int64)], axis=0))
+    position = tf.range(tf.size(rows, out_type=tf.int64)) - tf.gather(
+        tf.cumsum(lengths, exclusive=True), rows
+    )
+    column = width - tf.gather(lengths, rows) + position
+    padding = tf.fill(tf.stack([n_rows, width]), tf.constant(fill, tf.int64))
+    return tf.tensor_scatter_nd_update(padding, tf.stack([rows, column], axis=1), values)
+
+
 class ServingModule(tf.Module):
+    """The GRU4Rec servable (see the module for the signatures, their inputs and answers)."""
+
     def __init__(
         self,
         scorer: keras.Model,
@@ -62,28 +101,51 @@ class ServingModule(tf.Module):
         self.session_gap = int(session_gap)
         self._raw_feature_spec = transform_output.raw_feature_spec()
 
-    def history(self, item_ids: tf.RaggedTensor, timestamps: tf.RaggedTensor) -> tuple[tf.Tensor, tf.Tensor]:
-        """Raw ids (+ optional timestamps) → (indices, session_start), both [B, T] left-padded (-1 /
-        False) to the batch's longest known history: a short history never costs a long padding."""
-        flat = self.tft_layer({"item_id": tf.reshape(item_ids.flat_values, [-1, 1])})["item_index"]
-        index = tf.cast(tf.reshape(flat, [-1]), tf.int64)
-        n_sent = item_ids.row_lengths()
-        n_times = timestamps.row_lengths()
-        tf.debugging.assert_equal(
-            tf.logical_or(tf.equal(n_times, 0), tf.equal(n_times, n_sent)),
-            True,
-            message="request field 'timestamps': give none, or one per entry of 'item_ids'",
+    def lookup(self, ids: tf.Tensor) -> tf.Tensor:
+        """Raw item ids [n] → the model's int64 indices [n]; `n_items` (the OOV bucket) where unknown."""
+        out = self.tft_layer({ITEM_FEATURE: tf.reshape(ids, [-1, 1])})[ITEM_INDEX]
+        return tf.cast(tf.reshape(out, [-1]), tf.int64)
+
+    def history(
+        self, ids: tf.Tensor, id_rows: tf.Tensor, times: tf.Tensor, time_rows: tf.Tensor, n_rows: tf.Tensor
+    ) -> tuple[tf.Tensor, tf.Tensor, tf.Tensor]:
+        """The sent raw ids `ids` [m] of rows `id_rows` [m] (int64, row by row, in request order), the
+        timestamps `times` of rows `time_rows` likewise ("" entries already removed), `n_rows` →
+        (indices, session_start) [B, T] left-padded (-1 / False) to the batch's longest known history
+        (a short history never costs a long padding), and `unknown_ids` [B] int32: how many of the
+        row's ids the vocabulary lacks (they are dropped). Every known item of the row is in
+        `indices`, however long the history: the scorer applies the model's own cap, the exclusion
+        of seen items reads them all."""
+        index = self.lookup(ids)
+        n_sent, n_times = _counts(id_rows, n_rows), _counts(time_rows, n_rows)
+        consistent = tf.equal(n_times, 0) | tf.equal(n_times, n_sent)
+        check = tf.debugging.Assert(
+            tf.reduce_all(consistent),
+            [
+                "request field 'timestamps': give none, or one per entry of 'item_ids'; rows",
+                tf.where(~consistent)[:, 0],
+                "have",
+                tf.boolean_mask(n_times, ~consistent),
+                "timestamps for",
+                tf.boolean_mask(n_sent, ~consistent),
+                "items",
+            ],
         )
-        row = item_ids.value_rowids()
+        with tf.control_dependencies([check]):
+            index = tf.identity(index)
+        row = id_rows
+        known = index < self.n_items  # the OOV bucket is n_items: unknown ids are dropped
+        unknown_ids = tf.math.unsorted_segment_sum(tf.cast(~known, tf.int32), row, n_rows)
         with_times = tf.gather(n_times > 0, row)
-        position = tf.range(tf.size(index, out_type=tf.int64)) - tf.gather(item_ids.row_starts(), row)
+        position = tf.range(tf.size(index, out_type=tf.int64)) - tf.gather(
+            tf.cumsum(n_sent, exclusive=True), row
+        )
         # The rows with timestamps hold exactly one per item, so the k-th such item has the k-th
         # timestamp; without timestamps the request order is the time order (position stands in).
-        padded_times = tf.concat([timestamps.flat_values, tf.zeros([1], tf.int64)], axis=0)
+        padded_times = tf.concat([times, tf.zeros([1], tf.int64)], axis=0)
         nth_timed = tf.cumsum(tf.cast(with_times, tf.int64), exclusive=True)
         time_index = tf.where(with_times, nth_timed, tf.size(padded_times, tf.int64) - 1)
         time = tf.where(with_times, tf.gather(padded_times, time_index), position)
-        known = index < self.n_items  # the OOV bucket is n_items: unknown ids are dropped
         row, index, time, with_times = (tf.boolean_mask(t, known) for t in (row, index, time, with_times))
         # canonical order: by row, then time, then item index (three stable sorts, last key first)
         order = tf.argsort(index, stable=True)
@@ -93,22 +155,37 @@ class ServingModule(tf.Module):
         first_of_row = tf.concat([[True], row[1:] != row[:-1]], axis=0)
         pause = tf.concat([[False], time[1:] - time[:-1] > self.session_gap], axis=0)
         session_start = first_of_row | (with_times & pause)
-        n_rows = tf.shape(item_ids.row_lengths(), out_type=tf.int64)[0]
-        ragged_index = tf.RaggedTensor.from_value_rowids(tf.cast(index, tf.int32), row, nrows=n_rows)
-        ragged_start = tf.RaggedTensor.from_value_rowids(session_start, row, nrows=n_rows)
+        return (
+            tf.cast(_left_padded(row, index, n_rows, -1), tf.int32),
+            _left_padded(row, tf.cast(session_start, tf.int64), n_rows, 0) > 0,
+            unknown_ids,
+        )
 
-        def left_padded(values: tf.RaggedTensor, fill) -> tf.Tensor:
-            return tf.reverse(tf.reverse(values, axis=[1]).to_tensor(default_value=fill), axis=[1])
-
-        return left_padded(ragged_index, -1), left_padded(ragged_start, False)
-
-    def seen_mask(self, history: tf.Tensor) -> tf.Tensor:
-        """[B, n_items] True where the item is in the row's history (without a B × T × n one-hot)."""
-        pairs = tf.where(history >= 0)
-        items = tf.gather_nd(history, pairs)
+    def seen_mask(self, history: tf.Tensor, exclude: tf.Tensor | None = None) -> tf.Tensor:
+        """[B, n_items] True where the item is in the row's history or `exclude` ([B, E] indices, -1
+        or `n_items` where none): one scatter of the listed pairs, no B × T × n one-hot."""
+        listed = history if exclude is None else tf.concat([history, tf.cast(exclude, history.dtype)], 1)
+        pairs = tf.where((listed >= 0) & (listed < self.n_items))
+        items = tf.gather_nd(listed, pairs)
         coordinates = tf.stack([pairs[:, 0], tf.cast(items, tf.int64)], axis=1)
-        shape = tf.cast(tf.stack([tf.shape(history)[0], self.n_items]), tf.int64)
+        shape = tf.cast(tf.stack([tf.shape(listed)[0], self.n_items]), tf.int64)
         return tf.scatter_nd(coordinates, tf.ones_like(items), shape) > 0
+
+    def ranked(
+        self, history: tf.Tensor, session_start: tf.Tensor, k: tf.Tensor, exclude: tf.Tensor | None = None
+    ) -> dict[str, tf.Tensor]:
+        """The scorer's catalogue scores without the seen and excluded items → the top max(k) per
+        row: `item_ids` [B, K] (raw), `scores` [B, K]; beyond a row's own k, or where no candidate is
+        left, item id "" and score -inf. `k` [B] int32, clamped to [0, n_items]."""
+        scores = tf.cast(self.scorer({"items": history, "session_start": session_start}), tf.float32)
+        scores = tf.where(self.seen_mask(history, exclude), tf.constant(-np.inf, tf.float32), scores)
+        k = tf.clip_by_value(k, 0, self.n_items)
+        width = tf.maximum(tf.reduce_max(tf.concat([k, [0]], axis=0)), 0)
+        values, indices = tf.math.top_k(scores, k=width)
+        beyond = tf.range(width)[None, :] >= k[:, None]
+        values = tf.where(beyond, tf.constant(-np.inf, tf.float32), values)
+        item_ids = tf.where(tf.math.is_inf(values), b"", tf.gather(self.item_vocabulary, indices))
+        return {"item_ids": item_ids, "scores": values}
 
     @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="examples")])
     def serve(self, examples):
@@ -120,16 +197,81 @@ class ServingModule(tf.Module):
                 "timestamps": tf.io.RaggedFeature(tf.int64, row_splits_dtype=tf.int64),
             },
         )
-        history, session_start = self.history(parsed["item_ids"], parsed["timestamps"])
-        scores = tf.cast(self.scorer({"items": history, "session_start": session_start}), tf.float32)
-        scores = tf.where(self.seen_mask(history), tf.fill(tf.shape(scores), -np.inf), scores)
-        values, indices = tf.math.top_k(scores, k=self.top_k)
-        return {"item_ids": tf.gather(self.item_vocabulary, indices), "scores": values}
+        ids, times = parsed["item_ids"], parsed["timestamps"]
+        history, session_start, unknown_ids = self.history(
+            ids.flat_values,
+            _row_ids(ids.row_splits),
+            times.flat_values,
+            _row_ids(times.row_splits),
+            tf.size(examples, out_type=tf.int64),
+        )
+        k = tf.fill(tf.shape(examples), tf.constant(self.top_k, tf.int32))
+        out = self.ranked(history, session_start, k)
+        return {**out, "unknown_ids": unknown_ids, "history_length": _lengths(history)}
+
+    @tf.function(
+        input_signature=[
+            tf.TensorSpec([None, None], tf.string, name="item_ids"),
+            tf.TensorSpec([None, None], tf.int64, name="timestamps"),
+            tf.TensorSpec([None], tf.int32, name="k"),
+            tf.TensorSpec([None, None], tf.string, name="exclude"),
+        ]
+    )
+    def recommend(self, item_ids, timestamps, k, exclude):
+        n_rows = tf.shape(item_ids)[0]
+        checks = [
+            tf.debugging.assert_equal(
+                tf.shape(k)[0] == n_rows,
+                True,
+                message="recommend: request field 'k' needs one entry per row of 'item_ids'",
+            ),
+            tf.debugging.assert_equal(
+                ((tf.shape(timestamps)[1] == 0) | (tf.shape(timestamps)[1] == tf.shape(item_ids)[1]))
+                & (tf.shape(timestamps)[0] == n_rows),
+                True,
+                message=(
+                    "recommend: request field 'timestamps' must be [B, 0] (none) or the shape of 'item_ids'"
+                ),
+            ),
+            tf.debugging.assert_equal(
+                tf.shape(exclude)[0] == n_rows,
+                True,
+                message="recommend: request field 'exclude' needs a row per row of 'item_ids' ([B, 0]: none)",
+            ),
+        ]
+        with tf.control_dependencies(checks):
+            sent = item_ids != b""
+        # timestamps [B, 0]: none; else one per entry, the padding's ("" entries) ignored; a row whose
+        # sent entries all have a negative timestamp has none
+        times = tf.cond(
+            tf.shape(timestamps)[1] == 0,
+            lambda: tf.fill(tf.shape(item_ids, out_type=tf.int64), tf.constant(-1, tf.int64)),
+            lambda: timestamps,
+        )
+        timed = sent & (times >= 0)
+        history, session_start, unknown_ids = self.history(
+            tf.boolean_mask(item_ids, sent),
+            tf.where(sent)[:, 0],
+            tf.boolean_mask(times, timed),
+            tf.where(timed)[:, 0],
+            tf.shape(item_ids, out_type=tf.int64)[0],
+        )
+        excluded = tf.where(exclude != b"", self.lookup_2d(exclude), tf.constant(-1, tf.int64))
+        out = self.ranked(history, session_start, k, excluded)
+        return {**out, "unknown_ids": unknown_ids, "history_length": _lengths(history)}
+
+    def lookup_2d(self, ids: tf.Tensor) -> tf.Tensor:
+        return tf.reshape(self.lookup(tf.reshape(ids, [-1])), tf.shape(ids, out_type=tf.int64))
 
     @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="examples")])
     def transform_features(self, examples):
         parsed = tf.io.parse_example(examples, self._raw_feature_spec)
-        return self.tft_layer(parsed)
+        return dense_outputs(self.tft_layer(parsed))
+
+
+def _lengths(history: tf.Tensor) -> tf.Tensor:
+    """[B] int32: the known items per row of a left-padded history."""
+    return tf.reduce_sum(tf.cast(history >= 0, tf.int32), axis=1)
 
 
 def export_for_serving(
@@ -159,9 +301,56 @@ def export_for_serving(
             )
         return False
     module = ServingModule(model.history_scorer(), transform_output, item_vocabulary, top_k, session_gap)
-    tf.saved_model.save(
-        module,
-        export_dir,
-        signatures={"serving_default": module.serve, "transform_features": module.transform_features},
+    signatures = {
+        "serving_default": module.serve,
+        "recommend": module.recommend,
+        "transform_features": module.transform_features,
+    }
+    warmup = history_warmup(
+        getattr(model, "name", "gru4rec"), module, item_vocabulary, user_vocabulary, rated
     )
+    save_servable(module, export_dir, signatures, warmup)
     return True
+
+
+WARMUP_HISTORY = 10
+
+
+def history_warmup(model_name: str, module: ServingModule, item_vocabulary, user_vocabulary, rated) -> list:
+    """One warmup request per signature, from the training data: the latest WARMUP_HISTORY events of
+    a real user (`rated`, a `UserSequences`, when given; else the vocabulary's first ids, Transform's
+    most frequent, without timestamps)."""
+    event = sample_event(rated, WARMUP_HISTORY)
+    if event is None:
+        items = [str(i) for i in item_vocabulary[:WARMUP_HISTORY]]
+        times, user, rating = [], "", 0.0
+    else:
+        items = [str(item_vocabulary[i]) for i in event["items"]]
+        times = event["timestamps"] or []
+        user = str(user_vocabulary[event["user"]]) if user_vocabulary is not None else ""
+        rating = event["rating"] or 0.0
+    history = {"item_ids": items, **({"timestamps": times} if times else {})}
+    interaction = {
+        USER_FEATURE: user,
+        ITEM_FEATURE: items[-1],
+        "rating": float(rating),
+        "timestamp": int(times[-1]) if times else 0,
+    }
+    return [
+        predict_log(model_name, "serving_default", {"examples": [example(history)]}),
+        predict_log(
+            model_name,
+            "recommend",
+            {
+                "item_ids": np.array([items], dtype=object),
+                "timestamps": np.array([times] if times else np.zeros((1, 0)), dtype=np.int64),
+                "k": np.array([10], np.int32),
+                "exclude": np.zeros((1, 0), dtype=object),
+            },
+        ),
+        predict_log(
+            model_name,
+            "transform_features",
+            {"examples": [interaction_example(module._raw_feature_spec, interaction)]},
+        ),
+    ]

@@ -82,6 +82,7 @@ from movierec.serving.iarn_graph import IARNGraph
 from movierec.serving.lstm_cnn_graph import LSTMCNNGraph
 from movierec.serving.rrn_graph import RRNGraph
 from movierec.serving.side_inputs import optional_features_spec
+from movierec.serving.warmup import example, interaction_example, predict_log, sample_event, save_servable
 
 # Transform's vocabularies (pipeline/modules/transform.py): raw feature → index output
 USER_FEATURE, USER_INDEX = "user_id", "user_index"
@@ -110,6 +111,26 @@ GRAPHS: dict[type, Any] = {
     LSTMCNNRecommender: lambda model: LSTMCNNGraph(model.keras_model, model.config.max_history),
     IARNRecommender: lambda model: IARNGraph(model.keras_model, model.config.max_history),
 }
+
+
+def dense_outputs(outputs: dict[str, Any]) -> dict[str, tf.Tensor]:
+    """Signature outputs TF Serving's Predict can return: dense tensors. A sparse or ragged output
+    (Transform passes one through when a feature is variable-length) becomes a dense tensor padded
+    to the batch's longest row with -1 (integers), NaN (floats) or "" (strings)."""
+
+    def fill(dtype: tf.DType):
+        if dtype == tf.string:
+            return b""
+        return float("nan") if dtype.is_floating else tf.constant(-1, dtype)
+
+    dense = {}
+    for name, value in outputs.items():
+        if isinstance(value, tf.SparseTensor):
+            value = tf.sparse.to_dense(value, default_value=fill(value.dtype))
+        elif isinstance(value, tf.RaggedTensor):
+            value = value.to_tensor(default_value=fill(value.dtype))
+        dense[name] = value
+    return dense
 
 
 def rating_servable(model: Any) -> bool:
@@ -256,7 +277,7 @@ class RatingServingModule(tf.Module):
     @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="examples")])
     def transform_features(self, examples: tf.Tensor) -> dict[str, tf.Tensor]:
         parsed = tf.io.parse_example(examples, self._raw_feature_spec)
-        return self.tft_layer(parsed)
+        return dense_outputs(self.tft_layer(parsed))
 
 
 class StatefulRatingServingModule(RatingServingModule):
@@ -402,5 +423,55 @@ def export_rating_model(
         signatures["update_state"] = module.update_state
     if explaining:
         signatures["explain"] = module.explain
-    tf.saved_model.save(module, export_dir, signatures=signatures)
+    warmup = rating_warmup(
+        getattr(model, "name", type(model).__name__.lower()),
+        module,
+        item_vocabulary,
+        user_vocabulary,
+        rated,
+        signatures,
+    )
+    save_servable(module, export_dir, signatures, warmup)
     return True
+
+
+def rating_warmup(
+    model_name: str,
+    module: RatingServingModule,
+    item_vocabulary: np.ndarray,
+    user_vocabulary: np.ndarray,
+    rated: Any,
+    signatures: dict,
+) -> list:
+    """One warmup request per signature, from a real training event (`rated`'s first user's latest):
+    its (user, item, time) for `predict_rating`/`serving_default`/`explain`/`transform_features`,
+    its user for `recommend`; `update_state` gets an event of an unknown user, which it rejects, so
+    warming up never changes the states."""
+    event = sample_event(rated)
+    if event is None:
+        user, item, time, rating = "", "", None, 0.0
+    else:
+        user, item = str(user_vocabulary[event["user"]]), str(item_vocabulary[event["items"][-1]])
+        time = event["timestamps"][-1] if event["timestamps"] else None
+        rating = event["rating"] if event["rating"] is not None else 0.0
+    pair = {USER_FEATURE: user, ITEM_FEATURE: item, **({"timestamp": time} if time is not None else {})}
+    requests = {
+        "serving_default": {"examples": [example(pair)]},
+        "predict_rating": {"examples": [example(pair)]},
+        "recommend": {"user_id": [user], "k": np.int32(10)},
+        "update_state": {
+            "user_id": [""],
+            "item_id": [item],
+            "rating": np.array([rating], np.float32),
+            "timestamp": np.array([time or 0], np.int64),
+        },
+        "explain": {"user_id": user, "item_id": item, "timestamp": np.int64(-1 if time is None else time)},
+        "transform_features": {
+            "examples": [
+                interaction_example(
+                    module._raw_feature_spec, {**pair, "rating": float(rating), "timestamp": int(time or 0)}
+                )
+            ]
+        },
+    }
+    return [predict_log(model_name, name, requests[name]) for name in signatures]
