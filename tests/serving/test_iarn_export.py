@@ -13,7 +13,9 @@ import textwrap
 import numpy as np
 import pytest
 import tensorflow_transform  # noqa: F401  (first, as in the TFX Trainer: it sets TF_USE_LEGACY_KERAS=1)
+from gpu_kernels import KNOWN_GAPS, assert_gpu_ready
 from transform_setup import example, transform_output
+from warmup_replay import assert_one_replayable_request_per_signature, replay_in_fresh_process
 
 from movierec.components.histories import vocabulary
 from movierec.models import QueryBatch, TrainingData, UserSequences, build_model
@@ -260,3 +262,17 @@ def test_saved_model_cli_lists_the_signatures(served):
     for name in ("explain", "predict_rating", "recommend", "serving_default", "transform_features"):
         assert f"signature_def['{name}']" in text
     assert "user_history_gates" in text and "item_history_user_ids" in text
+
+
+def test_warmup_requests_replay_in_a_fresh_process(setup):
+    replayed = replay_in_fresh_process(setup.export_dir)
+    assert_one_replayable_request_per_signature(replayed)
+
+
+def test_every_op_of_the_signatures_has_a_gpu_kernel_or_is_a_host_op(setup):
+    ops = assert_gpu_ready(
+        setup.export_dir,
+        ("explain", "predict_rating", "recommend", "serving_default", "transform_features"),
+        KNOWN_GAPS["iarn"],
+    )
+    assert {"TopKV2", "MatMul"} <= ops

@@ -14,11 +14,12 @@ import textwrap
 
 import numpy as np
 import pytest
-import tensorflow as tf
 import tensorflow_transform  # noqa: F401  (first, as in the TFX Trainer: it sets TF_USE_LEGACY_KERAS=1)
+from gpu_kernels import assert_gpu_ready
 from keras import ops
 from tiny_configs import TINY_RRN
 from transform_setup import example, transform_output
+from warmup_replay import assert_one_replayable_request_per_signature, replay_in_fresh_process
 
 from movierec.models import QueryBatch, TrainingData, UserSequences, build_model, load_model, save_model
 from movierec.models.base import canonical_order
@@ -454,77 +455,22 @@ def test_export_for_serving_dispatches_and_names_what_a_rating_export_lacks(setu
 
 # -- GPU readiness -------------------------------------------------------------------------------------
 
-# Ops that run on the host by design: parsing requests, Transform's lookup tables, string handling,
-# reading the server's clock (update_state's bound on future timestamps).
-HOST_OPS = {
-    "Timestamp",
-    "ParseExampleV2",
-    "HashTableV2",
-    "InitializeTableFromTextFileV2",
-    "LookupTableFindV2",
-    "LookupTableSizeV2",
-    "StringToHashBucketFast",
-    "StringJoin",
-    "StaticRegexFullMatch",
-}
-
-
-def signature_nodes(export_dir: str, names) -> list:
-    """Every node of the functions the signatures `names` run (transitively: calls, loop bodies)."""
-    from tensorflow.core.protobuf import saved_model_pb2
-
-    proto = saved_model_pb2.SavedModel()
-    with open(os.path.join(export_dir, "saved_model.pb"), "rb") as f:
-        proto.ParseFromString(f.read())
-    meta = proto.meta_graphs[0]
-    functions = {f.signature.name: f for f in meta.graph_def.library.function}
-    nodes = {n.name: n for n in meta.graph_def.node}
-    pending = [
-        nodes[tensor.name.split(":")[0]].attr["f"].func.name
-        for name in names
-        for tensor in meta.signature_def[name].outputs.values()
-    ]
-    seen, found = set(), []
-    while pending:
-        name = pending.pop()
-        if name in seen:
-            continue
-        seen.add(name)
-        for node in functions[name].node_def:
-            found.append(node)
-            for value in node.attr.values():
-                pending += [value.func.name] if value.HasField("func") else [f.name for f in value.list.func]
-    return found
-
-
-def has_gpu_kernel(node) -> bool:
-    """A GPU (or device-agnostic) kernel is registered for the node's op and its attribute types."""
-    from tensorflow.python.framework import kernels
-
-    for kernel in kernels.get_registered_kernels_for_op(node.op).kernel:
-        if kernel.device_type not in ("GPU", "DEFAULT"):
-            continue
-        for constraint in kernel.constraint:
-            value = node.attr.get(constraint.name)
-            types = [] if value is None else [value.type] if value.HasField("type") else list(value.list.type)
-            if not set(types) <= set(constraint.allowed_values.list.type):
-                break
-        else:
-            return True
-    return False
-
 
 def test_every_op_of_the_signatures_has_a_gpu_kernel_or_is_a_host_op(setup):
-    nodes = signature_nodes(setup.export_dir, (*SIGNATURES, "transform_features"))
-    assert {"While", "ResourceScatterNdUpdate", "TopKV2", "MatMul"} <= {n.op for n in nodes}
-    strings = {tf.string.as_datatype_enum}
-    missing = sorted(
-        {
-            n.op
-            for n in nodes
-            if not has_gpu_kernel(n)
-            and n.op not in HOST_OPS
-            and not strings & {v.type for v in n.attr.values()}  # string tensors live on the host
-        }
-    )
-    assert missing == []
+    ops = assert_gpu_ready(setup.export_dir, (*SIGNATURES, "transform_features"))
+    assert {"While", "ResourceScatterNdUpdate", "TopKV2", "MatMul"} <= ops
+
+
+def test_warmup_requests_replay_in_a_fresh_process_without_changing_the_states(setup):
+    replayed = replay_in_fresh_process(setup.export_dir)
+    assert_one_replayable_request_per_signature(replayed)
+    assert replayed["model_names"] == ["rrn"]
+    # update_state is warmed with an event it rejects: the states stay as exported
+    update = replayed["answers"][replayed["requested"].index("update_state")]
+    assert update["accepted"].tolist() == [False] and update["reason"][0]
+    assert replayed["before"].keys() == replayed["after"].keys()
+    for name, value in replayed["before"].items():
+        np.testing.assert_array_equal(value, replayed["after"][name], err_msg=name)
+    # a real training event: its user is known, so recommend returns that user's ranking
+    recommend = replayed["answers"][replayed["requested"].index("recommend")]
+    assert recommend["item_ids"].shape == (1, 10) and np.isfinite(recommend["scores"]).any()
