@@ -9,6 +9,7 @@ from movierec.cli.evaluate import evaluate, train
 from movierec.cli.explain import explain
 from movierec.cli.models import models
 from movierec.cli.pipeline import pipeline_group
+from movierec.cli.query import query
 from movierec.cli.recommend import recommend
 
 
@@ -30,3 +31,4 @@ main.add_command(recommend)
 main.add_command(explain)
 main.add_command(models)
 main.add_command(pipeline_group)
+main.add_command(query)
