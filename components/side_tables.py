@@ -99,4 +99,5 @@ def side_features(
             table_values[rows[keep]] = values[keep]
             columns[column] = table_values.astype(np.int8 if column == "item_genres" else np.int32)
             vocabularies[column] = names_by_id
-    return SideFeatures(**columns, vocabularies=vocabularies, disabled=disabled)
+    item_ids = np.asarray(item_vocabulary).astype(str)
+    return SideFeatures(**columns, item_ids=item_ids, vocabularies=vocabularies, disabled=disabled)

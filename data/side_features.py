@@ -141,6 +141,7 @@ def build_side_features(
         user_gender=gender,
         user_age_band=age,
         user_occupation=occupation,
+        item_ids=stream.item_ids.astype(str),
         vocabularies=vocabularies,
         disabled=disabled,
     )

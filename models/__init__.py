@@ -13,6 +13,7 @@ from movierec.models.gru4rec import GRU4Rec, GRU4RecConfig, GRU4RecRecommender
 from movierec.models.hyperparameters import describe, make_config
 from movierec.models.item_knn import ItemKNN, ItemKNNConfig
 from movierec.models.losses import RANKING_LOSSES, RankingLoss
+from movierec.models.lsic import LSICConfig, LSICRecommender, LSICScorer
 from movierec.models.lstm_cnn import LSTMCNN, LSTMCNNConfig, LSTMCNNRecommender
 from movierec.models.matrix_factorization import (
     BPRMF,
@@ -40,6 +41,9 @@ __all__ = [
     "ItemKNN",
     "ItemKNNConfig",
     "KerasRecommender",
+    "LSICConfig",
+    "LSICRecommender",
+    "LSICScorer",
     "LSTMCNNConfig",
     "LSTMCNNRecommender",
     "MatrixFactorization",

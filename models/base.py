@@ -132,6 +132,7 @@ class SideFeatures:
     user_gender: np.ndarray | None = None  # [n_users] int32; 0 unknown
     user_age_band: np.ndarray | None = None  # [n_users] int32; 0 unknown
     user_occupation: np.ndarray | None = None  # [n_users] int32; 0 unknown
+    item_ids: np.ndarray | None = None  # [n_items] str: the raw id of each item index (external joins)
     vocabularies: dict[str, list[str]] = dataclasses.field(default_factory=dict)
     disabled: dict[str, str] = dataclasses.field(default_factory=dict)  # input -> reason it is off
 

@@ -13,6 +13,7 @@ from movierec.models.base import Recommender
 from movierec.models.gru4rec import GRU4RecRecommender
 from movierec.models.iarn import IARNRecommender
 from movierec.models.item_knn import ItemKNN
+from movierec.models.lsic import LSICRecommender
 from movierec.models.lstm_cnn import LSTMCNNRecommender
 from movierec.models.matrix_factorization import BPRMFRecommender, RatingMFRecommender
 from movierec.models.popularity import Popularity, SessionPopularity
@@ -44,6 +45,7 @@ MODELS: dict[str, ModelSpec] = {
         ),
         ModelSpec("lstm-cnn", LSTMCNNRecommender, "features, title CNN, LSTM history (Keras 3)", rating=True),
         ModelSpec("iarn", IARNRecommender, "interacting attention-gated user/item RNNs", rating=True),
+        ModelSpec("lsic", LSICRecommender, "MF + user/movie LSTMs, adversarial G/D, MF re-ranking"),
     )
 }
 
