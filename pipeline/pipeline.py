@@ -30,6 +30,7 @@ from movierec.pipeline.fingerprint import code_fingerprint
 from movierec.pipeline.rating_evaluation import EVALUATED_SPLIT, rating_eval_config
 from movierec.serving.export import HistoryScorable
 from movierec.serving.rating_export import rating_servable
+from movierec.serving.two_stage_export import two_stage_servable
 
 
 def data_fingerprint(data_path: str) -> str:
@@ -47,11 +48,13 @@ PIPELINE_PROTOCOLS = ("temporal", "leave-last-out")
 
 def servable_models() -> list[str]:
     """Registry models the pipeline can push: those with a TF Serving export (from a history of items,
-    or from stored user and item states for rating models)."""
+    from stored user and item states for rating models, or retrieve-then-re-rank tables: LSIC)."""
     return [
         name
         for name in MODELS
-        if isinstance(build_model(name), HistoryScorable) or rating_servable(build_model(name))
+        if isinstance(build_model(name), HistoryScorable)
+        or rating_servable(build_model(name))
+        or two_stage_servable(build_model(name))
     ]
 
 

@@ -197,9 +197,11 @@ class LSICScorer(keras.Model):
             h, (h, c) = cell(x, [h, c])
         return h
 
-    def call(self, inputs: dict) -> Any:
-        """s(u, m) [B, C] for `users` [B] and `movies` [C] (default: the whole catalogue, in order),
-        each side from its window (`user_window` rows = users, `movie_window` rows = movies)."""
+    def vectors(self, inputs: dict) -> tuple[Any, Any]:
+        """(user vectors [B, V], movie vectors [C, V]) whose dot products are s(u, m) of eqs.
+        (11)/(13): [e_u, h_u, b_u, 1] · [e_m, h_m, 1, b_m]. `users` [B] and `movies` [C] (default: the
+        whole catalogue, in order), each side from its window (`user_window` rows = users,
+        `movie_window` rows = movies). Serving stores them at `now` and takes one product."""
         users = inputs["users"]
         movies = inputs.get("movies")
         if movies is None:
@@ -211,10 +213,17 @@ class LSICScorer(keras.Model):
         posters = self.poster_projection(ops.take(self.posters, movies, axis=0)) if self.poster_dim else None
         movie_inputs = self._window_inputs(self.user_inputs, inputs["movie_window"], n_movies)
         h_movie = self._states("movie", movies, movie_inputs, posters)
-        long_term = ops.matmul(self.user_factors(users), ops.transpose(self.item_factors(movies)))
-        short_term = ops.matmul(h_user, ops.transpose(h_movie))
-        biases = self.user_bias(users) + ops.reshape(self.item_bias(movies), (1, -1))
-        return long_term + short_term + biases  # s of eqs. (11)/(13), [B, C]
+        user_ones, movie_ones = ops.ones((n_users, 1)), ops.ones((n_movies, 1))
+        user = ops.concatenate([self.user_factors(users), h_user, self.user_bias(users), user_ones], axis=-1)
+        movie = ops.concatenate(
+            [self.item_factors(movies), h_movie, movie_ones, self.item_bias(movies)], axis=-1
+        )
+        return user, movie
+
+    def call(self, inputs: dict) -> Any:
+        """s(u, m) [B, C]: e_u·e_m + h_u·h_m + b_u + b_m (eqs. 11, 13; `vectors`)."""
+        user, movie = self.vectors(inputs)
+        return ops.matmul(user, ops.transpose(movie))
 
     def get_config(self) -> dict[str, Any]:
         return {

@@ -105,6 +105,32 @@ class LSICRecommender:
         seen[query, items] = True
         return rerank(mf, generator, self.config.candidates, seen)
 
+    def serving_tables(self) -> dict[str, Any]:
+        """What a retrieve-then-re-rank SavedModel needs (serving/two_stage_export.py): the candidate
+        MF's user/item factors and item biases, G's user and movie vectors at the end of training
+        (`LSICScorer.vectors`: their product is G's score at `now`, what `score` ranks by for every
+        later query), the number of candidates, and the training events (rated movies are never
+        recommended)."""
+        t = self._ready()
+        everyone = np.arange(t.generator.n_users)
+        movies = np.arange(t.generator.n_items)
+        now = t.clock.now_step
+        inputs = {
+            "users": everyone.astype(np.int32),
+            "user_window": t.user_grid.window(everyone, np.full(len(everyone), now)).as_inputs(),
+            "movie_window": t.movie_grid.window(movies, np.full(len(movies), now)).as_inputs(),
+        }
+        users, items = (keras.ops.convert_to_numpy(v) for v in t.generator.vectors(inputs))
+        return {
+            "retrieval_users": keras.ops.convert_to_numpy(t.mf.user_embedding.embeddings),
+            "retrieval_items": keras.ops.convert_to_numpy(t.mf.item_embedding.embeddings),
+            "retrieval_item_bias": keras.ops.convert_to_numpy(t.mf.item_bias.embeddings)[:, 0],
+            "rerank_users": users,
+            "rerank_items": items,
+            "candidates": int(self.config.candidates),
+            "rated": self._sequences,
+        }
+
     # -- saving ----------------------------------------------------------------------------------------
     def save(self, directory: str) -> None:
         t = self._ready()

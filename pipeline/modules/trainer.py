@@ -28,7 +28,8 @@ from movierec.data.splits import VALIDATION
 from movierec.data.stream import build_queries
 from movierec.evaluation.experiment import EvaluationSettings, evaluate_ranking
 from movierec.models import build_model, save_model
-from movierec.serving.export import export_for_serving
+from movierec.serving.export import DEFAULT_TOP_K, export_for_serving
+from movierec.serving.two_stage_export import export_two_stage_model, two_stage_servable
 
 
 def _config(fn_args: FnArgs) -> dict[str, Any]:
@@ -100,8 +101,13 @@ def run_fn(fn_args: FnArgs) -> None:
     # which side inputs the data had (a layout without users or titles switches them off, with why)
     with tf.io.gfile.GFile(os.path.join(model_root, RECOMMENDER_DIR, SIDE_FEATURES_FILE), "w") as f:
         f.write(json.dumps(training_data.side_features.describe(), indent=2))
-    # rating models serve from stored states: they also need the user ids and what each user rated
-    if not export_for_serving(
+    # rating models serve from stored states: they also need the user ids and what each user rated;
+    # two-stage models (LSIC) retrieve and re-rank from stored tables
+    if two_stage_servable(model):
+        export_two_stage_model(
+            model, transform_output, items, users, fn_args.serving_model_dir, DEFAULT_TOP_K
+        )
+    elif not export_for_serving(
         model,
         transform_output,
         items,
