@@ -1,7 +1,9 @@
 """The SavedModel exports TF Serving loads — `export_for_serving` dispatches: history models
 (`HistoryScorable`, signatures of `ServingModule`) and rating models with stored state
 (`RatingServable` with a serving graph: `rating_servable`; signatures of `RatingServingModule`) —
-and (roadmap) the REST/gRPC client."""
+the TF Serving client (`client.py`: REST and gRPC, behind `movierec query`), the warmup requests and
+atomic version writing every export uses (`warmup.py`) and TF Serving's model config
+(`server_config.py`)."""
 
 from movierec.serving.export import HistoryScorable, ServingModule, export_for_serving
 from movierec.serving.rating_export import (

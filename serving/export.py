@@ -9,10 +9,25 @@ layers). Signatures:
   events in the canonical order (by item index, `movierec.models.base.canonical_order`), sessions split
   at pauses longer than the model's session gap; without them the items are taken oldest first as sent,
   as one session. The model then applies its own context rule and history cap (`max_history`), so the
-  served top-K equals the evaluated top-K for the same history. Returns `item_ids` [B, K] (raw ids) and
-  `scores`; items anywhere in the history are never recommended.
-- `transform_features(examples)`: interaction Examples → the Transform outputs (for the Evaluator and
-  for checking training/serving skew).
+  served top-K equals the evaluated top-K for the same history. Returns `item_ids` [B, K] (raw ids),
+  `scores` [B, K], `unknown_ids` [B] (how many sent ids the vocabulary lacks: they are dropped; an
+  empty id counts as unknown) and `history_length` [B] (the known items read).
+- `recommend(item_ids, timestamps, k, exclude)`: the same ranking from tensors: `item_ids` string
+  [B, T] padded with "" (padding, never an id), `timestamps` int64 [B, T] (a row's sent items all
+  timed, or none: negative) or [B, 0], `k` int32 [B] clamped to [0, n_items], `exclude` string [B, E]
+  ("" padded; [B, 0]: none) → `item_ids` [B, max k], `scores`, `unknown_ids`, `history_length`; beyond
+  a row's k, or where no candidate is left, item "" with score -inf.
+- `transform_features(examples)`: interaction Examples → the Transform outputs, dense (for the
+  Evaluator and for checking training/serving skew).
+
+Every item of the history is excluded from the answer, however long the history (the scorer's cap
+limits what the GRU reads, not what is excluded). The GRU runs over the batch's longest known history
+(capped), never a fixed padding. A row without a known item (all unknown, a misnamed feature, nothing
+sent) gets the zero-state ranking (the output bias), told apart by `unknown_ids` and `history_length`.
+Requests that cannot be answered fail with INVALID_ARGUMENT naming the field (and, for `timestamps`,
+the rows); bytes that are not a tf.Example fail the request in `ParseExampleV2`, which quotes them.
+The history is built with ops that have GPU kernels (int64 scatters, int32 segment sums; no ragged
+kernels), and every export carries warmup requests and is written atomically (`warmup.py`).
 
 Rating models with stored state (RRN, LSTM+CNN, IARN) have their own export,
 `rating_export.export_rating_model` (`predict_rating`/`serving_default`, `recommend`; RRN's

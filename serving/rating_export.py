@@ -47,8 +47,12 @@ Signatures (`saved_model_cli show --all --dir <export>` lists them):
   `item_known` bool []. One pair per call (scalars: the histories' lengths differ per pair). An unknown
   id is not an error: its `*_known` is false, its side's history is empty and the rating is IARN's
   fallback (`iarn_graph.py`); `IARNRecommender.explain` is the offline twin.
-- `transform_features`: `examples` → Transform's outputs (as `ServingModule`'s), e.g. for TFMA's
-  `preprocessing_function_names`.
+- `transform_features`: `examples` → Transform's outputs (as `ServingModule`'s, dense: `dense_outputs`),
+  e.g. for TFMA's `preprocessing_function_names`.
+
+The version is written atomically with `assets.extra/tf_serving_warmup_requests`: one request per
+signature from a real training event (`rating_warmup`; `update_state` gets an event it rejects, so
+warming up never changes a state).
 
 Fallbacks (documented, never an error), RRN: a known user and item get the full prediction; otherwise
 the rating is μ + b_u (known user) + b_i (known item), clipped to the training scale — the dynamic and

@@ -3,6 +3,7 @@ TensorFlow registers a GPU kernel for each (for the node's own attribute types).
 
 from __future__ import annotations
 
+import functools
 import os
 
 import tensorflow as tf
@@ -93,13 +94,19 @@ def signature_nodes(export_dir: str, names) -> list:
     return found
 
 
-def has_gpu_kernel(node) -> bool:
-    """A GPU (or device-agnostic) kernel is registered for the node's op and its attribute types."""
+@functools.cache
+def device_kernels(op: str) -> tuple:
+    """The op's GPU and device-agnostic kernels (TensorFlow serializes the whole list per call: once)."""
     from tensorflow.python.framework import kernels
 
-    for kernel in kernels.get_registered_kernels_for_op(node.op).kernel:
-        if kernel.device_type not in ("GPU", "DEFAULT"):
-            continue
+    return tuple(
+        k for k in kernels.get_registered_kernels_for_op(op).kernel if k.device_type in ("GPU", "DEFAULT")
+    )
+
+
+def has_gpu_kernel(node) -> bool:
+    """A GPU (or device-agnostic) kernel is registered for the node's op and its attribute types."""
+    for kernel in device_kernels(node.op):
         for constraint in kernel.constraint:
             value = node.attr.get(constraint.name)
             types = [] if value is None else [value.type] if value.HasField("type") else list(value.list.type)
