@@ -37,6 +37,7 @@ from movierec.constants import VALIDATION
 from movierec.data import load_dataset, resolve_dataset
 from movierec.data.stream import build_queries
 from movierec.evaluation.experiment import EvaluationSettings, evaluate_ranking, prepare, run_experiment
+from movierec.models.lsic.curves import plot_curves
 from movierec.models.lsic.posters import generated_vectors, save_vectors
 
 CUT = calendar.timegm((1998, 3, 1, 0, 0, 0))
@@ -71,27 +72,6 @@ def variants(posters: str) -> dict[str, tuple[str, dict]]:
 
 def settings(role: str) -> EvaluationSettings:
     return EvaluationSettings(role=role, query_mode="user", ks=KS, min_relevant_rating=4.0)
-
-
-def plot_curves(log: dict, path: str) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    points = [e for e in log.get("selection", []) if "g_precision_at_5" in e]
-    epochs = [e["epoch"] - points[0]["epoch"] for e in points]
-    figure, axes = plt.subplots(1, 2, figsize=(9, 3.5))
-    for axis, metric in zip(axes, ("precision", "ndcg"), strict=True):
-        for player in ("g", "d"):
-            axis.plot(
-                epochs, [e[f"{player}_{metric}_at_5"] for e in points], marker="o", label=player.upper()
-            )
-        axis.set_xlabel("adversarial epoch (0 = after pre-training)")
-        axis.set_title(f"{'Precision' if metric == 'precision' else 'NDCG'}@5, held-out training tail")
-        axis.legend()
-    figure.tight_layout()
-    figure.savefig(path, dpi=100)
 
 
 def sweep(model, stream, path_md: str, path_png: str) -> list[dict]:

@@ -21,6 +21,7 @@ from movierec import storage
 from movierec.models.base import QueryBatch, TrainingData, UserSequences, query_times
 from movierec.models.lsic.candidates import built_mf, rerank
 from movierec.models.lsic.config import LSICConfig
+from movierec.models.lsic.curves import plot_curves
 from movierec.models.lsic.network import LSICScorer
 from movierec.models.lsic.posters import load_vectors
 from movierec.models.lsic.training import Trained, train
@@ -149,6 +150,7 @@ class LSICRecommender:
         storage.write_text(
             storage.join(directory, "training_log.json"), json.dumps(self.training_log, indent=1)
         )
+        plot_curves(self.training_log, storage.join(directory, "learning_curves.png"))  # figure 3
 
     @classmethod
     def load(cls, directory: str, config: dict[str, Any]) -> LSICRecommender:

@@ -50,14 +50,15 @@ def distribution_strategy(distribute: str | None) -> tf.distribute.Strategy:
     return tf.distribute.MirroredStrategy([d.name for d in devices])
 
 
-def epoch_summaries(log: dict[str, Any]) -> list[dict[str, float]]:
+def epoch_summaries(log: dict[str, Any], part: str = "epochs") -> list[dict[str, float]]:
     """Per-epoch scalars of a model's training log: GRU4Rec's `epoch_losses`, or the `epochs` entries
-    (loss, held-out RMSE, seconds) of the rating models' logs."""
-    if log.get("epoch_losses"):
+    (loss, held-out RMSE, seconds) of the rating models' and LSIC's logs; `part="selection"`: the
+    held-out run's entries (RRN/LSTM+CNN/IARN's validation RMSE, LSIC's G and D Precision@5/NDCG@5)."""
+    if part == "epochs" and log.get("epoch_losses"):
         return [{"loss": float(loss)} for loss in log["epoch_losses"]]
     return [
         {k: float(v) for k, v in entry.items() if k != "epoch" and isinstance(v, int | float)}
-        for entry in log.get("epochs", [])
+        for entry in log.get(part) or []
     ]
 
 
@@ -84,9 +85,11 @@ def run_fn(fn_args: FnArgs) -> None:
     ).result()
     writer = tf.summary.create_file_writer(fn_args.model_run_dir)  # TensorBoard: the Model Run artifact
     with writer.as_default():
-        for epoch, values in enumerate(epoch_summaries(getattr(model, "training_log", {})), start=1):
-            for name, value in values.items():
-                tf.summary.scalar(f"train/{name}", value, step=epoch)
+        log = getattr(model, "training_log", {})
+        for part, prefix in (("epochs", "train"), ("selection", "selection")):
+            for epoch, values in enumerate(epoch_summaries(log, part), start=1):
+                for name, value in values.items():
+                    tf.summary.scalar(f"{prefix}/{name}", value, step=epoch)
         for name, value in metrics.items():
             tf.summary.scalar(f"validation/{name}", value, step=0)
     writer.flush()

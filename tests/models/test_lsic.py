@@ -250,5 +250,6 @@ def test_the_recommender_reranks_unseen_candidates_and_survives_saving(tmp_path)
         if unseen[user] >= TINY["candidates"]:
             assert not seen[user, top[user]].any()
     model.save(str(tmp_path))
+    assert (tmp_path / "learning_curves.png").read_bytes()[:4] == b"\x89PNG"  # figure 3, held-out run
     loaded = LSICRecommender.load(str(tmp_path), model.get_config())
     np.testing.assert_allclose(loaded.score(batch), scores, rtol=1e-5, atol=1e-5)

@@ -179,3 +179,6 @@ def test_the_trainer_logs_every_models_epochs_to_tensorboard():
     rating_log = {"epochs": [{"epoch": 1, "loss": 1.2, "seconds": 3.0, "validation_rmse": 0.98}]}
     assert epoch_summaries(rating_log) == [{"loss": 1.2, "seconds": 3.0, "validation_rmse": 0.98}]
     assert epoch_summaries({}) == []
+    # LSIC: the held-out run's curves (figure 3) under selection/
+    lsic_log = {"selection": [{"phase": "adversarial", "epoch": 1, "g_precision_at_5": 0.2, "seconds": 4.0}]}
+    assert epoch_summaries(lsic_log, "selection") == [{"g_precision_at_5": 0.2, "seconds": 4.0}]
