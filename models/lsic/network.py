@@ -242,11 +242,13 @@ class LSICScorer(keras.Model):
 
 
 def nearest(factors: np.ndarray, k: int) -> np.ndarray:
-    """Each row's k nearest rows by dot product (itself included), [N, k] int32; blocks of 4,096 rows
-    keep the [block, N] similarity bounded."""
+    """Each row's k nearest rows by dot product (itself included), [N, k] int32, exactly: blocks keep
+    the [block, N] similarity near 16M floats, but the work is O(N²·d) — past ~10⁵ entities an
+    approximate index (ScaNN, FAISS) would build this table."""
     factors = np.asarray(factors, np.float32)
     out = np.zeros((len(factors), k), np.int32)
-    for start in range(0, len(factors), 4096):
-        similarity = factors[start : start + 4096] @ factors.T
-        out[start : start + 4096] = np.argpartition(-similarity, k - 1, axis=1)[:, :k]
+    block = max(1, (16 << 20) // max(len(factors), 1))
+    for start in range(0, len(factors), block):
+        similarity = factors[start : start + block] @ factors.T
+        out[start : start + block] = np.argpartition(-similarity, k - 1, axis=1)[:, :k]
     return out
