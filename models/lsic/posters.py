@@ -55,17 +55,21 @@ def generated_vectors(item_ids: np.ndarray, dim: int = 2048, seed: int = 0) -> n
     return np.abs(np.random.default_rng(seed).normal(size=(len(item_ids), dim))).astype(np.float32)
 
 
-def embed_images(folder: str, weights: str | None = None, image_size: int = 224, batch_size: int = 32):
-    """(movie ids, [n, 2048] vectors) of the images in `folder` through ResNet-101 (average-pooled).
-    `weights`: a local weight file for ResNet-101 without its top, or None for random weights."""
+def embed_images(
+    folder: str, weights: str | None = None, image_size: int = 224, batch_size: int = 32, network=None
+):
+    """(movie ids, [n, P] vectors) of the images in `folder` through a Keras CNN: by default
+    ResNet-101, average-pooled (P = 2,048; `weights`: a local weight file for ResNet-101 without its
+    top, or None for random weights), else `network` (any Keras model from images to vectors)."""
     import keras
 
     names = sorted(f for f in storage.listdir(folder) if f.lower().endswith(IMAGE_SUFFIXES))
     if not names:
         raise ValueError(f"{folder}: no poster images (<movie id>{'|'.join(IMAGE_SUFFIXES)})")
-    network = keras.applications.ResNet101(
-        include_top=False, weights=weights, pooling="avg", input_shape=(image_size, image_size, 3)
-    )
+    if network is None:
+        network = keras.applications.ResNet101(
+            include_top=False, weights=weights, pooling="avg", input_shape=(image_size, image_size, 3)
+        )
     ids, vectors = [], []
     for start in range(0, len(names), batch_size):
         chunk = names[start : start + batch_size]
