@@ -15,7 +15,7 @@ import pytest
 import tensorflow_transform  # noqa: F401  (first, as in the TFX Trainer: it sets TF_USE_LEGACY_KERAS=1)
 from gpu_kernels import KNOWN_GAPS, assert_gpu_ready
 from transform_setup import example, transform_output
-from warmup_replay import assert_one_replayable_request_per_signature, replay_in_fresh_process
+from warmup_replay import REPLAY_LINES, assert_one_replayable_request_per_signature
 
 from movierec.components.histories import vocabulary
 from movierec.models import QueryBatch, TrainingData, UserSequences, build_model
@@ -112,6 +112,10 @@ SERVE = textwrap.dedent(
     with open(path, "wb") as f:
         pickle.dump(out, f)
     """
+)
+# the warmup file replayed in the same fresh process, before its answers are written
+SERVE = SERVE.replace(
+    'with open(path, "wb")', REPLAY_LINES + 'out["warmup"] = replayed\nwith open(path, "wb")'
 )
 
 
@@ -264,9 +268,8 @@ def test_saved_model_cli_lists_the_signatures(served):
     assert "user_history_gates" in text and "item_history_user_ids" in text
 
 
-def test_warmup_requests_replay_in_a_fresh_process(setup):
-    replayed = replay_in_fresh_process(setup.export_dir)
-    assert_one_replayable_request_per_signature(replayed)
+def test_warmup_requests_replay_in_a_fresh_process(served):
+    assert_one_replayable_request_per_signature(served["warmup"])
 
 
 def test_every_op_of_the_signatures_has_a_gpu_kernel_or_is_a_host_op(setup):

@@ -18,7 +18,7 @@ import tensorflow as tf
 import tensorflow_transform  # noqa: F401  (first, as in the TFX Trainer: it sets TF_USE_LEGACY_KERAS=1)
 from gpu_kernels import KNOWN_GAPS, assert_gpu_ready
 from transform_setup import example, transform_output
-from warmup_replay import assert_one_replayable_request_per_signature, replay_in_fresh_process
+from warmup_replay import REPLAY_LINES, assert_one_replayable_request_per_signature
 
 from movierec.components.histories import vocabulary
 from movierec.components.sequence_gen import SIDE_TABLES, _side_row
@@ -157,6 +157,10 @@ SERVE = textwrap.dedent(
         pickle.dump(out, f)
     """
 )
+# the warmup file replayed in the same fresh process, before its answers are written
+SERVE = SERVE.replace(
+    'with open(path, "wb")', REPLAY_LINES + 'out["warmup"] = replayed\nwith open(path, "wb")'
+)
 
 
 @pytest.fixture(scope="module")
@@ -256,9 +260,8 @@ def test_an_unseen_movie_and_an_unseen_user_are_scored_from_raw_strings(setup, s
     assert served["new_user"][0] != served["new_user_other_fields"][0]
 
 
-def test_warmup_requests_replay_in_a_fresh_process(setup):
-    replayed = replay_in_fresh_process(setup.export_dir)
-    assert_one_replayable_request_per_signature(replayed)
+def test_warmup_requests_replay_in_a_fresh_process(served):
+    assert_one_replayable_request_per_signature(served["warmup"])
 
 
 def test_every_op_of_the_signatures_has_a_gpu_kernel_or_is_a_host_op(setup):

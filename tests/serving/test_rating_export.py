@@ -19,7 +19,7 @@ from gpu_kernels import assert_gpu_ready
 from keras import ops
 from tiny_configs import TINY_RRN
 from transform_setup import example, transform_output
-from warmup_replay import assert_one_replayable_request_per_signature, replay_in_fresh_process
+from warmup_replay import REPLAY_LINES, assert_one_replayable_request_per_signature
 
 from movierec.models import QueryBatch, TrainingData, UserSequences, build_model, load_model, save_model
 from movierec.models.base import canonical_order
@@ -128,6 +128,8 @@ SERVE = textwrap.dedent(
 
     out = {"signatures": sorted(loaded.signatures), "stages": [stage()], "updates": []}
     out["default"] = call("serving_default", examples=tf.constant(requests["examples"]))
+    {replay}
+    out["warmup"] = replayed  # before any update: the states must still be the exported ones
     for events in requests["updates"]:
         out["updates"].append(update(events))
         out["stages"].append(stage())
@@ -144,6 +146,7 @@ SERVE = textwrap.dedent(
         pickle.dump(out, f)
     """
 )
+SERVE = SERVE.replace("{replay}\n", REPLAY_LINES)  # the warmup file, replayed in the same fresh process
 
 
 def saved_model_cli() -> list[str]:
@@ -461,8 +464,8 @@ def test_every_op_of_the_signatures_has_a_gpu_kernel_or_is_a_host_op(setup):
     assert {"While", "ResourceScatterNdUpdate", "TopKV2", "MatMul"} <= ops
 
 
-def test_warmup_requests_replay_in_a_fresh_process_without_changing_the_states(setup):
-    replayed = replay_in_fresh_process(setup.export_dir)
+def test_warmup_requests_replay_in_a_fresh_process_without_changing_the_states(scenario):
+    replayed = scenario.served["warmup"]
     assert_one_replayable_request_per_signature(replayed)
     assert replayed["model_names"] == ["rrn"]
     # update_state is warmed with an event it rejects: the states stay as exported

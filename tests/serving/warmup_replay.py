@@ -8,33 +8,43 @@ import subprocess
 import sys
 import textwrap
 
-REPLAY = textwrap.dedent(
+# Lines for a fresh-process script that has `export_dir` and `loaded` (the SavedModel): the replay's
+# findings in `replayed`. The export tests add them to the scripts they already run in a fresh process.
+REPLAY_LINES = textwrap.dedent(
     """
-    import pickle, sys
-    import tensorflow as tf
-    from movierec.serving.warmup import read_warmup, replay
+    from movierec.serving.warmup import read_warmup, replay as replay_warmup
 
-    loaded = tf.saved_model.load(sys.argv[1])
-    logs = read_warmup(sys.argv[1])
-
-    def snapshot():
+    def warmup_snapshot():
         if not hasattr(loaded, "state_snapshot"):
             return None
         return {k: v.numpy() for k, v in loaded.state_snapshot().items()}
 
-    before = snapshot()
-    answers = replay(loaded, logs)
-    out = {
+    warmup_logs = read_warmup(export_dir)
+    warmup_before = warmup_snapshot()
+    replayed = {
         "signatures": sorted(loaded.signatures),
-        "requested": [log.predict_log.request.model_spec.signature_name for log in logs],
-        "model_names": sorted({log.predict_log.request.model_spec.name for log in logs}),
-        "requests": [log.predict_log.request.SerializeToString() for log in logs],
-        "answers": answers,
-        "before": before,
-        "after": snapshot(),
+        "requested": [log.predict_log.request.model_spec.signature_name for log in warmup_logs],
+        "model_names": sorted({log.predict_log.request.model_spec.name for log in warmup_logs}),
+        "requests": [log.predict_log.request.SerializeToString() for log in warmup_logs],
+        "answers": replay_warmup(loaded, warmup_logs),
+        "before": warmup_before,
+        "after": warmup_snapshot(),
     }
-    print(pickle.dumps(out).hex())
     """
+)
+
+REPLAY = (
+    textwrap.dedent(
+        """
+    import pickle, sys
+    import tensorflow as tf
+
+    export_dir = sys.argv[1]
+    loaded = tf.saved_model.load(export_dir)
+    """
+    )
+    + REPLAY_LINES
+    + "print(pickle.dumps(replayed).hex())\n"
 )
 
 
