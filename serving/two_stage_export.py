@@ -12,8 +12,8 @@ Signatures:
   candidates; the top-N of the rest by MF are re-ranked; `k` is clamped to [0, N] (the re-ranked list
   is the answer: `movierec evaluate` ranks the rest below it, by MF) and rows with fewer than k
   candidates are padded with "" and -inf. An id the model does not know (`unknown_user` true) gets the
-  population's answer: zero user vectors, i.e. the N movies with the highest MF item bias ordered by
-  the re-ranker's movie bias. `k` is a scalar: REST clients send the columnar format.
+  population's answer: zero user factors and state, i.e. the N movies with the highest MF item bias
+  ordered by the re-ranker's movie bias (the last column of the re-ranking vectors carries it). `k` is a scalar: REST clients send the columnar format.
 - `serving_default`: serialized tf.Example with `user_id` (bytes) → the same for k = `top_k`.
 The exclusion mask is built in the graph from the stored training events (no host-side [B, n_items]).
 `keras_rs.layers.BruteForceRetrieval` is not used: it cannot exclude a user's rated movies before its
@@ -82,7 +82,10 @@ class TwoStageServingModule(tf.Module):
         )
         retrieval = tf.where(seen > 0, tf.constant(-np.inf, tf.float32), retrieval)
         candidates = tf.math.top_k(retrieval, self.n_candidates).indices  # [B, N]; ties: lower index
-        user_vectors = tf.gather(self.rerank_users, safe) * mask
+        # an unknown user: zero factors and state, bias 0, and the constant 1 that carries b_m
+        width = tf.shape(self.rerank_users)[1]
+        population = tf.one_hot(width - 1, width)[None, :]
+        user_vectors = tf.where(known[:, None], tf.gather(self.rerank_users, safe), population)
         scores = tf.einsum("bv,bnv->bn", user_vectors, tf.gather(self.rerank_items, candidates))
         valid = tf.gather(retrieval, candidates, batch_dims=1) > -np.inf
         scores = tf.where(valid, scores, tf.constant(-np.inf, tf.float32))

@@ -130,7 +130,8 @@ def test_recommend_serves_the_evaluated_reranking_of_unseen_candidates(setup, se
         rated = set(seq.items[seq.indptr[user] : seq.indptr[user + 1]].tolist())
         assert not rated & set(got)  # a rated movie is never recommended
     assert not answer["unknown_user"][:-1].any() and answer["unknown_user"][-1]
-    assert all(raw != b"" for raw in answer["item_ids"][-1])  # the population's answer
+    assert all(raw != b"" for raw in answer["item_ids"][-1])  # the population's answer: by G's b_m
+    assert len(set(answer["scores"][-1].tolist())) > 1
 
 
 def test_k_is_clamped_to_the_reranked_candidates(served):
