@@ -19,6 +19,7 @@ import numpy as np
 
 from movierec import storage
 from movierec.models.base import QueryBatch, TrainingData, UserSequences, query_times
+from movierec.models.hyperparameters import make_config
 from movierec.models.lsic.candidates import built_mf, rerank
 from movierec.models.lsic.config import LSICConfig
 from movierec.models.lsic.curves import plot_curves
@@ -37,8 +38,6 @@ class LSICRecommender:
     config_class = LSICConfig
 
     def __init__(self, **hparams: Any) -> None:
-        from movierec.models.hyperparameters import make_config
-
         self.config: LSICConfig = make_config(LSICConfig, hparams, self.name)
         self.trained: Trained | None = None
         self.training_log: dict[str, Any] = {}

@@ -114,7 +114,9 @@ class Episode:
             inputs["movies"] = everyone
         return inputs
 
-    def batch(self, rows: np.ndarray, negatives: np.ndarray) -> tuple[dict[str, Any], np.ndarray, ...]:
+    def batch(
+        self, rows: np.ndarray, negatives: np.ndarray
+    ) -> tuple[dict[str, Any], np.ndarray, np.ndarray, np.ndarray]:
         """(inputs, positive columns, negative columns, support columns [B, S]) of a batch: the
         columns index the movies the batch needs (its users' support, positives and negatives)."""
         users, positives = self.users[rows], self.items[rows]
@@ -125,7 +127,10 @@ class Episode:
             support = self.support[users]
             movies = np.unique(np.concatenate([positives, negatives, support.ravel()])).astype(np.int32)
         inputs = self.inputs(users, int(self.steps[rows[0]]), movies if self.support is not None else None)
-        column = lambda items: np.searchsorted(movies, items).astype(np.int32)  # noqa: E731
+
+        def column(items: np.ndarray) -> np.ndarray:
+            return np.searchsorted(movies, items).astype(np.int32)
+
         return inputs, column(positives), column(negatives), column(support)
 
     def batches(self, rng: np.random.Generator, size: int) -> list[np.ndarray]:
