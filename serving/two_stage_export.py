@@ -13,7 +13,8 @@ Signatures:
   is the answer: `movierec evaluate` ranks the rest below it, by MF) and rows with fewer than k
   candidates are padded with "" and -inf. An id the model does not know (`unknown_user` true) gets the
   population's answer: zero user factors and state, i.e. the N movies with the highest MF item bias
-  ordered by the re-ranker's movie bias (the last column of the re-ranking vectors carries it). `k` is a scalar: REST clients send the columnar format.
+  ordered by the re-ranker's movie bias (the last column of the re-ranking vectors carries it). `k`
+  is a scalar: REST clients send the columnar format.
 - `serving_default`: serialized tf.Example with `user_id` (bytes) → the same for k = `top_k`.
 The exclusion mask is built in the graph from the stored training events (no host-side [B, n_items]).
 `keras_rs.layers.BruteForceRetrieval` is not used: it cannot exclude a user's rated movies before its
