@@ -126,7 +126,7 @@ class MatrixFactorization(keras.Model):
         }
 
 
-class _TripleSampler(keras.utils.PyDataset):
+class TripleSampler(keras.utils.PyDataset):
     """(user, [positive, negatives…]) batches; uniform negatives redrawn every epoch with numpy."""
 
     def __init__(self, users, items, n_items, batch_size, n_negatives, seed, **kwargs):
@@ -209,7 +209,7 @@ class BPRMFRecommender(KerasRecommender):
                 f"bpr-mf: min_rating {c.min_rating:g} leaves no training event (of {len(positive)}; the "
                 f"highest rating is {seq.ratings.max() if len(positive) else 'none'})"
             )
-        sampler = _TripleSampler(
+        sampler = TripleSampler(
             seq.users[positive],
             seq.items[positive].astype(np.int32),
             data.n_items,

@@ -13,8 +13,7 @@ import keras
 import numpy as np
 
 from movierec.models.losses import RankingLoss
-from movierec.models.matrix_factorization import BPRMF
-from movierec.models.matrix_factorization import _TripleSampler as TripleSampler
+from movierec.models.matrix_factorization import BPRMF, TripleSampler
 
 
 def train_candidate_mf(
