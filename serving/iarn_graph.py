@@ -70,9 +70,9 @@ class IARNGraph:
         indptr, items, ratings, times = self.user_events()
         users = tf.repeat(tf.range(self.n_users, dtype=tf.int64), indptr[1:] - indptr[:-1])
         order = lexsort([users, times, items])
-        counts = tf.math.bincount(
-            tf.cast(items, tf.int32), minlength=self.n_items, maxlength=self.n_items, dtype=tf.int64
-        )
+        # int32 segment sums: GPU kernels exist for them, not for int64 ones or DenseBincount
+        ones = tf.ones_like(items, tf.int32)
+        counts = tf.cast(tf.math.unsorted_segment_sum(ones, tf.cast(items, tf.int32), self.n_items), tf.int64)
         item_indptr = tf.concat([tf.zeros([1], tf.int64), tf.cumsum(counts)], axis=0)
         return item_indptr, tf.gather(users, order), tf.gather(ratings, order), tf.gather(times, order)
 
@@ -96,7 +96,7 @@ class IARNGraph:
         query = tf.repeat(tf.range(n_queries), total)
         offset = tf.range(tf.reduce_sum(total)) - tf.gather(tf.cumsum(total, exclusive=True), query)
         before = tf.gather(times, tf.gather(first, query) + offset) < tf.gather(timestamps, query)
-        count = tf.math.unsorted_segment_sum(tf.cast(before, tf.int64), query, n_queries)
+        count = tf.cast(tf.math.unsorted_segment_sum(tf.cast(before, tf.int32), query, n_queries), tf.int64)
         length = tf.minimum(count, self.max_history)
         start = first + count - length  # an owner's events are in time order: the earlier ones lead
         row = tf.repeat(tf.range(n_queries, dtype=tf.int64), length)

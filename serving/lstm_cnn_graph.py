@@ -73,7 +73,8 @@ class LSTMCNNGraph:
         offset = tf.range(tf.reduce_sum(total)) - tf.gather(tf.cumsum(total, exclusive=True), query)
         event_time = tf.gather(times, tf.gather(first, query) + offset)
         before = event_time < tf.gather(timestamps, query)
-        count = tf.math.unsorted_segment_sum(tf.cast(before, tf.int64), query, n_queries)
+        # int32 segment sums: GPU kernels exist for them, not for int64 ones
+        count = tf.cast(tf.math.unsorted_segment_sum(tf.cast(before, tf.int32), query, n_queries), tf.int64)
         start = first + count - tf.minimum(count, self.max_history)
         # the tie rule: a window whose first event shares its second with the one before starts after
         # that group (the user's events with a time <= the group's come before its end)
@@ -81,8 +82,11 @@ class LSTMCNNGraph:
         last = tf.size(times, out_type=tf.int64)
         start_time = tf.gather(padded_times, tf.minimum(start, last))
         split = (start > first) & (tf.gather(padded_times, tf.maximum(start - 1, 0)) == start_time)
-        through_group = tf.math.unsorted_segment_sum(
-            tf.cast(event_time <= tf.gather(start_time, query), tf.int64), query, n_queries
+        through_group = tf.cast(
+            tf.math.unsorted_segment_sum(
+                tf.cast(event_time <= tf.gather(start_time, query), tf.int32), query, n_queries
+            ),
+            tf.int64,
         )
         start = tf.where(split, first + through_group, start)
         length = first + count - start

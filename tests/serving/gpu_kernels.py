@@ -50,10 +50,9 @@ STRING_OPS = {
 # these tests, to be replaced: issue 13). The tests require exactly these, so a new one fails them and
 # so does a fix (then shorten the list).
 KNOWN_GAPS = {
-    # serving/iarn_graph.py: int64 segment sums and a bincount over the histories
-    "iarn": {"UnsortedSegmentSum", "DenseBincount"},
-    # serving/lstm_cnn_graph.py: int64 segment sums, gathers of int32 side-table variables; Transform's
-    # title words (pipeline/modules/transform.py): ragged ops, a bincount and a segment sum on int64
+    "iarn": set(),
+    # serving/lstm_cnn_graph.py: gathers of int32 side-table variables; Transform's title words
+    # (pipeline/modules/transform.py): ragged ops, a bincount and a segment sum on int64
     "lstm-cnn": {
         "UnsortedSegmentSum",
         "ResourceGather",
