@@ -314,11 +314,15 @@ class Checkpoints:
     def __init__(self, directory: str, key: str) -> None:
         self.folder = storage.join(directory, key) if directory else None
 
+    def _state(self) -> dict[str, Any] | None:
+        path = storage.join(self.folder, "state.json") if self.folder else None
+        return json.loads(storage.read_text(path)) if path and storage.exists(path) else None
+
     def latest(self) -> tuple[dict[str, Any], dict[str, np.ndarray]] | None:
-        if self.folder is None or not storage.exists(storage.join(self.folder, "state.json")):
-            return None
-        state = json.loads(storage.read_text(storage.join(self.folder, "state.json")))
-        return state, storage.load_npz(storage.join(self.folder, state["arrays"]))
+        state = self._state()
+        return (
+            None if state is None else (state, storage.load_npz(storage.join(self.folder, state["arrays"])))
+        )
 
     def save(self, state: dict[str, Any], arrays: dict[str, np.ndarray]) -> None:
         if self.folder is None:
@@ -326,12 +330,13 @@ class Checkpoints:
         storage.makedirs(self.folder)
         name = f"epoch-{state['done']:04d}.npz"
         storage.save_npz(storage.join(self.folder, name), **arrays)
-        previous = self.latest()
+        previous = self._state()  # its name only: the arrays are not read back
         temporary = storage.join(self.folder, "state.json.tmp")
         storage.write_text(temporary, json.dumps({**state, "arrays": name}))
-        storage.copy(temporary, storage.join(self.folder, "state.json"))
-        if previous and previous[0]["arrays"] != name:
-            storage.remove_tree(storage.join(self.folder, previous[0]["arrays"]))
+        # a rename replaces state.json whole (one object on gs://): a crash leaves the old or the new
+        tf.io.gfile.rename(str(temporary), str(storage.join(self.folder, "state.json")), overwrite=True)
+        if previous and previous["arrays"] != name:
+            storage.remove_tree(storage.join(self.folder, previous["arrays"]))
 
 
 def _weights(prefix: str, variables) -> dict[str, np.ndarray]:
