@@ -1,22 +1,29 @@
-"""`movierec data fetch|inspect|split`: download, inspect and split datasets."""
+"""`movierec data fetch|inspect|split|synth`: download, inspect, split and synthesise datasets."""
 
 from __future__ import annotations
 
+import calendar
+import datetime
+import re
 import sys
+import time
 from pathlib import Path
 
 import click
 
+from movierec import storage
 from movierec.cli.common import data_options, echo_json, load, protocol_options, split_params
 from movierec.data import DataError, fetch_dataset
 from movierec.data.fetch import KNOWN_DATASETS
 from movierec.data.split_files import MANIFEST, manifest, write_split
 from movierec.data.splits import PROTOCOLS, make_split, same_second_share
+from movierec.data.synth import DEFAULT_END, DEFAULT_START, SYNTH_LAYOUTS, SynthConfig
+from movierec.data.synth_files import write_synthetic
 
 
 @click.group()
 def data() -> None:
-    """Download, inspect and split datasets."""
+    """Download, inspect, split and synthesise datasets."""
 
 
 @data.command("fetch")
@@ -149,3 +156,100 @@ def data_split(
     click.echo(f"{protocol} split of {dataset.name} written to {written}: {rows} rows (dropped: {dropped})")
     click.echo(f"read it back with: movierec evaluate --data {written} --protocol given-split ...")
     click.echo(f"parameters and source checksum: {MANIFEST}")
+
+
+def _parse_day(ctx: click.Context, param: click.Parameter, value: str | None) -> int | None:
+    """--start/--end: YYYY-MM-DD (UTC; --start at 00:00:00, --end at 23:59:59) or unix seconds."""
+    if value is None:
+        return None
+    text = value.strip()
+    if re.fullmatch(r"[0-9]+", text):
+        return int(text)
+    try:
+        day = datetime.date.fromisoformat(text)
+    except ValueError as error:
+        raise click.BadParameter(
+            f"expected a date YYYY-MM-DD (UTC) or unix seconds, got {value!r}", ctx=ctx, param=param
+        ) from error
+    midnight = calendar.timegm(day.timetuple())
+    return midnight + 86399 if param.name == "end" else midnight
+
+
+@data.command("synth")
+@click.option("--out", required=True, help="Folder (or URI) to write the files into (created if missing).")
+@click.option("--events", default=1_000_000, show_default=True, type=int, help="Number of ratings (exactly).")
+@click.option("--users", type=int, help="Number of users  [default: events / 120]")
+@click.option("--items", type=int, help="Number of movies  [default: 5·√events, at least 50]")
+@click.option(
+    "--layout",
+    default="ml-csv",
+    show_default=True,
+    type=click.Choice(SYNTH_LAYOUTS),
+    help="ml-csv: movies.csv, ratings.csv (half stars); ml-dat: movies.dat, users.dat, ratings.dat "
+    "(ML-1M style, whole stars).",
+)
+@click.option("--seed", default=0, show_default=True, type=int, help="Same seed, same bytes.")
+@click.option(
+    "--start",
+    callback=_parse_day,
+    metavar="DATE|SECONDS",
+    help="First possible timestamp: YYYY-MM-DD (UTC) or unix seconds  [default: 2000-01-01]",
+)
+@click.option(
+    "--end",
+    callback=_parse_day,
+    metavar="DATE|SECONDS",
+    help="Last possible timestamp: YYYY-MM-DD (the whole day, UTC) or unix seconds  [default: 2003-12-31]",
+)
+@click.option("--force", is_flag=True, help="Replace the layout's files if --out already holds them.")
+def data_synth(
+    out: str,
+    events: int,
+    users: int | None,
+    items: int | None,
+    layout: str,
+    seed: int,
+    start: int | None,
+    end: int | None,
+    force: bool,
+) -> None:
+    """Generate a MovieLens-like dataset of any size: TEST DATA for scale and plumbing, not a benchmark
+    of accuracy (metrics on it say nothing about real ratings).
+
+    Zipf-like movie popularity, MovieLens' genres, "Word Word (1994)" titles, ML-1M demographics, tastes
+    over genres that drift, session bursts, and timestamp ties at ML-100K's rate (51% of a user's
+    consecutive ratings share a second). Seeded, streamed in constant memory, written atomically.
+    """
+    config = SynthConfig(
+        events=events,
+        users=users,
+        items=items,
+        layout=layout,
+        seed=seed,
+        start=DEFAULT_START if start is None else start,
+        end=DEFAULT_END if end is None else end,
+    )
+    try:
+        config = config.resolved()
+    except ValueError as error:
+        raise click.UsageError(str(error)) from error
+    began = time.perf_counter()
+    with click.progressbar(length=config.events, label=f"synthesising {layout}", file=sys.stderr) as bar:
+
+        def progress(written: int) -> None:
+            bar.update(written - bar.pos)
+
+        try:
+            result = write_synthetic(out, config, overwrite=force, progress=progress)
+        except FileExistsError as error:
+            raise click.ClickException(str(error)) from error
+        except OSError as error:
+            raise click.ClickException(f"cannot write the synthetic dataset to {out}: {error}") from error
+    seconds = time.perf_counter() - began
+    names = ", ".join(storage.name(f) for f in result.files)
+    click.echo(
+        f"wrote {result.events:,} synthetic ratings of {result.users:,} users and {result.items:,} movies "
+        f"({layout}, seed {seed}, {seconds:.1f} s) to {result.folder}: {names}"
+    )
+    click.echo("test data for scale and plumbing, not a benchmark of accuracy")
+    click.echo(f"read it with: movierec data inspect --data {result.folder}")
