@@ -11,6 +11,7 @@ from movierec.cli.models import models
 from movierec.cli.pipeline import pipeline_group
 from movierec.cli.query import query
 from movierec.cli.recommend import recommend
+from movierec.cli.tune import tune
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -32,3 +33,4 @@ main.add_command(explain)
 main.add_command(models)
 main.add_command(pipeline_group)
 main.add_command(query)
+main.add_command(tune)

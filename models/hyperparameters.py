@@ -8,6 +8,15 @@ so the command line, the pipeline and the benchmarks can list and check them wit
 `make_config(ItemKNNConfig, {"regularization": 5}, "itemknn")` checks every key and value against
 the declared types (`int`, `float`, `bool`, `str`, `Literal[...]` choices) and raises a ValueError
 that names the model, the argument and what it accepts; `describe(ItemKNNConfig)` lists the fields.
+
+A field may also declare where a search looks for it (`movierec tune`, the pipeline's Tuner):
+
+        alpha: float = hyperparameter(0.5, "α of the asymmetric cosine", search=Range(0.0, 1.0, step=0.05))
+
+`Choice(v1, v2, ...)` searches the listed values, `Range(low, high, step=..., log=...)` a numeric
+interval (an int field draws ints). `search_space(ItemKNNConfig)` returns the declared spaces in
+declaration order; a model without any is not tuned. The spaces are plain declarations: the search
+itself (KerasTuner) lives in `movierec.evaluation.tuning`.
 """
 
 from __future__ import annotations
@@ -18,11 +27,99 @@ import typing
 from typing import Any, Literal
 
 HELP = "help"
+SEARCH = "search"
 
 
-def hyperparameter(default: Any, help: str) -> Any:
-    """A dataclass field with a default and a one-line description (shown by `movierec models`)."""
-    return dataclasses.field(default=default, metadata={HELP: help})
+@dataclasses.dataclass(frozen=True, init=False)
+class Choice:
+    """A search over the listed values (ints, floats, strings or bools, of one type)."""
+
+    values: tuple[Any, ...]
+
+    def __init__(self, *values: Any) -> None:
+        if len(values) < 2:
+            raise ValueError(f"Choice needs at least two values, got {values!r}")
+        object.__setattr__(self, "values", tuple(values))
+
+    def contains(self, value: Any) -> bool:
+        return value in self.values
+
+    def describe(self) -> str:
+        return " | ".join(repr(value) for value in self.values)
+
+
+@dataclasses.dataclass(frozen=True)
+class Range:
+    """A search over [low, high]: on a grid of `step` when given, log-uniform when `log` (low > 0)."""
+
+    low: float
+    high: float
+    step: float | None = None
+    log: bool = False
+
+    def __post_init__(self) -> None:
+        if not self.low < self.high:
+            raise ValueError(f"Range needs low < high, got [{self.low}, {self.high}]")
+        if self.log and self.low <= 0:
+            raise ValueError(f"a log Range needs low > 0, got {self.low}")
+        if self.step is not None and self.step <= 0:
+            raise ValueError(f"Range step must be > 0, got {self.step}")
+
+    def contains(self, value: Any) -> bool:
+        return is_number(value) and self.low <= value <= self.high
+
+    def describe(self) -> str:
+        grid = f" step {self.step:g}" if self.step is not None else ""
+        return f"[{self.low:g}, {self.high:g}]{grid}{' log' if self.log else ''}"
+
+
+SearchSpace = Choice | Range
+
+
+def hyperparameter(default: Any, help: str, search: SearchSpace | None = None) -> Any:
+    """A dataclass field with a default and a one-line description (shown by `movierec models`).
+
+    Args:
+        default: the value a model gets unless told otherwise (and the search's trial 0).
+        help: one line on what the knob does.
+        search: where `movierec tune` looks for a better value (None: the search leaves it alone).
+    """
+    metadata: dict[str, Any] = {HELP: help}
+    if search is not None:
+        metadata[SEARCH] = search
+    return dataclasses.field(default=default, metadata=metadata)
+
+
+def search_space(config_class: type) -> dict[str, SearchSpace]:
+    """{field: its declared search space} in declaration order; empty when nothing is searched."""
+    return {f.name: f.metadata[SEARCH] for f in dataclasses.fields(config_class) if SEARCH in f.metadata}
+
+
+def check_search_space(config_class: type, owner: str) -> None:
+    """Raises ValueError (naming `owner` and the field) when a declared space does not fit its field:
+    a value of the wrong type, a Range on a field that is not a number, or a default outside it."""
+    types = _types(config_class)
+    for field in dataclasses.fields(config_class):
+        space = field.metadata.get(SEARCH)
+        if space is None:
+            continue
+        kind = types[field.name]
+        if isinstance(space, Range):
+            if kind not in (int, float):
+                raise ValueError(f"{owner}: {field.name} is {type_name(kind)}; a Range needs int or float")
+            if kind is int and not all(
+                float(v).is_integer() for v in (space.low, space.high, space.step or 1)
+            ):
+                raise ValueError(f"{owner}: {field.name} is int; its Range must have whole bounds and step")
+        else:
+            for value in space.values:
+                if not _accepts(kind, value)[0]:
+                    raise ValueError(f"{owner}: {field.name} must be {type_name(kind)}, Choice has {value!r}")
+        if not space.contains(field.default):
+            raise ValueError(
+                f"{owner}: {field.name}'s default {field.default!r} is outside its search space "
+                f"{space.describe()}"
+            )
 
 
 @functools.cache
@@ -67,7 +164,8 @@ def make_config(config_class: type, values: dict[str, Any], owner: str) -> Any:
 
 
 def describe(config_class: type) -> list[dict[str, Any]]:
-    """[{name, type, default, help}] of every hyper-parameter, in declaration order."""
+    """[{name, type, default, help, search}] of every hyper-parameter, in declaration order (`search`:
+    the declared search space as text, or None when the search leaves the field alone)."""
     types = _types(config_class)
     return [
         {
@@ -75,6 +173,7 @@ def describe(config_class: type) -> list[dict[str, Any]]:
             "type": type_name(types[f.name]),
             "default": f.default,
             "help": f.metadata.get(HELP, ""),
+            "search": f.metadata[SEARCH].describe() if SEARCH in f.metadata else None,
         }
         for f in dataclasses.fields(config_class)
     ]

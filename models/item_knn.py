@@ -19,7 +19,7 @@ import scipy.sparse as sp
 
 from movierec import storage
 from movierec.models.base import QueryBatch, TrainingData
-from movierec.models.hyperparameters import hyperparameter, make_config, require
+from movierec.models.hyperparameters import Range, hyperparameter, make_config, require
 
 
 def _inverse_power(values: np.ndarray, exponent: float) -> np.ndarray:
@@ -32,8 +32,15 @@ def _inverse_power(values: np.ndarray, exponent: float) -> np.ndarray:
 
 @dataclasses.dataclass(frozen=True)
 class ItemKNNConfig:
-    regularization: float = hyperparameter(20.0, "λ added to every support against rare-item coincidences")
-    alpha: float = hyperparameter(0.5, "α of the asymmetric cosine (0.5: the regularised cosine)")
+    # search=: the paper fixes λ = 20 and α = 0.5 and gives no ranges; these are ours (λ log-uniform)
+    regularization: float = hyperparameter(
+        20.0,
+        "λ added to every support against rare-item coincidences",
+        search=Range(1.0, 500.0, log=True),
+    )
+    alpha: float = hyperparameter(
+        0.5, "α of the asymmetric cosine (0.5: the regularised cosine)", search=Range(0.0, 1.0, step=0.05)
+    )
 
     def __post_init__(self) -> None:
         require(

@@ -21,7 +21,7 @@ import numpy as np
 from keras import ops
 
 from movierec.models.base import KerasRecommender, TrainingData
-from movierec.models.hyperparameters import hyperparameter, require
+from movierec.models.hyperparameters import Choice, Range, hyperparameter, require
 from movierec.models.losses import RankingLoss
 
 
@@ -151,12 +151,16 @@ class TripleSampler(keras.utils.PyDataset):
 
 @dataclasses.dataclass(frozen=True)
 class BPRMFConfig:
-    embedding_dim: int = hyperparameter(64, "factors per user and item")
-    l2: float = hyperparameter(1e-5, "L2 penalty of the factors")
+    # search=: BPR (Rendle et al. 2009) gives no ranges; these are ours (factors on a doubling grid,
+    # penalty and learning rate log-uniform)
+    embedding_dim: int = hyperparameter(64, "factors per user and item", search=Choice(16, 32, 64, 128, 256))
+    l2: float = hyperparameter(1e-5, "L2 penalty of the factors", search=Range(1e-7, 1e-2, log=True))
     epochs: int = hyperparameter(20, "passes over the training events")
     batch_size: int = hyperparameter(1024, "(user, item) pairs per step")
-    learning_rate: float = hyperparameter(5e-3, "Adam's learning rate")
-    negatives: int = hyperparameter(4, "uniformly sampled negatives per positive pair")
+    learning_rate: float = hyperparameter(5e-3, "Adam's learning rate", search=Range(1e-3, 5e-2, log=True))
+    negatives: int = hyperparameter(
+        4, "uniformly sampled negatives per positive pair", search=Choice(1, 4, 16)
+    )
     seed: int = hyperparameter(0, "seed of the initialisation and the sampling")
     min_rating: float = hyperparameter(
         0.0,
@@ -173,11 +177,12 @@ class BPRMFConfig:
 
 @dataclasses.dataclass(frozen=True)
 class RatingMFConfig:
-    embedding_dim: int = hyperparameter(32, "factors per user and item")
-    l2: float = hyperparameter(1e-4, "L2 penalty of the factors")
+    # search=: ours, as BPR-MF's
+    embedding_dim: int = hyperparameter(32, "factors per user and item", search=Choice(8, 16, 32, 64, 128))
+    l2: float = hyperparameter(1e-4, "L2 penalty of the factors", search=Range(1e-6, 1e-2, log=True))
     epochs: int = hyperparameter(30, "passes over the training ratings")
     batch_size: int = hyperparameter(1024, "ratings per step")
-    learning_rate: float = hyperparameter(3e-3, "Adam's learning rate")
+    learning_rate: float = hyperparameter(3e-3, "Adam's learning rate", search=Range(1e-3, 3e-2, log=True))
     seed: int = hyperparameter(0, "seed of the initialisation and the shuffling")
 
     def __post_init__(self) -> None:
