@@ -179,7 +179,11 @@ def _parse_day(ctx: click.Context, param: click.Parameter, value: str | None) ->
 @click.option("--out", required=True, help="Folder (or URI) to write the files into (created if missing).")
 @click.option("--events", default=1_000_000, show_default=True, type=int, help="Number of ratings (exactly).")
 @click.option("--users", type=int, help="Number of users  [default: events / 120]")
-@click.option("--items", type=int, help="Number of movies  [default: 5·√events, at least 50]")
+@click.option(
+    "--items",
+    type=int,
+    help="Number of movies  [default: 5·√events, at least 50 and twice the ratings per user]",
+)
 @click.option(
     "--layout",
     default="ml-csv",

@@ -19,9 +19,10 @@ files, at any size:
   ML-20M+), higher for movies of the user's current favourite genres, popular movies and generous
   users, with a marginal mix close to MovieLens'.
 
-It streams: the small item and user tables are made up front; events are generated per chunk of
-`USERS_PER_CHUNK` users (each chunk from its own seeded random stream), so memory does not grow with
-the event count and the same seed gives the same events whatever is done with them.
+It streams: the item and user tables (small: one row per movie or user) are made up front; events
+are generated per chunk of consecutive users holding about `CHUNK_EVENTS` ratings, each chunk from its
+own seeded random stream, so memory does not grow with the event count and the same seed gives the
+same events whatever is done with them.
 
     from movierec.data.synth import SynthConfig, SyntheticMovieLens
     generator = SyntheticMovieLens(SynthConfig(events=100_000, seed=1))
@@ -44,7 +45,7 @@ from statistics import NormalDist
 import numpy as np
 
 SYNTH_LAYOUTS = ("ml-csv", "ml-dat")
-USERS_PER_CHUNK = 1000
+CHUNK_EVENTS = 200_000  # ratings per chunk of users (a chunk holds at least one user)
 ML100K_SAME_SECOND_SHARE = 0.5104
 """Share of ML-100K's consecutive ratings of a user (in time order) that share a second, measured on
 u.data with `movierec.data.splits.same_second_share` (51,042 of 99,057 pairs)."""
@@ -162,8 +163,8 @@ class SynthConfig:
     Args:
         events: total number of ratings (the files hold exactly this many).
         users: number of users (ids 1..users), each with at least one rating; default `default_users`.
-        items: number of movies (ids 1..items); default `default_items`. Rarely rated movies may end up
-            with no rating at all, as in MovieLens' own movie tables.
+        items: number of movies (ids 1..items); default `default_items`, or twice the ratings per user
+            if that is more. Rarely rated movies may end up with no rating, as in MovieLens' movie tables.
         layout: "ml-csv" (half stars) or "ml-dat" (whole stars, with users.dat).
         seed: the same seed and configuration give byte-identical files.
         start, end: unix seconds; every timestamp lies in [start, end] (at least one day apart).
@@ -189,7 +190,10 @@ class SynthConfig:
         if not isinstance(self.events, int) or self.events < 1:
             raise ValueError(f"events (--events) must be a positive whole number, got {self.events!r}")
         users = default_users(self.events) if self.users is None else self.users
-        items = default_items(self.events) if self.items is None else self.items
+        if self.items is None:  # enough movies that nobody needs to rate more than half of them
+            items = max(default_items(self.events), -(-2 * self.events // max(users, 1)))
+        else:
+            items = self.items
         if not isinstance(users, int) or users < 1:
             raise ValueError(f"users (--users) must be a positive whole number, got {users!r}")
         if not isinstance(items, int) or items < 1:
@@ -242,7 +246,7 @@ class UserTable:
     gender: np.ndarray  # "M"/"F" as str objects
     age_group: np.ndarray  # ML-1M age group codes (1, 18, 25, ...)
     occupation: np.ndarray  # ML-1M occupation codes 0..20
-    zip_code: list[str]
+    zip_code: np.ndarray  # int, written as five digits
     events: np.ndarray  # int64, ratings per user, summing to SynthConfig.events
 
     @property
@@ -358,7 +362,7 @@ def make_users(config: SynthConfig) -> UserTable:
     gender = np.where(rng.random(n) < MALE_SHARE, "M", "F").astype(object)
     age_group = AGE_GROUPS[rng.choice(len(AGE_GROUPS), size=n, p=AGE_GROUP_SHARE)]
     occupation = rng.choice(len(OCCUPATION_SHARE), size=n, p=OCCUPATION_SHARE / OCCUPATION_SHARE.sum())
-    zip_code = [f"{z:05d}" for z in rng.integers(1000, 100000, n).tolist()]
+    zip_code = rng.integers(1000, 100000, n)
     # nobody rates more than half the catalogue (ML-100K's keenest user: 737 of 1,682), unless the
     # requested sizes need it
     cap = max(-(-config.items // 2), -(-config.events // n))
@@ -382,11 +386,14 @@ class SyntheticMovieLens:
         self.config = config.resolved()
         self.catalogue = make_catalogue(self.config)
         self.users = make_users(self.config)
-        self._levels = rating_levels(self.config.layout)
         shares = WHOLE_STAR_SHARE if self.config.layout == "ml-dat" else HALF_STAR_SHARE
         normal = NormalDist()
         self._thresholds = np.array([normal.inv_cdf(c) for c in np.cumsum(shares)[:-1]])
         self._build_samplers()
+        # chunks: consecutive users, a new chunk whenever CHUNK_EVENTS more ratings have begun
+        begun = np.cumsum(self.users.events) - self.users.events
+        boundaries = np.flatnonzero(np.diff(begun // CHUNK_EVENTS)) + 1
+        self._chunk_starts = np.concatenate(([0], boundaries, [self.config.users])).astype(np.int64)
         # The latent score's mean and spread depend on the sizes (which movies get drawn): measured on
         # the first chunk, so that cutting it at standard-normal quantiles gives the target mix.
         latent = self._chunk_parts(0)[-1]
@@ -394,7 +401,7 @@ class SyntheticMovieLens:
 
     @property
     def n_chunks(self) -> int:
-        return -(-self.config.users // USERS_PER_CHUNK)
+        return len(self._chunk_starts) - 1
 
     def _build_samplers(self) -> None:
         """One flat cumulative table for "a movie of genre g, by popularity": genre g's movies hold
@@ -426,13 +433,13 @@ class SyntheticMovieLens:
         self._taste_prior = GENRE_SHARE / GENRE_SHARE.sum()
 
     def chunks(self) -> Iterator[EventChunk]:
-        """The events, USERS_PER_CHUNK users at a time (lazy: nothing is generated before it is asked
+        """The events, a chunk of users at a time (lazy: nothing is generated before it is asked
         for, and memory holds one chunk)."""
         for index in range(self.n_chunks):
             yield self.chunk(index)
 
     def chunk(self, index: int) -> EventChunk:
-        """The events of users index·USERS_PER_CHUNK + 1 … (index + 1)·USERS_PER_CHUNK."""
+        """The events of the index-th chunk of users (0-based)."""
         first, local, item, timestamps, latent = self._chunk_parts(index)
         latent = (latent - self._latent_center) / self._latent_scale
         return EventChunk(
@@ -443,10 +450,9 @@ class SyntheticMovieLens:
         )
 
     def _chunk_parts(self, index: int) -> tuple[int, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-        first = index * USERS_PER_CHUNK
-        last = min(first + USERS_PER_CHUNK, self.config.users)
-        if not 0 <= first < last:
+        if not 0 <= index < self.n_chunks:
             raise IndexError(f"chunk {index} out of range (0..{self.n_chunks - 1})")
+        first, last = int(self._chunk_starts[index]), int(self._chunk_starts[index + 1])
         rng = _rng(self.config.seed, 4, index)
         counts = self.users.events[first:last]
         tastes = self._tastes(rng, first, last)  # (users, 2, genres + 1): start and end of history
@@ -507,7 +513,7 @@ class SyntheticMovieLens:
         chosen_genre: list[np.ndarray] = []
         chosen_item: list[np.ndarray] = []
         have = np.zeros(n_users, dtype=np.int64)
-        taken = np.zeros(0, dtype=np.int64)  # local * n_items + item of the kept draws
+        taken = np.zeros(0, dtype=np.int64)  # local * n_items + item of the kept draws, sorted
         for attempt in range(4):
             short = counts - have
             if not short.any():
@@ -523,7 +529,10 @@ class SyntheticMovieLens:
             order = np.argsort(key, kind="stable")
             first = np.ones(len(key), dtype=bool)
             first[order[1:]] = key[order[1:]] != key[order[:-1]]
-            keep = first & ~np.isin(key, taken)
+            if len(taken):  # drop movies the user kept in an earlier round (taken is sorted)
+                at = np.minimum(np.searchsorted(taken, key), len(taken) - 1)
+                first &= taken[at] != key
+            keep = first
             rank = np.cumsum(keep) - 1
             start = np.cumsum(draws) - draws
             before = np.concatenate(([0], np.cumsum(keep)))[start][local]
@@ -531,17 +540,23 @@ class SyntheticMovieLens:
             chosen_local.append(local[keep])
             chosen_genre.append(genre[keep])
             chosen_item.append(item[keep])
-            taken = np.concatenate((taken, key[keep]))
+            taken = np.sort(np.concatenate((taken, key[keep])))
             have += np.bincount(local[keep], minlength=n_users)
-        for user in np.flatnonzero(have < counts):  # rare: the catalogue is nearly exhausted
-            seen = taken[taken // n_items == user] % n_items
-            pool = np.setdiff1d(np.arange(n_items), seen)
-            noisy = np.log(self.catalogue.popularity[pool]) + rng.gumbel(size=len(pool))
-            extra = pool[np.argsort(-noisy, kind="stable")[: counts[user] - have[user]]]
-            chosen_local.append(np.full(len(extra), user))
-            chosen_genre.append(self._primary_genre[extra])
-            chosen_item.append(extra)
-            have[user] += len(extra)
+        short_users = np.flatnonzero(have < counts)
+        if len(short_users):  # rare: a history covering much of the catalogue
+            bounds = np.searchsorted(taken, np.stack([short_users, short_users + 1]) * n_items)
+            log_popularity = np.log(self.catalogue.popularity)
+            for user, low, high in zip(short_users, bounds[0], bounds[1], strict=True):
+                available = np.ones(n_items, dtype=bool)
+                available[taken[low:high] - user * n_items] = False
+                pool = np.flatnonzero(available)
+                noisy = log_popularity[pool] + rng.gumbel(size=len(pool))
+                missing = int(counts[user] - have[user])
+                extra = pool[np.argsort(-noisy, kind="stable")[:missing]]
+                chosen_local.append(np.full(len(extra), user))
+                chosen_genre.append(self._primary_genre[extra])
+                chosen_item.append(extra)
+                have[user] += len(extra)
         local = np.concatenate(chosen_local)
         order = np.argsort(local, kind="stable")  # per user: first round's picks, then later rounds'
         local = local[order]

@@ -21,7 +21,7 @@ import csv
 import io
 import os
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -45,6 +45,7 @@ LAYOUT_FILES: dict[str, tuple[str, ...]] = {
 }
 CSV_RATINGS_HEADER = "userId,movieId,rating,timestamp"
 CSV_MOVIES_HEADER = "movieId,title,genres"
+USERS_PER_WRITE = 100_000
 
 
 @dataclass(frozen=True)
@@ -136,20 +137,22 @@ def _movies_dat(generator: SyntheticMovieLens) -> bytes:
     return "".join(lines).encode(LATIN1)
 
 
-def _users_dat(generator: SyntheticMovieLens) -> bytes:
+def _users_dat(generator: SyntheticMovieLens) -> Iterator[bytes]:
     users = generator.users
-    lines = (
-        f"{user_id}::{gender}::{age}::{occupation}::{zip_code}\n"
-        for user_id, gender, age, occupation, zip_code in zip(
-            users.ids.tolist(),
-            users.gender.tolist(),
-            users.age_group.tolist(),
-            users.occupation.tolist(),
-            users.zip_code,
+    for start in range(0, len(users.events), USERS_PER_WRITE):
+        part = slice(start, start + USERS_PER_WRITE)
+        rows = zip(
+            users.ids[part].tolist(),
+            users.gender[part].tolist(),
+            users.age_group[part].tolist(),
+            users.occupation[part].tolist(),
+            users.zip_code[part].tolist(),
             strict=True,
         )
-    )
-    return "".join(lines).encode(LATIN1)
+        text = "".join(
+            f"{uid}::{gender}::{age}::{occ}::{zip_code:05d}\n" for uid, gender, age, occ, zip_code in rows
+        )
+        yield text.encode(LATIN1)
 
 
 def _write_ratings(handle, generator: SyntheticMovieLens, progress: Callable[[int], None] | None) -> None:
@@ -255,7 +258,8 @@ def write_synthetic(
                 elif name == "movies.dat":
                     handle.write(_movies_dat(generator))
                 elif name == "users.dat":
-                    handle.write(_users_dat(generator))
+                    for part in _users_dat(generator):
+                        handle.write(part)
                 else:
                     _write_ratings(handle, generator, progress)
         for name in names:  # in order: the rating file, the layout's marker, comes last
