@@ -210,6 +210,28 @@ def keras_hyperparameters(model_name: str, space: dict[str, SearchSpace]):
     return hp
 
 
+def typed_values(model_name: str, values: dict[str, Any]) -> dict[str, Any]:
+    """KerasTuner's values as the model's declared types: its Choice stores True/False as 1/0, and an
+    int field must not arrive as 64.0.
+
+    Args:
+        model_name: the registry model the values are for.
+        values: {hyper-parameter: value} as a search (or a `best_hyperparameters` artifact) holds them.
+    """
+    types = typing.get_type_hints(get_spec(model_name).factory.config_class)
+    typed = {}
+    for name, value in values.items():
+        kind = types.get(name)
+        if kind is bool and isinstance(value, int | float):
+            value = bool(value)
+        elif kind is int and isinstance(value, float) and value.is_integer():
+            value = int(value)
+        elif kind is float and isinstance(value, int) and not isinstance(value, bool):
+            value = float(value)
+        typed[name] = _tidy(value)
+    return typed
+
+
 def _tidy(value: Any) -> Any:
     """Floats to 4 significant digits (0.15, not 0.15000000000000002; 1.35 for a log draw), numpy
     scalars as Python values: what a trial trains with is what its table and the Trainer show."""
@@ -311,7 +333,8 @@ def _tuner_class():
             super().__init__(oracle=oracle, directory=directory, project_name=SEARCH_DIR, overwrite=overwrite)
 
         def run_trial(self, trial, data: TuningData) -> dict[str, float]:
-            hparams = {**self.fixed, **trial.hyperparameters.values}
+            searched = typed_values(self.model_name, trial.hyperparameters.values)
+            hparams = {**self.fixed, **searched}
             started = time.perf_counter()
             model = build_model(self.model_name, **hparams).fit(data.training)
             fitted = time.perf_counter()
@@ -337,7 +360,7 @@ def _tuner_class():
                 intervals = {k: [float(lo), float(hi)] for k, (lo, hi) in found.items()}
             record = {
                 "trial": trial.trial_id,
-                "searched": dict(trial.hyperparameters.values),
+                "searched": searched,
                 "hparams": model.get_config(),
                 "metrics": metrics,
                 "intervals": intervals,
@@ -395,7 +418,7 @@ def _tuner_class():
             done = self.oracle.get_best_trials(1)
             if not done or done[0].status != trial_module.TrialStatus.COMPLETED:
                 return None
-            return {**self.fixed, **done[0].hyperparameters.values}
+            return {**self.fixed, **typed_values(self.model_name, done[0].hyperparameters.values)}
 
         def write_report(self) -> dict[str, Any]:
             report = build_report(self)
@@ -417,7 +440,9 @@ def build_report(tuner: Any) -> dict[str, Any]:
                 "trial": trial_id,
                 "status": trial.status,
                 "defaults": trial_id == tuner.oracle.start_order[0],
-                "searched": record.get("searched", dict(trial.hyperparameters.values)),
+                "searched": record.get(
+                    "searched", typed_values(tuner.model_name, trial.hyperparameters.values)
+                ),
                 "metrics": record.get("metrics", {}),
                 "intervals": record.get("intervals", {}),
                 "fit_seconds": record.get("fit_seconds"),
