@@ -99,6 +99,38 @@ def test_same_second_share_is_ml100k_s() -> None:
     assert abs(same_second_share(frame(fewer)) - 0.1) < 0.03
 
 
+def test_ratings_follow_taste_and_tastes_drift() -> None:
+    generator = SyntheticMovieLens(SynthConfig(events=60_000, seed=8, layout="ml-dat"))
+    chunks = list(generator.chunks())
+    user = np.concatenate([c.user for c in chunks])
+    item = np.concatenate([c.item for c in chunks])
+    rating = rating_levels("ml-dat")[np.concatenate([c.rating_code for c in chunks])]
+    primary = np.array([genres[0] for genres in generator.catalogue.genres])[item - 1]
+    counts = np.zeros((user.max() + 1, len(GENRES)))
+    np.add.at(counts, (user, primary), 1)
+    favourite = counts.argmax(axis=1)[user] == primary
+    assert rating[favourite].mean() > rating[~favourite].mean() + 0.1  # taste shows in the stars
+    # each user's genre mix (genre flags of the rated movies) in the first and the last quarter of the
+    # history differ more than after shuffling the history (drift), for users with 100+ ratings
+    flags = np.zeros((len(generator.catalogue.genres), len(GENRES)))
+    for row, genres in enumerate(generator.catalogue.genres):
+        flags[row, list(genres)] = 1
+    rated = flags[item - 1]
+    rng = np.random.default_rng(0)
+    starts = np.flatnonzero(np.r_[True, user[1:] != user[:-1]])
+    ends = np.r_[starts[1:], len(user)]
+
+    def distance(history: np.ndarray) -> float:
+        quarter = len(history) // 4
+        early, late = history[:quarter].sum(axis=0), history[-quarter:].sum(axis=0)
+        return float(np.abs(early / early.sum() - late / late.sum()).sum() / 2)
+
+    long = [(a, b) for a, b in zip(starts, ends, strict=True) if b - a >= 100]
+    drift = np.mean([distance(rated[a:b]) for a, b in long])
+    shuffled = np.mean([distance(rated[rng.permutation(np.arange(a, b))]) for a, b in long])
+    assert drift > shuffled + 0.03, (drift, shuffled)
+
+
 def test_the_target_share_is_measured_on_the_real_ml100k(ml100k_dir: Path) -> None:
     real = load_dataset(ml100k_dir).interactions
     assert same_second_share(real) == pytest.approx(ML100K_SAME_SECOND_SHARE, abs=5e-4)
