@@ -181,6 +181,19 @@ def test_existing_files_are_kept_unless_forced(tmp_path: Path) -> None:
         write_synthetic(tmp_path, SynthConfig(events=2_000, layout="ml-dat"), overwrite=True)
 
 
+def test_writes_to_a_uri_through_tf_io_gfile(tmp_path: Path, monkeypatch) -> None:
+    tf = pytest.importorskip("tensorflow")
+    monkeypatch.chdir(tmp_path)  # a URI mishandled as a local path would show up here as "ram:"
+    folder = f"ram://synth-test-{tmp_path.name}/data"
+    try:
+        result = write_synthetic(folder, SynthConfig(events=3_000, layout="ml-dat", seed=2))
+        assert sorted(tf.io.gfile.listdir(folder)) == sorted(LAYOUT_FILES["ml-dat"])  # no temporary left
+        assert load_dataset(result.folder).report.total_rejected == 0
+    finally:
+        tf.io.gfile.rmtree(folder)
+    assert not (tmp_path / "ram:").exists()
+
+
 @pytest.mark.parametrize(
     ("config", "argument"),
     [
