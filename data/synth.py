@@ -12,7 +12,7 @@ files, at any size:
 - users: ML-1M's demographics (gender, age group, occupation code, zip code), a heavy-tailed number
   of ratings each (at least 20 where the sizes allow, as in MovieLens), a taste over genres that drifts
   from one mix to another over the user's history;
-- time: session bursts (ratings tens of seconds apart, sessions hours to weeks apart, at ML-100K's
+- time: session bursts (ratings tens of seconds apart, sessions hours to months apart, at ML-100K's
   measured gaps), and **timestamp ties at the real rate**: 51% of ML-100K's consecutive ratings of a
   user share a second (`same_second_share`), and so do this generator's by default;
 - ratings: on the layout's scale (whole stars for ml-dat as in ML-1M, half stars for ml-csv as in
@@ -48,7 +48,7 @@ SYNTH_LAYOUTS = ("ml-csv", "ml-dat")
 CHUNK_EVENTS = 200_000  # ratings per chunk of users (a chunk holds at least one user)
 ML100K_SAME_SECOND_SHARE = 0.5104
 """Share of ML-100K's consecutive ratings of a user (in time order) that share a second, measured on
-u.data with `movierec.data.splits.same_second_share` (51,042 of 99,057 pairs)."""
+u.data with `movierec.data.splits.same_second_share` (50,561 of 99,057 pairs)."""
 
 # MovieLens' 18 genres (ML-1M spelling; the ml-csv files of ML-20M on write "Children").
 GENRES: tuple[str, ...] = (
@@ -219,6 +219,8 @@ class SynthConfig:
             )
         if self.start < 0:
             raise ValueError(f"start (--start) must not be before 1970, got {self.start}")
+        if not isinstance(self.seed, int) or self.seed < 0:
+            raise ValueError(f"seed (--seed) must be a non-negative whole number, got {self.seed!r}")
         if not 0.0 <= self.same_second_share < 1.0:
             raise ValueError(f"same_second_share must be in [0, 1), got {self.same_second_share!r}")
         return replace(self, users=users, items=items)
@@ -429,8 +431,7 @@ class SyntheticMovieLens:
         self._genre_end = np.asarray(starts[1:])
         primary = np.array([genres[0] for genres in self.catalogue.genres], dtype=np.int64)
         self._primary_genre = primary
-        # demographic leanings of tastes (a little realism; tastes are still mostly individual)
-        self._taste_prior = GENRE_SHARE / GENRE_SHARE.sum()
+        self._taste_prior = GENRE_SHARE / GENRE_SHARE.sum()  # the average taste: MovieLens' genre mix
 
     def chunks(self) -> Iterator[EventChunk]:
         """The events, a chunk of users at a time (lazy: nothing is generated before it is asked
@@ -466,6 +467,7 @@ class SyntheticMovieLens:
         the weight of picks by overall popularity), rows summing to 1."""
         n = last - first
         prior = np.broadcast_to(self._taste_prior, (n, len(GENRES))).copy()
+        # demographic leanings (a little realism; tastes stay mostly individual)
         young = self.users.age_group[first:last] < 18
         prior[young, GENRES.index("Animation")] *= 3
         prior[young, GENRES.index("Children's")] *= 3
@@ -493,7 +495,7 @@ class SyntheticMovieLens:
         cdf = cdf / cdf[:, -1:]
         flat = (cdf + np.arange(len(cdf))[:, None]).ravel()
         genre = np.searchsorted(flat, rows + rng.random(len(local)), side="right") - rows * width
-        genre = np.minimum(genre, width - 1)
+        genre = np.clip(genre, 0, width - 1)
         at = np.searchsorted(self._genre_cdf, genre + rng.random(len(local)), side="right") - 1
         at = np.clip(at, self._genre_start[genre], self._genre_end[genre] - 1)
         return genre, self._genre_items[at]

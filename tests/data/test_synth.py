@@ -201,6 +201,7 @@ def test_writes_to_a_uri_through_tf_io_gfile(tmp_path: Path, monkeypatch) -> Non
         (SynthConfig(events=100, users=200), "--users"),
         (SynthConfig(events=100, users=2, items=10), "--items"),
         (SynthConfig(events=100, start=1000, end=2000), "--end"),
+        (SynthConfig(events=100, seed=-1), "--seed"),
     ],
 )
 def test_bad_sizes_name_the_argument(config: SynthConfig, argument: str) -> None:
