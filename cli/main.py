@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import click
 
+from movierec.cli.benchmark import benchmark
 from movierec.cli.data import data
 from movierec.cli.evaluate import evaluate, train
 from movierec.cli.explain import explain
@@ -34,3 +35,4 @@ main.add_command(models)
 main.add_command(pipeline_group)
 main.add_command(query)
 main.add_command(tune)
+main.add_command(benchmark)
