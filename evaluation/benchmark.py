@@ -551,7 +551,10 @@ def _run_model(
                     value = validation_metric(model, stream, split, config.settings, config.metric)
                     validation.append({"split_seed": split_seed, "seed": seed, config.metric: value})
                 if explanation is None and callable(getattr(model, "explain", None)):
-                    explanation = iarn_explanation(model, dataset, stream)
+                    try:  # an explanation is a figure of the report: never worth the model's result
+                        explanation = iarn_explanation(model, dataset, stream)
+                    except (ValueError, IndexError, RuntimeError) as error:
+                        explanation = {"error": f"{type(error).__name__}: {error}"}
                 del model
     aggregated = aggregate_runs(runs, n_resamples=config.settings.bootstrap_resamples, seed=config.seed)
     fit = sum(r.timing["fit_seconds"] for r in runs)

@@ -82,15 +82,21 @@ def table_columns(results: dict[str, Any]) -> list[str]:
 def table_rows(results: dict[str, Any]) -> tuple[list[str], list[list[str]]]:
     """(header, rows) of the results table: each metric (the primary one with its 95% interval), the
     primary metric's paired difference to the best baseline with its interval, fit seconds, training
-    events per second and peak RSS."""
+    events per second and peak RSS. With several split or model seeds (--repeat), the primary metric's
+    spread across split seeds and across model seeds follow its interval."""
     bench = results["benchmark"]
     primary = bench["primary_metric"]
     reference = bench["best_baseline"]["model"]
+    spreads = [
+        (key, label)
+        for key, label in (("split_seed", "split ±"), ("model_seed", "seed ±"))
+        if any(primary in (m.get("spread") or {}).get(key, {}) for m in results["models"])
+    ]
     header = ["model"]
     for column in table_columns(results):
         header.append(metric_name(column))
         if column == primary:
-            header.append("95% interval")
+            header += ["95% interval", *(label for _, label in spreads)]
     if reference:
         header += [f"{metric_name(primary)} − {model_name(reference)}", "95% interval"]
     header += ["fit s", "train events/s", "peak RSS MB"]
@@ -101,6 +107,9 @@ def table_rows(results: dict[str, Any]) -> tuple[list[str], list[list[str]]]:
             row.append(_number(m["metrics"].get(column)))
             if column == primary:
                 row.append(_interval(m["intervals"].get(column)))
+                row += [
+                    _number((m.get("spread") or {}).get(key, {}).get(column)) or "—" for key, _ in spreads
+                ]
         if reference:
             paired = (m.get("versus") or {}).get("paired_difference", {}).get(primary)
             if paired:
@@ -566,6 +575,12 @@ def render_report(results: dict[str, Any]) -> str:
             else '<p class="note">LSIC logged no per-epoch G/D values.</p>'
         )
     explained = next((m for m in results["models"] if m.get("explanation")), None)
+    if explained is not None and "error" in explained["explanation"]:
+        parts.append(
+            f'<p class="note">{html.escape(model_name(explained["model"]))} could not explain a rating: '
+            f"{html.escape(explained['explanation']['error'])}.</p>"
+        )
+        explained = None
     if explained is not None:
         e = explained["explanation"]
         title = f" ({e['item_title']})" if e.get("item_title") else ""

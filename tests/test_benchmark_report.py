@@ -346,6 +346,28 @@ def test_an_interrupted_benchmark_resumes_without_retraining_finished_models(ben
     assert "fitting" not in benchmark(data, output)
 
 
+def test_a_crashed_benchmark_keeps_the_models_that_finished(data, tmp_path) -> None:
+    """A real failure in the third model (LSIC given a poster file that does not exist) stops the run;
+    the two finished models are on disk and the next run reads them back."""
+    output = tmp_path / "crashed"
+    args = ["benchmark", "--data", str(data), "--output", str(output), "--bootstrap", "100"]
+    args += ["--model", "pop", "--model", "itemknn", "--model", "lsic"]
+    crashed = CliRunner().invoke(main, [*args, "--set", f"lsic.poster_file={tmp_path / 'none.npz'}"])
+    assert isinstance(crashed.exception, ValueError) and "poster" in str(crashed.exception)
+    assert sorted(p.name for p in (output / "models").iterdir()) == [
+        "itemknn.json",
+        "itemknn.npz",
+        "pop.json",
+        "pop.npz",
+    ]
+    assert not (output / "results.json").exists()
+    stamps = {m: (output / "models" / f"{m}.json").stat().st_mtime_ns for m in ("pop", "itemknn")}
+    printed = benchmark(data, output, models=("pop", "itemknn"))
+    assert "fitting" not in printed and printed.count("finished earlier") == 2
+    assert {m: (output / "models" / f"{m}.json").stat().st_mtime_ns for m in stamps} == stamps
+    assert [m["model"] for m in strict_json(output / "results.json")["models"]] == ["pop", "itemknn"]
+
+
 def test_a_changed_seed_or_hyper_parameter_is_not_served_from_stale_results(bench, data, tmp_path) -> None:
     output = copied(bench, tmp_path)
     pop = output / "models" / "pop.json"
