@@ -1,6 +1,17 @@
-"""Training throughput (training events per second of fit) and evaluation speed per model.
+"""Training throughput (training events per second of fit) and evaluation speed per model, and
+GRU4Rec's training speed against a matmul roofline measured in the same run.
 
     scripts/run python benchmarks/train_throughput.py --data ../shared/data/ml-100k --model gru4rec
+    scripts/run python benchmarks/train_throughput.py --data ../shared/data/ml-100k --roofline \
+        --output runs/roofline.json
+
+`--roofline` trains GRU4Rec on the temporal protocol's training events in two configurations — the
+defaults and the authors' BPR-max setting (224 units, batch 80, 2,048 extra samples) — with
+`epoch_tail=keep` (every training target used), and reports per configuration: seconds per epoch,
+training targets per second, the step's arithmetic (forward + backward ≈ 3 × the forward FLOPs of the
+GRU matmuls and of scoring the B + S candidates) in GFLOP/s, and that as a fraction of the GFLOP/s a
+dense [B × H]·[H × (B + S)] forward + backward loop reaches on this machine in the same run (the
+roofline: the best this step's shapes can do with TensorFlow's matmul here).
 
 Speed targets live here, not in unit tests: numbers depend on the machine and on what else runs.
 """
@@ -8,22 +19,121 @@ Speed targets live here, not in unit tests: numbers depend on the machine and on
 from __future__ import annotations
 
 import json
+import time
+from typing import Any
 
 import click
+import numpy as np
 
 from movierec.constants import DEFAULT_METRIC
 from movierec.data import load_dataset, resolve_dataset
 from movierec.evaluation.experiment import EvaluationSettings, prepare, run_experiment
 from movierec.models import MODELS
+from movierec.models.gru4rec import GRU4RecConfig, GRU4RecRecommender
+
+ROOFLINE_CONFIGS: dict[str, dict[str, Any]] = {
+    "default": {},
+    "bpr-max-224": {
+        "loss": "bpr-max",
+        "hidden_size": 224,
+        "batch_size": 80,
+        "n_sample": 2048,
+        "elu_param": 0.5,
+    },
+}
+
+
+def step_flops(config: GRU4RecConfig) -> float:
+    """Forward + backward FLOPs of one training step (3 × forward): per GRU layer an input projection
+    (a matmul unless the input is a 1-of-N lookup) and the recurrent matmuls, 2·B·H·3H each; scoring
+    the B + S candidates, 2·B·H·(B + S)."""
+    b, h = config.batch_size, config.hidden_size
+    dense_input = config.embedding_dim > 0 or config.constrained_embedding
+    gru = sum(2 * b * h * 3 * h * (2 if layer or dense_input else 1) for layer in range(config.n_layers))
+    scoring = 2 * b * h * (b + config.n_sample)
+    return 3.0 * (gru + scoring)
+
+
+def matmul_roofline(batch: int, hidden: int, candidates: int, seconds: float = 3.0) -> float:
+    """GFLOP/s of a compiled loop of [batch × hidden]·[hidden × candidates] forward + backward."""
+    import tensorflow as tf
+
+    rng = np.random.default_rng(0)
+    x = tf.constant(rng.normal(size=(batch, hidden)).astype(np.float32))
+    w = tf.Variable(rng.normal(size=(candidates, hidden)).astype(np.float32))
+
+    @tf.function
+    def loop(n):
+        def body(i, total):
+            with tf.GradientTape() as tape:
+                tape.watch(x)
+                y = tf.matmul(x, w, transpose_b=True)
+                loss = tf.reduce_sum(y)
+            gx, gw = tape.gradient(loss, [x, w])
+            return i + 1, total + tf.reduce_sum(gx[:1, :1]) + tf.reduce_sum(gw[:1, :1])
+
+        return tf.while_loop(lambda i, t: i < n, body, (tf.constant(0), tf.constant(0.0)))[1]
+
+    loop(tf.constant(10))  # trace and warm up
+    n, elapsed = 50, 0.0
+    while elapsed < seconds:
+        started = time.perf_counter()
+        float(loop(tf.constant(n)))
+        elapsed = time.perf_counter() - started
+        n = n * 2 if elapsed < seconds / 4 else n
+    return 3.0 * 2 * batch * hidden * candidates * n / elapsed / 1e9
+
+
+def roofline_rows(data: str, seed: int, epochs: int) -> list[dict[str, Any]]:
+    dataset = load_dataset(resolve_dataset(data))
+    _, stream = prepare(dataset, "temporal", seed=seed)
+    training = stream.training_data()
+    rows = []
+    for name, overrides in ROOFLINE_CONFIGS.items():
+        hparams = {"epoch_tail": "keep", "epochs": epochs, "seed": seed, **overrides}
+        model = GRU4RecRecommender(**hparams).fit(training)
+        config, log = model.config, model.training_log
+        flops = step_flops(config)
+        achieved = flops * log["steps"] / log["seconds"] / 1e9
+        roofline = matmul_roofline(config.batch_size, config.hidden_size, config.batch_size + config.n_sample)
+        rows.append(
+            {
+                "config": name,
+                "hparams": hparams,
+                "seconds_per_epoch": round(log["seconds"] / epochs, 2),
+                "targets_per_second": round(log["events_per_second"], 1),
+                "steps_per_second": round(log["steps"] / log["seconds"], 1),
+                "step_mflop": round(flops / 1e6, 1),
+                "achieved_gflops": round(achieved, 2),
+                "matmul_roofline_gflops": round(roofline, 2),
+                "fraction_of_roofline": round(achieved / roofline, 3),
+            }
+        )
+        click.echo(json.dumps(rows[-1]))
+    return rows
 
 
 @click.command()
 @click.option("--data", required=True, help="Dataset name or folder.")
-@click.option("--model", "models", multiple=True, required=True, type=click.Choice(list(MODELS)))
+@click.option("--model", "models", multiple=True, type=click.Choice(list(MODELS)))
+@click.option("--roofline", is_flag=True, help="GRU4Rec's configurations against the matmul roofline.")
+@click.option("--epochs", default=2, show_default=True, help="Epochs per --roofline configuration.")
+@click.option("--output", default=None, help="Write the --roofline rows here as JSON.")
 @click.option("--seed", default=0, show_default=True)
-def main(data: str, models: tuple[str, ...], seed: int) -> None:
+def main(
+    data: str, models: tuple[str, ...], roofline: bool, epochs: int, output: str | None, seed: int
+) -> None:
+    if roofline:
+        rows = roofline_rows(data, seed, epochs)
+        if output:
+            import tensorflow as tf
+
+            with tf.io.gfile.GFile(output, "w") as f:
+                f.write(json.dumps(rows, indent=2))
+    if not models and not roofline:
+        raise click.UsageError("give --model (one or more) and/or --roofline")
     dataset = load_dataset(resolve_dataset(data))
-    split, stream = prepare(dataset, "temporal", seed=seed)
+    split, stream = prepare(dataset, "temporal", seed=seed) if models else (None, None)
     for name in models:
         model, result = run_experiment(
             dataset,

@@ -54,12 +54,31 @@ def cross_entropy_loss(scores, target, negative_mask=None):
     return -ops.squeeze(_target_scores(ops.log_softmax(logits, axis=1), target), 1)
 
 
-def bpr_max_loss(scores, target, negative_mask=None, score_regularization: float = 1.0):
-    """BPR-max: −log Σ_j s_j σ(r_i − r_j) + λ Σ_j s_j r_j², s = softmax over the negatives' scores
-    (Hidasi & Karatzoglou 2018, eq. 10 with the score regularisation of eq. 11)."""
-    mask = _negatives(scores, target, negative_mask)
+def _negative_softmax(scores, mask):
+    """s_j: softmax over each row's negatives only (0 elsewhere), Hidasi & Karatzoglou 2018, §3.2."""
     logits = ops.where(mask > 0, scores, ops.full_like(scores, -1e9))
-    weights = ops.softmax(logits, axis=1) * mask
+    return ops.softmax(logits, axis=1) * mask
+
+
+def top1_max_loss(scores, target, negative_mask=None):
+    """TOP1-max: Σ_j s_j (σ(r_j − r_i) + σ(r_j²)), s = softmax over the negatives' scores
+    (Hidasi & Karatzoglou 2018, eq. 9)."""
+    mask = _negatives(scores, target, negative_mask)
+    values = ops.sigmoid(scores - _target_scores(scores, target)) + ops.sigmoid(ops.square(scores))
+    return ops.sum(_negative_softmax(scores, mask) * values, axis=1)
+
+
+def bpr_max_loss(
+    scores, target, negative_mask=None, score_regularization: float = 1.0, elu_param: float = 0.0
+):
+    """BPR-max: −log Σ_j s_j σ(r_i − r_j) + λ Σ_j s_j r_j², s = softmax over the negatives' scores
+    (Hidasi & Karatzoglou 2018, eq. 10 with the score regularisation of eq. 11). `elu_param` α > 0:
+    the scores first pass through ELU(α), as the authors' implementation does for BPR-max (it bounds
+    negative scores below by −α, so the softmax and the regulariser see no large negative values)."""
+    if elu_param > 0:
+        scores = ops.elu(scores, alpha=elu_param)
+    mask = _negatives(scores, target, negative_mask)
+    weights = _negative_softmax(scores, mask)
     ranked_above = ops.sigmoid(_target_scores(scores, target) - scores)
     loss = -ops.log(ops.sum(weights * ranked_above, axis=1) + 1e-10)
     return loss + score_regularization * ops.sum(weights * ops.square(scores), axis=1)
@@ -70,6 +89,7 @@ RANKING_LOSSES: dict[str, Callable] = {
     "top1": top1_loss,
     "cross-entropy": cross_entropy_loss,
     "bpr-max": bpr_max_loss,
+    "top1-max": top1_max_loss,
 }
 
 

@@ -41,13 +41,24 @@ class GRU4RecConfig:
     dropout_hidden: float = hyperparameter(
         0.3, "dropout of the GRU output", search=Range(0.0, 0.7, step=0.05)
     )
-    loss: Literal["cross-entropy", "bpr-max", "top1", "bpr"] = hyperparameter(
+    # The official implementation carries the dropped-out hidden state to the next step; ours drops
+    # units of the output only, so the recurrence itself sees the whole state.
+    dropout_hidden_on: Literal["output", "state"] = hyperparameter(
+        "output", "output: dropout on the GRU output only; state: also on the state carried on (official)"
+    )
+    loss: Literal["cross-entropy", "bpr-max", "top1", "top1-max", "bpr"] = hyperparameter(
         "cross-entropy",
         "ranking loss over the target and the negatives",
         search=Choice("cross-entropy", "bpr-max"),
     )
     bpreg: float = hyperparameter(
         1.0, "λ of the BPR-max score regularisation (2018, eq. 11)", search=Range(0.0, 2.0, step=0.05)
+    )
+    elu_param: float = hyperparameter(
+        0.0, "bpr-max: scores pass through ELU(α) in the loss (official default 0.5); 0: off"
+    )
+    logq: float = hyperparameter(
+        0.0, "cross-entropy: subtract logq·log(sampling probability) from each candidate's logit; 0: off"
     )
     batch_size: int = hyperparameter(32, "session-parallel lanes", search=Range(32, 256, step=16))
     n_sample: int = hyperparameter(
@@ -64,7 +75,8 @@ class GRU4RecConfig:
     learning_rate: float = hyperparameter(
         0.05, "the optimizer's learning rate", search=Range(0.01, 0.25, step=0.005)
     )
-    momentum: float = hyperparameter(0.0, "momentum of sgd (Nesterov) and rmsprop")
+    momentum: float = hyperparameter(0.0, "momentum of adagrad (official), sgd and rmsprop; 0: none")
+    nesterov: bool = hyperparameter(False, "adagrad/sgd momentum: Nesterov's look-ahead form")
     epochs: int = hyperparameter(6, "passes over the training sessions (0: untrained weights)")
     session_mode: Literal["session", "user"] = hyperparameter(
         "session", "training sequences: sessions, or each user's whole history"
@@ -80,6 +92,11 @@ class GRU4RecConfig:
     epoch_tail: Literal["drop", "keep"] = hyperparameter(
         "drop", "drop: end an epoch when under half the lanes are busy; keep: run every session out"
     )
+    # "batch": a step's summed lane losses / batch_size (the official's), so a tail step with k busy
+    # lanes weighs k/batch_size of a full one; "active": / the busy lanes, every step weighs the same.
+    loss_normalization: Literal["batch", "active"] = hyperparameter(
+        "active", "a step's loss: summed lane losses / batch_size, or / its active lanes"
+    )
     max_history: int = hyperparameter(DEFAULT_MAX_HISTORY, "latest events read per query")
     steps_per_call: int = hyperparameter(64, "mini-batch steps per compiled call (speed only)")
     seed: int = hyperparameter(0, "seed of the weights, the session order and the negatives")
@@ -88,7 +105,16 @@ class GRU4RecConfig:
         for argument in ("hidden_size", "n_layers", "batch_size", "max_history", "steps_per_call"):
             value = getattr(self, argument)
             require(value >= 1, "gru4rec", argument, f"must be >= 1, got {value}")
-        for argument in ("embedding_dim", "n_sample", "bpreg", "momentum", "sample_alpha", "epochs"):
+        for argument in (
+            "embedding_dim",
+            "n_sample",
+            "bpreg",
+            "momentum",
+            "sample_alpha",
+            "epochs",
+            "elu_param",
+            "logq",
+        ):
             value = getattr(self, argument)
             require(value >= 0, "gru4rec", argument, f"must be >= 0, got {value}")
         for argument in ("dropout_input", "dropout_hidden"):
@@ -100,4 +126,17 @@ class GRU4RecConfig:
             "gru4rec",
             "embedding_dim",
             "must be 0 with constrained_embedding (the output weights are the embedding)",
+        )
+        require(self.momentum < 1, "gru4rec", "momentum", f"must be < 1, got {self.momentum}")
+        require(
+            not (self.logq and self.loss != "cross-entropy"),
+            "gru4rec",
+            "logq",
+            f"corrects softmax logits: it needs loss='cross-entropy', not {self.loss!r}",
+        )
+        require(
+            not (self.elu_param and self.loss != "bpr-max"),
+            "gru4rec",
+            "elu_param",
+            f"is applied by the bpr-max loss only, not {self.loss!r}",
         )

@@ -39,6 +39,7 @@ class GRU4RecRecommender(KerasRecommender):
             c.dropout_hidden,
             c.final_activation,
             c.constrained_embedding,
+            dropout_carried=c.dropout_hidden_on == "state",
         )
         self.training_log = train_gru4rec(self.keras_model, data, c)
         return self

@@ -10,6 +10,7 @@ from typing import Any
 
 import keras
 import numpy as np
+from keras import ops
 
 from movierec.models.base import TrainingData, tie_shuffled_order
 from movierec.models.gru4rec.batching import (
@@ -23,31 +24,132 @@ from movierec.models.gru4rec.network import GRU4Rec
 from movierec.models.losses import RANKING_LOSSES
 
 
-def sparse_adagrad(learning_rate: float) -> keras.optimizers.Optimizer:
-    """Adagrad whose updates of row-sparse gradients (item lookups: input rows, output rows of the
-    candidates) touch those rows only. The same arithmetic as dense Adagrad, since untouched rows get
-    a zero gradient, but each step costs O(rows used) instead of O(catalogue)."""
+def indexed_adagrad(
+    learning_rate: float, momentum: float = 0.0, nesterov: bool = False
+) -> keras.optimizers.Optimizer:
+    """Adagrad (optionally with momentum, as the authors' GRU4Rec) whose updates of row-sparse
+    gradients (item lookups: input rows, output rows of the candidates) touch those rows only.
+
+    Without momentum, the arithmetic of dense Adagrad (untouched rows get a zero gradient), at O(rows
+    used) instead of O(catalogue) per step. With momentum μ, the step of the official implementation:
+    v ← μ v − lr g / √(Σg² + ε), θ ← θ + v (or θ + μ v − lr g / √(Σg² + ε) with `nesterov`); for a
+    row-sparse gradient only the touched rows' velocity decays, as in the official's indexed update.
+    """
     import tensorflow as tf
 
-    class SparseAdagrad(keras.optimizers.Adagrad):
+    class IndexedAdagrad(keras.optimizers.Adagrad):
+        def build(self, variables):
+            super().build(variables)
+            self._velocities = (
+                [self.add_variable_from_reference(variable, "velocity") for variable in variables]
+                if momentum
+                else []
+            )
+
         def update_step(self, gradient, variable, learning_rate):
-            if not isinstance(gradient, tf.IndexedSlices):
+            sparse = isinstance(gradient, tf.IndexedSlices)
+            if not sparse and not momentum:
                 return super().update_step(gradient, variable, learning_rate)
-            rows, position = tf.unique(gradient.indices)
-            values = tf.math.unsorted_segment_sum(gradient.values, position, tf.shape(rows)[0])
-            accumulator = self._accumulators[self._get_variable_index(variable)]
-            self.assign_add(accumulator, tf.IndexedSlices(tf.square(values), rows))
-            denominator = tf.sqrt(tf.gather(accumulator, rows) + self.epsilon)
+            index = self._get_variable_index(variable)
+            accumulator = self._accumulators[index]
             lr = tf.cast(learning_rate, variable.dtype)
-            self.assign_sub(variable, tf.IndexedSlices(lr * values / denominator, rows))
+            if sparse:
+                rows, position = tf.unique(gradient.indices)
+                values = tf.math.unsorted_segment_sum(gradient.values, position, tf.shape(rows)[0])
+                self.assign_add(accumulator, tf.IndexedSlices(tf.square(values), rows))
+                step = lr * values / tf.sqrt(tf.gather(accumulator, rows) + self.epsilon)
+            else:
+                self.assign_add(accumulator, tf.square(gradient))
+                step = lr * gradient / tf.sqrt(accumulator + self.epsilon)
+            if not momentum:
+                self.assign_sub(variable, tf.IndexedSlices(step, rows))
+                return
+            velocity = self._velocities[index]
+            if sparse:
+                updated = momentum * tf.gather(velocity, rows) - step
+                self.assign(velocity, tf.IndexedSlices(updated, rows))
+            else:
+                updated = momentum * velocity - step
+                self.assign(velocity, updated)
+            delta = momentum * updated - step if nesterov else updated
+            self.assign_add(variable, tf.IndexedSlices(delta, rows) if sparse else delta)
 
     # Accumulators start at zero (not Keras' 0.1), so a row's first step has size ≈ learning_rate,
     # as in the paper's Adagrad; epsilon only guards the division.
-    return SparseAdagrad(learning_rate, initial_accumulator_value=0.0, epsilon=1e-6)
+    return IndexedAdagrad(learning_rate, initial_accumulator_value=0.0, epsilon=1e-6)
+
+
+def step_loss(
+    model: GRU4Rec,
+    loss_fn,
+    state,
+    items,
+    targets,
+    reset,
+    active,
+    samples,
+    denominator,
+    log_q_correction=None,
+) -> tuple[Any, Any]:
+    """One session-parallel step: (next state, summed loss of the active lanes / `denominator`).
+
+    The candidates are the lanes' targets (mini-batch negatives, 2016 §3.1.2) and the shared extra
+    `samples` (2018 §3.1); lane b's target is column b. `denominator`: the fixed batch size (a tail
+    step with k busy lanes weighs k/B of a full step, as in the authors' code) or the number of active
+    lanes. `log_q_correction(targets, samples)` → the [B + S] sampling probabilities (already raised
+    to the power logq) whose logs are subtracted from the logits (logQ correction of sampled softmax).
+    """
+    import keras_rs
+
+    state, hidden = model.step(items, state, reset, training=True)
+    candidates = ops.concatenate([targets, samples], axis=0)
+    scores = model.score_candidates(hidden, candidates)  # [b, b + S]
+    if log_q_correction is not None:
+        probability = ops.expand_dims(log_q_correction(targets, samples), 0)
+        scores = keras_rs.layers.SamplingProbabilityCorrection()(
+            scores, ops.broadcast_to(probability, ops.shape(scores))
+        )
+    columns = ops.arange(ops.shape(targets)[0], dtype="int32")
+    per_lane = loss_fn(scores, columns, negative_mask(targets, samples, active))
+    return state, ops.sum(per_lane * ops.cast(active, scores.dtype)) / denominator
+
+
+def log_q_probabilities(items: np.ndarray, n_items: int, sample_probability: np.ndarray | None, logq: float):
+    """The logQ correction's per-column probabilities, raised to `logq`: a target column (an in-batch
+    negative for the other lanes) is drawn like a training target, ∝ its support; a sample column by
+    the sampler (∝ support^α). Returns a function (targets, samples) → [B + S] probabilities."""
+    target_probability = np.bincount(items, minlength=n_items) / max(len(items), 1)
+    target_table = ops.convert_to_tensor((target_probability**logq).astype(np.float32))
+    sample_table = ops.convert_to_tensor(
+        ((sample_probability if sample_probability is not None else target_probability) ** logq).astype(
+            np.float32
+        )
+    )
+
+    def probabilities(targets, samples):
+        return ops.concatenate([ops.take(target_table, targets, 0), ops.take(sample_table, samples, 0)], 0)
+
+    return probabilities
+
+
+def loss_denominator(normalization: str, batch_size: int, active) -> Any:
+    """What a step's summed lane losses are divided by: "batch" the fixed batch size (the authors'
+    implementation; a tail step with k of B lanes busy weighs k/B), "active" its busy lanes (≥ 1)."""
+    if normalization == "batch":
+        return ops.convert_to_tensor(float(batch_size))
+    if normalization == "active":
+        return ops.maximum(ops.sum(ops.cast(active, "float32")), 1.0)
+    raise ValueError(f"gru4rec: loss_normalization must be 'batch' or 'active', got {normalization!r}")
 
 
 def make_train_chunk(
-    model: GRU4Rec, optimizer: keras.optimizers.Optimizer, loss_fn, batch_size: int, n_sample: int
+    model: GRU4Rec,
+    optimizer: keras.optimizers.Optimizer,
+    loss_fn,
+    batch_size: int,
+    n_sample: int,
+    normalization: str = "batch",
+    log_q_correction=None,
 ):
     """A compiled function that runs K training steps: (state, chunk arrays [K, …]) → (state, loss sum).
 
@@ -55,8 +157,8 @@ def make_train_chunk(
     every step runs under `strategy.run`, even with one replica (its variables are still mirrored and
     can only be updated from a replica context): replica r of R trains lanes [r·B/R, (r+1)·B/R) of the
     B session-parallel lanes, and its slice of the hidden state goes back into the [L, B, H] state
-    carried between steps and calls. The reported loss is the global mean. Outside any scope (the
-    default strategy) the step runs directly, as it always did.
+    carried between steps and calls. The reported loss is the global one (see `step_loss`). Outside
+    any scope (the default strategy) the step runs directly.
     """
     import tensorflow as tf  # Keras 3 has no backend-neutral GradientTape / tf.function
 
@@ -69,26 +171,21 @@ def make_train_chunk(
             f"distribution strategy; each replica trains batch_size / replicas session-parallel lanes"
         )
     lanes = batch_size // replicas
-    columns = tf.range(lanes, dtype=tf.int32)
 
-    def one_step(state, items, targets, reset, active, samples, n_active):
-        """One step over `lanes` lanes; the loss is their summed lane losses / `n_active`, the number of
-        active lanes of the whole batch (on one device: the batch mean)."""
+    def one_step(state, items, targets, reset, active, samples, denominator):
         with tf.GradientTape() as tape:
-            state, hidden = model.step(items, state, reset, training=True)
-            candidates = tf.concat([targets, samples], axis=0)
-            scores = model.score_items(hidden, candidates)  # [b, b + S]
-            per_lane = loss_fn(scores, columns, negative_mask(targets, samples, active))
-            loss = tf.reduce_sum(per_lane * tf.cast(active, scores.dtype)) / n_active
+            state, loss = step_loss(
+                model, loss_fn, state, items, targets, reset, active, samples, denominator, log_q_correction
+            )
         variables = model.trainable_variables
         # Under several replicas, `apply` all-reduces (sums) the replicas' gradients before the
-        # update: with every replica's loss divided by the global `n_active`, the sum is the gradient
-        # of the global batch mean, as on one device.
+        # update: with every replica's loss divided by the global denominator, the sum is the
+        # gradient of the global loss, as on one device.
         optimizer.apply(tape.gradient(loss, variables), variables)
         return state, loss
 
     def active_count(active):
-        return tf.maximum(tf.reduce_sum(tf.cast(active, tf.float32)), 1.0)
+        return loss_denominator(normalization, batch_size, active)
 
     def replica_step(state, items, targets, reset, active, samples):
         """`one_step` on this replica's lanes (inside `strategy.run`). The candidates are these lanes'
@@ -143,17 +240,19 @@ def make_train_chunk(
 def make_optimizer(config: GRU4RecConfig) -> keras.optimizers.Optimizer:
     rate, momentum = config.learning_rate, config.momentum
     if config.optimizer == "adagrad":
-        return sparse_adagrad(rate)
+        return indexed_adagrad(rate, momentum, config.nesterov)
     if config.optimizer == "adam":
         return keras.optimizers.Adam(rate)
     if config.optimizer == "rmsprop":
         return keras.optimizers.RMSprop(rate, momentum=momentum)
-    return keras.optimizers.SGD(rate, momentum=momentum, nesterov=momentum > 0)
+    return keras.optimizers.SGD(rate, momentum=momentum, nesterov=config.nesterov)
 
 
 def make_loss(config: GRU4RecConfig):
     if config.loss == "bpr-max":
-        return functools.partial(RANKING_LOSSES[config.loss], score_regularization=config.bpreg)
+        return functools.partial(
+            RANKING_LOSSES[config.loss], score_regularization=config.bpreg, elu_param=config.elu_param
+        )
     return RANKING_LOSSES[config.loss]
 
 
@@ -166,8 +265,11 @@ def train_gru4rec(model: GRU4Rec, data: TrainingData, config: GRU4RecConfig) -> 
     optimizer = make_optimizer(c)
     optimizer.build(model.trainable_variables)
     batch_size, n_sample = c.batch_size, c.n_sample
-    train_chunk = make_train_chunk(model, optimizer, make_loss(c), batch_size, n_sample)
     probabilities = popularity_sampler(seq.items, data.n_items, c.sample_alpha) if n_sample else None
+    correction = log_q_probabilities(seq.items, data.n_items, probabilities, c.logq) if c.logq else None
+    train_chunk = make_train_chunk(
+        model, optimizer, make_loss(c), batch_size, n_sample, c.loss_normalization, correction
+    )
 
     starts, lengths = training_sessions(seq, c.session_mode)
     started, steps, losses = time.perf_counter(), 0, []

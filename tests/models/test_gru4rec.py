@@ -225,13 +225,13 @@ def test_sparse_adagrad_matches_dense_adagrad():
     import keras
     import tensorflow as tf
 
-    from movierec.models.gru4rec.training import sparse_adagrad
+    from movierec.models.gru4rec.training import indexed_adagrad
 
     sparse_var, dense_var = (
         keras.Variable(np.ones((5, 2), np.float32)),
         keras.Variable(np.ones((5, 2), np.float32)),
     )
-    sparse_opt = sparse_adagrad(0.1)
+    sparse_opt = indexed_adagrad(0.1)
     dense_opt = keras.optimizers.Adagrad(0.1, initial_accumulator_value=0.0, epsilon=1e-6)
     for values in ([[1.0, 2.0], [3.0, -1.0], [0.5, 0.5]], [[-2.0, 1.0], [1.0, 1.0], [1.0, 0.0]]):
         gradient = tf.IndexedSlices(tf.constant(values), tf.constant([1, 3, 1]), tf.constant([5, 2]))

@@ -42,6 +42,21 @@ def test_bpr_max():
     assert value("bpr-max") == pytest.approx(expected, rel=1e-5)
 
 
+def test_top1_max_weighs_top1_terms_by_the_softmax_of_the_negatives():
+    # Hidasi & Karatzoglou 2018, eq. 9: Σ_j s_j (σ(r_j − r_i) + σ(r_j²))
+    s1, s2 = math.exp(1) / (math.exp(1) + math.exp(-1)), math.exp(-1) / (math.exp(1) + math.exp(-1))
+    expected = s1 * (sigmoid(-1) + sigmoid(1)) + s2 * (sigmoid(-3) + sigmoid(1))
+    assert value("top1-max") == pytest.approx(expected, rel=1e-5)
+
+
+def test_elu_param_passes_the_bpr_max_scores_through_elu_first():
+    alpha = 0.5
+    elu = np.where(SCORES > 0, SCORES, alpha * (np.exp(SCORES) - 1)).astype(np.float32)
+    with_elu = RANKING_LOSSES["bpr-max"](ops.convert_to_tensor(SCORES), TARGET, elu_param=alpha)
+    assert float(ops.convert_to_numpy(with_elu)[0]) == pytest.approx(value("bpr-max", elu), rel=1e-5)
+    assert float(ops.convert_to_numpy(with_elu)[0]) != pytest.approx(value("bpr-max"), rel=1e-3)
+
+
 def test_negative_mask_drops_columns():
     # with the second negative masked, BPR sees only the first
     mask = np.array([[1.0, 1.0, 0.0]], dtype=np.float32)

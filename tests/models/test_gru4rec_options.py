@@ -1,0 +1,178 @@
+"""GRU4Rec's training options that follow the authors' implementation: the step loss normalised by
+the fixed batch size, Adagrad with momentum, logQ correction, and dropout on the carried state."""
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+from keras import ops
+
+from movierec.models import GRU4Rec, GRU4RecRecommender, TrainingData, UserSequences
+from movierec.models.gru4rec.training import (
+    indexed_adagrad,
+    log_q_probabilities,
+    loss_denominator,
+    step_loss,
+)
+from movierec.models.losses import RANKING_LOSSES
+
+N_ITEMS, LANES = 12, 4
+
+
+def tail_step():
+    """A step of 4 lanes where only the first two still have a session."""
+    rng = np.random.default_rng(0)
+    return {
+        "state": tf.constant(rng.normal(size=(1, LANES, 5)).astype(np.float32)),
+        "items": tf.constant([1, 2, 0, 0], tf.int32),
+        "targets": tf.constant([3, 4, 0, 0], tf.int32),
+        "reset": tf.constant([False, False, False, False]),
+        "active": tf.constant([True, True, False, False]),
+        "samples": tf.constant([5, 6, 7], tf.int32),
+    }
+
+
+def gradients(model, step, denominator, correction=None, loss="bpr-max"):
+    with tf.GradientTape() as tape:
+        _, value = step_loss(
+            model, RANKING_LOSSES[loss], denominator=denominator, log_q_correction=correction, **step
+        )
+    return value, tape.gradient(value, model.trainable_variables)
+
+
+def test_batch_normalisation_weighs_a_tail_step_by_its_active_lanes():
+    keras.utils.set_random_seed(0)
+    model = GRU4Rec(N_ITEMS, hidden_size=5)
+    step = tail_step()
+    by_batch = loss_denominator("batch", LANES, step["active"])
+    by_active = loss_denominator("active", LANES, step["active"])
+    assert float(by_batch) == LANES and float(by_active) == 2.0
+    loss_b, grads_b = gradients(model, step, by_batch)
+    loss_a, grads_a = gradients(model, step, by_active)
+    # 2 busy lanes of 4: the step counts half as much as a full step, not as much
+    assert float(loss_b) == pytest.approx(float(loss_a) / 2, rel=1e-6)
+    for g_b, g_a in zip(grads_b, grads_a, strict=True):
+        np.testing.assert_allclose(
+            ops.convert_to_numpy(tf.convert_to_tensor(g_b)),
+            ops.convert_to_numpy(tf.convert_to_tensor(g_a)) / 2,
+            rtol=1e-5,
+            atol=1e-8,
+        )
+
+
+def test_log_q_correction_subtracts_each_candidates_log_probability_from_its_logit():
+    keras.utils.set_random_seed(0)
+    model = GRU4Rec(N_ITEMS, hidden_size=5)
+    step = tail_step()
+    items = np.array([3, 3, 3, 4, 5, 6, 7, 7], np.int64)  # training targets: item 3 drawn 3/8 of the time
+    sampler = np.full(N_ITEMS, 1 / N_ITEMS)
+    correction = log_q_probabilities(items, N_ITEMS, sampler, logq=1.0)
+    probability = ops.convert_to_numpy(correction(step["targets"], step["samples"]))
+    np.testing.assert_allclose(probability[:2], [3 / 8, 1 / 8], rtol=1e-6)
+    np.testing.assert_allclose(probability[LANES:], [1 / N_ITEMS] * 3, rtol=1e-6)
+    corrected, _ = gradients(model, step, 1.0, correction, loss="cross-entropy")
+    # the same loss by hand: softmax cross-entropy over (score − log q) of target and negatives
+    _, hidden = model.step(step["items"], step["state"], step["reset"], training=True)
+    candidates = np.r_[step["targets"].numpy(), step["samples"].numpy()]
+    logits = ops.convert_to_numpy(model.score_items(hidden, candidates)) - np.log(
+        np.maximum(probability, 1e-6)
+    )
+    expected = 0.0
+    for lane in range(2):
+        usable = [lane] + [c for c in range(2) if c != lane and candidates[c] != candidates[lane]] + [4, 5, 6]
+        row = logits[lane, usable]
+        expected -= row[0] - np.log(np.exp(row).sum())
+    assert float(corrected) == pytest.approx(expected, rel=1e-4)
+    plain, _ = gradients(model, step, 1.0, None, loss="cross-entropy")
+    assert float(plain) != pytest.approx(expected, rel=1e-3)
+
+
+@pytest.mark.parametrize("nesterov", [False, True])
+@pytest.mark.parametrize("sparse", [False, True])
+def test_adagrad_momentum_follows_the_authors_update(sparse, nesterov):
+    momentum, rate, eps = 0.5, 0.1, 1e-6
+    variable = keras.Variable(np.ones((4, 2), np.float32))
+    optimizer = indexed_adagrad(rate, momentum, nesterov)
+    rows = np.array([0, 2])
+    steps = [np.array([[1.0, 2.0], [3.0, -1.0]], np.float32), np.array([[-2.0, 1.0], [1.0, 0.5]], np.float32)]
+    expected, accumulator, velocity = np.ones((4, 2)), np.zeros((4, 2)), np.zeros((4, 2))
+    for values in steps:
+        if sparse:
+            gradient = tf.IndexedSlices(tf.constant(values), tf.constant(rows), tf.constant([4, 2]))
+        else:
+            dense = np.zeros((4, 2), np.float32)
+            dense[rows] = values
+            gradient = tf.constant(dense)
+        optimizer.apply([gradient], [variable])
+        g = np.zeros((4, 2))
+        g[rows] = values
+        accumulator += g**2
+        step = rate * g / np.sqrt(accumulator + eps)
+        touched = np.zeros((4, 1), bool)
+        touched[rows] = True
+        # a sparse update decays only the touched rows' velocity (the official's indexed update)
+        new_velocity = np.where(touched | (not sparse), momentum * velocity - step, velocity)
+        delta = momentum * new_velocity - step if nesterov else new_velocity
+        expected += np.where(touched | (not sparse), delta, 0.0)
+        velocity = new_velocity
+    np.testing.assert_allclose(ops.convert_to_numpy(variable), expected, rtol=1e-5)
+    plain = keras.Variable(np.ones((4, 2), np.float32))
+    no_momentum = indexed_adagrad(rate)
+    for values in steps:
+        no_momentum.apply(
+            [tf.IndexedSlices(tf.constant(values), tf.constant(rows), tf.constant([4, 2]))], [plain]
+        )
+    assert not np.allclose(ops.convert_to_numpy(plain), expected)  # momentum changed the update
+
+
+def test_dropout_on_the_state_carries_the_dropped_units_to_the_next_step():
+    keras.utils.set_random_seed(0)
+    items, state = tf.constant([1, 2, 3], tf.int32), tf.zeros((1, 3, 64))
+    carried = GRU4Rec(N_ITEMS, hidden_size=64, dropout_hidden=0.5, dropout_carried=True)
+    next_state, output = carried.step(items, state, training=True)
+    np.testing.assert_array_equal(ops.convert_to_numpy(next_state[-1]), ops.convert_to_numpy(output))
+    assert (ops.convert_to_numpy(next_state) == 0).mean() > 0.3  # the carried state has dropped units
+    output_only = GRU4Rec(N_ITEMS, hidden_size=64, dropout_hidden=0.5)
+    next_state, output = output_only.step(items, state, training=True)
+    assert (ops.convert_to_numpy(next_state) == 0).mean() < 0.05 < (ops.convert_to_numpy(output) == 0).mean()
+    # at inference both carry the whole state
+    next_state, output = carried.step(items, state, training=False)
+    assert (ops.convert_to_numpy(next_state) == 0).mean() < 0.05
+
+
+def test_options_train_end_to_end_and_reject_a_loss_they_do_not_apply_to():
+    rng = np.random.default_rng(0)
+    sequences = UserSequences.from_lists([rng.integers(0, 20, size=6).tolist() for _ in range(30)])
+    data = TrainingData(n_users=30, n_items=20, sequences=sequences)
+    for hparams in (
+        {"loss": "cross-entropy", "logq": 1.0, "momentum": 0.3},
+        {
+            "loss": "bpr-max",
+            "elu_param": 0.5,
+            "dropout_hidden_on": "state",
+            "nesterov": True,
+            "momentum": 0.2,
+        },
+        {"loss": "top1-max", "loss_normalization": "active", "epoch_tail": "keep"},
+    ):
+        model = GRU4RecRecommender(hidden_size=8, batch_size=4, n_sample=5, epochs=1, **hparams).fit(data)
+        assert np.isfinite(model.training_log["epoch_losses"]).all()
+    with pytest.raises(ValueError, match="logq"):
+        GRU4RecRecommender(loss="bpr-max", logq=1.0)
+    with pytest.raises(ValueError, match="elu_param"):
+        GRU4RecRecommender(loss="cross-entropy", elu_param=0.5)
+
+
+@pytest.mark.parametrize("n_candidates", [6, 20])
+def test_candidate_scores_are_the_same_whichever_way_they_are_computed(n_candidates):
+    # 6 candidates of 12 items: gathered rows; 20: a full-catalogue matmul and a column pick
+    keras.utils.set_random_seed(0)
+    model = GRU4Rec(N_ITEMS, hidden_size=5)
+    hidden = tf.constant(np.random.default_rng(1).normal(size=(3, 5)).astype(np.float32))
+    candidates = tf.constant(np.random.default_rng(2).integers(0, N_ITEMS, n_candidates), tf.int32)
+    np.testing.assert_allclose(
+        ops.convert_to_numpy(model.score_candidates(hidden, candidates)),
+        ops.convert_to_numpy(model.score_items(hidden, candidates)),
+        rtol=1e-5,
+        atol=1e-6,
+    )
