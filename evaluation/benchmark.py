@@ -413,6 +413,18 @@ def iarn_explanation(model: Any, dataset: Dataset, stream: EventStream) -> dict[
     }
 
 
+def code_fingerprint() -> str | None:
+    """The installed movierec sources' and locked dependencies' hash (movierec.pipeline.fingerprint,
+    the TFX cache's code key), or None where the sources cannot be read. Recorded, not keyed: a code
+    change does not retrain finished models, but the results name the models trained by other code."""
+    try:
+        from movierec.pipeline.fingerprint import code_fingerprint as fingerprint
+
+        return fingerprint()
+    except (OSError, ImportError, ValueError):
+        return None
+
+
 def _throughput(runs: list[ExperimentResult], log: dict[str, Any]) -> dict[str, Any]:
     events = sum(r.timing["training_events"] for r in runs)
     fit = sum(r.timing["fit_seconds"] for r in runs)
@@ -583,6 +595,7 @@ def _run_model(
         "training_log": logs[0] if logs else {},
         "explanation": explanation,
         "finished": datetime.now(UTC).isoformat(timespec="seconds"),
+        "code_fingerprint": code_fingerprint(),
         "_runs": runs,
     }
 
@@ -657,6 +670,13 @@ def assemble(
             }
         entries.append(entry)
     first = records[models[0]]["result"]
+    current = code_fingerprint()
+    code = {
+        "fingerprint": current,
+        # read back from records of other code (they are reused: a code change does not invalidate)
+        "other_code": [m for m in models if records[m].get("code_fingerprint") not in (None, current)],
+        "unrecorded": [m for m in models if records[m].get("code_fingerprint") is None],
+    }
     return {
         "benchmark": {
             "created": datetime.now(UTC).isoformat(timespec="seconds"),
@@ -687,6 +707,7 @@ def assemble(
             "columns": list(columns),
             "best_baseline": {"model": reference, "chosen_by": why},
             "versions": _versions(),
+            "code": code,
             "python_executable": sys.executable,
             "peak_memory": "per model: " + (records[models[0]]["memory"].get("method") or ""),
             "throughput": "fit_events_per_second: training events / fit seconds (the whole fit, every "

@@ -608,6 +608,15 @@ def render_report(results: dict[str, Any]) -> str:
             f"TensorFlow {html.escape(str(lat.get('tensorflow')))}, {lat.get('threads')} threads "
             "(benchmarks/serving_latency.py).</p>",
         ]
+    code = bench.get("code") or {}
+    for key, what in (("other_code", "were trained by other code than"), ("unrecorded", "have no record of")):
+        if code.get(key):
+            names = ", ".join(model_name(m) for m in code[key])
+            parts.append(
+                f'<p class="note">{html.escape(names)} {what} the current sources (code fingerprint '
+                f"{html.escape(str(code.get('fingerprint'))[:12])}): their results were read back from "
+                "earlier runs.</p>"
+            )
     versions = ", ".join(f"{k} {v}" for k, v in bench.get("versions", {}).items())
     parts.append(
         f'<p class="note">Versions: {html.escape(versions)}. Command: '

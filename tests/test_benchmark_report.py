@@ -136,6 +136,8 @@ def test_results_hold_every_model_with_intervals_and_paired_differences(bench, d
     assert meta["seeds"] == {"split": [0], "model": 0, "bootstrap": 0, "repeat": 1}
     assert {"numpy", "keras", "tensorflow", "movierec"} <= set(meta["versions"])
     assert meta["primary_metric"] == "recall@20"
+    assert re.fullmatch("[0-9a-f]{64}", meta["code"]["fingerprint"])  # the sources these models ran
+    assert meta["code"]["other_code"] == meta["code"]["unrecorded"] == []
     assert "VmHWM" in meta["peak_memory"] or "ru_maxrss" in meta["peak_memory"]
 
     for name, m in models.items():
