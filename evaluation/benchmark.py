@@ -174,7 +174,13 @@ def _declared(model: str) -> set[str]:
 
 def resolved_hparams(model: str, hparams: dict[str, Any], seed: int | None) -> dict[str, Any]:
     """Every hyper-parameter the model will train with (declared defaults filled in), checked against
-    its declaration (ValueError naming the key otherwise)."""
+    its declaration (ValueError naming the key otherwise).
+
+    Args:
+        model: a registry name.
+        hparams: the values given for it (--set).
+        seed: the model seed of the run (None: the model's own or the given one).
+    """
     chosen = dict(hparams)
     if seed is not None:
         chosen["seed"] = seed
@@ -185,7 +191,14 @@ def resolved_hparams(model: str, hparams: dict[str, Any], seed: int | None) -> d
 def model_key(
     model: str, hparams: dict[str, Any], dataset: Dataset, config: BenchmarkConfig
 ) -> tuple[str, dict[str, Any]]:
-    """(key, what it hashes): a stored result is reused only for an identical key."""
+    """(key, what it hashes): a stored result is reused only for an identical key.
+
+    Args:
+        model: a registry name.
+        hparams: the values given for it; the defaults of the others are part of the key too.
+        dataset: the data (its checksum is part of the key).
+        config: the protocol, seeds and evaluation settings.
+    """
     seeds = config.model_seeds(model, hparams)
     described = {
         "record_version": RECORD_VERSION,
@@ -208,7 +221,12 @@ def model_key(
 
 def write_atomically(path: storage.StrPath, data: bytes) -> None:
     """Writes `data` under a temporary name next to `path`, then renames it into place, so a crash
-    leaves the old file or the new one, never half of one (local paths and URIs alike)."""
+    leaves the old file or the new one, never half of one (local paths and URIs alike).
+
+    Args:
+        path: the final file (its folder must exist).
+        data: the bytes.
+    """
     temporary = f"{os.fspath(path)}.tmp-{os.getpid()}-{uuid.uuid4().hex[:8]}"
     storage.write_bytes(temporary, data)
     if storage.is_uri(path):
@@ -347,7 +365,15 @@ def validation_metric(
 ) -> float:
     """The model's `metric` on the validation users (what chooses the reference baseline); NaN when
     the split has no validation query. Seen items and short contexts follow the split, as in
-    `run_experiment`."""
+    `run_experiment`.
+
+    Args:
+        model: a fitted recommender.
+        stream: the split's event stream.
+        split: the split (its params may keep seen items or ask for a minimum context).
+        settings: query mode, cutoffs, relevance threshold.
+        metric: a metric name of the settings' cutoffs.
+    """
     if not split.params.get("exclude_seen", True):
         settings = dataclasses.replace(settings, exclude_seen=False)
     queries = build_queries(
@@ -365,7 +391,13 @@ def validation_metric(
 def iarn_explanation(model: Any, dataset: Dataset, stream: EventStream) -> dict[str, Any] | None:
     """IARN's attention gates for one validation user's first held-out rating (the user with the most
     training events; never a test user): both histories, raw ids, titles where the data has them,
-    sorted by gate, highest first. None when there is no validation event."""
+    sorted by gate, highest first. None when there is no validation event.
+
+    Args:
+        model: a fitted model with `explain(user, item, timestamp)` (IARN).
+        dataset: the data (titles of the items where its layout has them).
+        stream: the split's event stream the model was fitted on.
+    """
     seq = stream.sequences
     users = seq.users
     candidates = np.flatnonzero(stream.roles == VALIDATION)
@@ -630,7 +662,16 @@ def assemble(
     command: Sequence[str] = (),
 ) -> dict[str, Any]:
     """results.json's content from the models' records: the paired differences to the best baseline
-    are computed here, from the stored per-query values, so resumed and fresh models mix freely."""
+    are computed here, from the stored per-query values, so resumed and fresh models mix freely.
+
+    Args:
+        output: the benchmark folder (the models' per-query arrays are read from it).
+        models: the models of the run, in the report's order.
+        records: per model its record (written by this run or read back).
+        dataset: the data.
+        config: the run's configuration.
+        latency, columns, command: carried into the results (see `run_benchmark`).
+    """
     reference, why = best_baseline(records)
     reference_runs = stored_runs(output, reference, records[reference]) if reference else None
     entries = []

@@ -130,7 +130,11 @@ def table_rows(results: dict[str, Any]) -> tuple[list[str], list[list[str]]]:
 
 
 def markdown_table(results: dict[str, Any]) -> str:
-    """The README's results table, from results.json (benchmarks/results_table.py prints it)."""
+    """The README's results table, from results.json (benchmarks/results_table.py prints it).
+
+    Args:
+        results: results.json's content (movierec.evaluation.benchmark.run_benchmark).
+    """
     header, rows = table_rows(results)
     lines = ["| " + " | ".join(header) + " |", "|" + " --- |" * len(header)]
     lines += ["| " + " | ".join(row) + " |" for row in rows]
@@ -505,7 +509,12 @@ def _explanation_table(explanation: dict[str, Any], top: int = 12) -> str:
 
 
 def render_report(results: dict[str, Any]) -> str:
-    """results.json → the report page (self-contained: the PNGs are data URIs, the CSS inline)."""
+    """results.json → the report page (self-contained: the PNGs are data URIs, the CSS inline).
+
+    Args:
+        results: results.json's content (movierec.evaluation.benchmark.run_benchmark); sections whose
+            inputs are absent (no LSIC, no IARN, no latency file, no per-epoch log) are left out.
+    """
     bench = results["benchmark"]
     data = bench["dataset"]
     primary = bench["primary_metric"]

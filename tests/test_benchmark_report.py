@@ -444,6 +444,7 @@ def test_the_report_renders_in_headless_chromium(bench, tmp_path) -> None:
         "--no-sandbox",
         "--disable-gpu",
         "--hide-scrollbars",
+        "--force-device-scale-factor=1",
         "--window-size=1280,2400",
     ]
     shot = tmp_path / "shot.png"
