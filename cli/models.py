@@ -1,5 +1,5 @@
-"""`movierec models`: the registry's models and their hyper-parameters (type, default, meaning), read
-from each model's config class, so nothing is built or trained."""
+"""`movierec models`: the registry's models and their hyper-parameters (type, default, meaning, the
+space `movierec tune` searches), read from each model's config class, so nothing is built or trained."""
 
 from __future__ import annotations
 
@@ -28,6 +28,7 @@ def models(names: tuple[str, ...], as_json: bool) -> None:
     for name, entry in listing.items():
         click.echo(f"{name}: {entry['summary']}" + (" (also predicts ratings)" if entry["rating"] else ""))
         for field in entry["hyperparameters"]:
-            click.echo(f"  {field['name']} = {field['default']!r}  ({field['type']}) {field['help']}")
+            line = f"  {field['name']} = {field['default']!r}  ({field['type']}) {field['help']}"
+            click.echo(line + (f"  [search: {field['search']}]" if field["search"] else ""))
         if not entry["hyperparameters"]:
             click.echo("  (no hyper-parameters)")

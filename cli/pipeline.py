@@ -4,6 +4,7 @@ TFX is imported inside the commands, so the other commands start without it."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import click
@@ -12,11 +13,28 @@ from movierec.cli.common import HEADLINE, check_hparams, echo_json, parse_hparam
 from movierec.constants import DEFAULT_METRIC
 from movierec.data import DataError, resolve_dataset
 from movierec.models import MODELS
+from movierec.pipeline.config import DEFAULT_TUNE_MINUTES, DEFAULT_TUNE_PATIENCE, DEFAULT_TUNE_TRIALS
 
 
 @click.group("pipeline")
 def pipeline_group() -> None:
     """Run the TFX pipeline (LocalDagRunner) or compile it for Kubeflow."""
+
+
+def parse_tune_budget(ctx, param, value: str) -> tuple[int, float | None]:
+    """`--tune-budget 8:5` → (8 trials, 5 minutes); `8` → (8, no time limit)."""
+    trials, _, minutes = value.partition(":")
+    try:
+        parsed = (int(trials), float(minutes) if minutes else None)
+    except ValueError:
+        parsed = (0, None)
+    if parsed[0] < 1 or (parsed[1] is not None and not parsed[1] > 0):
+        raise click.BadParameter(
+            f"expected TRIALS[:MINUTES], e.g. 8:5 (trials >= 1, minutes > 0), got {value!r}",
+            ctx=ctx,
+            param=param,
+        )
+    return parsed
 
 
 def pipeline_options(f):
@@ -104,6 +122,28 @@ def pipeline_options(f):
             help="Beam pipeline argument, e.g. --beam-arg=--direct_num_workers=2 (repeatable).",
         ),
         click.option(
+            "--tune/--no-tune",
+            default=True,
+            show_default=True,
+            help="Run the Tuner before the Trainer: search the model's declared space on the validation "
+            "users; the Trainer trains the best values (over --set). Models without a space are not tuned.",
+        ),
+        click.option(
+            "--tune-budget",
+            default=f"{DEFAULT_TUNE_TRIALS}:{DEFAULT_TUNE_MINUTES:g}",
+            show_default=True,
+            callback=parse_tune_budget,
+            metavar="TRIALS[:MINUTES]",
+            help="The Tuner's budget: trials at most (trial 0 = the defaults) and minutes of trial time.",
+        ),
+        click.option(
+            "--tune-patience",
+            default=DEFAULT_TUNE_PATIENCE,
+            show_default=True,
+            type=click.IntRange(min=0),
+            help="Stop the search after this many trials in a row without improvement (0: never).",
+        ),
+        click.option(
             "--schema",
             "schema_path",
             help="Schema (schema.pbtxt) the data must satisfy, instead of the reviewed "
@@ -131,6 +171,9 @@ def _pipeline_config(
     max_rmse=1.1,
     rmse_tolerance=0.01,
     schema_path=None,
+    tune=True,
+    tune_budget=(DEFAULT_TUNE_TRIALS, DEFAULT_TUNE_MINUTES),
+    tune_patience=DEFAULT_TUNE_PATIENCE,
     local_data=True,
 ):
     from movierec.pipeline.config import PipelineConfig
@@ -167,6 +210,10 @@ def _pipeline_config(
         rmse_tolerance=rmse_tolerance,
         distribute=distribute,
         schema_path=schema_path,
+        tune=tune,
+        tune_trials=tune_budget[0],
+        tune_minutes=tune_budget[1],
+        tune_patience=tune_patience or None,
     )
     if beam_args:
         config.beam_pipeline_args = list(beam_args)
@@ -184,6 +231,13 @@ def pipeline_run(as_json: bool, **options) -> None:
     if as_json:
         echo_json(summary)
         return
+    tuning = summary.get("tuning", {})
+    if "trials" in tuning:
+        click.echo(f"tuned: {len(tuning['trials'])} trials; trained {json.dumps(tuning['best'])}")
+        if tuning.get("report"):
+            click.echo(f"  trials table and plot: {tuning['report']}")
+    elif tuning.get("not_tuned"):
+        click.echo(f"not tuned: {tuning['not_tuned']}")
     evaluation = summary.get("evaluation", {})
     click.echo(f"blessed: {summary.get('blessed')} ({summary.get('reason', '')})")
     for name, splits in evaluation.get("results", {}).items():

@@ -9,6 +9,9 @@ from typing import Any
 from movierec.constants import DEFAULT_METRIC, DEFAULT_SESSION_GAP
 
 SCHEMA_FILE = os.path.join("schema", "schema.pbtxt")  # the reviewed schema, below this package
+# The Tuner's default budget: modest, so `make pipeline` stays a few minutes longer than untuned
+# (`movierec tune` defaults to a larger one).
+DEFAULT_TUNE_TRIALS, DEFAULT_TUNE_MINUTES, DEFAULT_TUNE_PATIENCE = 8, 5.0, 4
 
 
 @dataclass
@@ -46,6 +49,14 @@ class PipelineConfig:
     schema_path: str | None = None
     # keys the cache on movierec's code (None: computed from the installed sources, see fingerprint.py)
     code_fingerprint: str | None = None
+    # Tuner (pipeline/modules/tuner.py): search the model's declared space on the validation users
+    # before the Trainer, which then trains the best values. On by default: defaults picked on
+    # ML-100K do not transfer to other data. A model without a search space is not tuned.
+    tune: bool = True
+    tune_trials: int = DEFAULT_TUNE_TRIALS
+    tune_minutes: float | None = DEFAULT_TUNE_MINUTES  # trial time; None: no limit
+    tune_patience: int | None = DEFAULT_TUNE_PATIENCE  # stop after this many trials without improvement
+    tune_seed: int = 0
 
     def __post_init__(self) -> None:
         self.pipeline_name = self.pipeline_name or f"movierec-{self.model}"
@@ -61,6 +72,17 @@ class PipelineConfig:
     @property
     def schema_file(self) -> str:
         return self.schema_path or os.path.join(os.path.dirname(os.path.abspath(__file__)), SCHEMA_FILE)
+
+    @property
+    def search_root(self) -> str:
+        """Where the Tuner keeps its searches (one folder per configuration and input, resumable)."""
+        return os.path.join(self.pipeline_root, "Tuner", "searches")
+
+    @property
+    def tune_budget(self) -> dict[str, Any]:
+        """The Tuner's budget as `movierec.evaluation.tuning.Budget` takes it."""
+        seconds = None if self.tune_minutes is None else self.tune_minutes * 60
+        return {"max_trials": self.tune_trials, "max_seconds": seconds, "patience": self.tune_patience}
 
     @property
     def metadata_db(self) -> str:

@@ -2,7 +2,9 @@
 
 MovieLensExampleGen → StatisticsGen → ExampleValidator (against the reviewed schema) → AnomalyGate
     → Transform (vocabularies on Beam) → SequenceGen (histories on Beam)
-    → Trainer (generic run_fn, model from the registry) → RankingEvaluator (+ latest blessed model)
+    → Tuner (tuner_fn: the model's search space on validation users; unless --no-tune)
+    → Trainer (generic run_fn, model from the registry, the Tuner's best values) → RankingEvaluator
+      (+ latest blessed model)
     → Pusher, only inside Cond(blessed)
 """
 
@@ -24,6 +26,7 @@ from movierec.components import (
 )
 from movierec.constants import SPLIT_OF_ROLE, TRAIN, VALIDATION
 from movierec.data.loader import checksum_files
+from movierec.evaluation.tuning import check_tunable, searched_space, space_to_json
 from movierec.models import MODELS, build_model, get_spec
 from movierec.pipeline.config import PipelineConfig
 from movierec.pipeline.fingerprint import code_fingerprint
@@ -56,6 +59,37 @@ def servable_models() -> list[str]:
         or rating_servable(build_model(name))
         or two_stage_servable(build_model(name))
     ]
+
+
+def not_tuned_because(config: PipelineConfig) -> str:
+    """Why the pipeline of `config` has no Tuner ("" when it has one)."""
+    if not config.tune:
+        return "tuning is off (--no-tune)"
+    try:
+        check_tunable(config.model, config.hparams)
+    except ValueError as error:
+        return str(error).removeprefix("model: ")
+    return ""
+
+
+def tuned(config: PipelineConfig) -> bool:
+    return not not_tuned_because(config)
+
+
+def tuner_config(config: PipelineConfig, code: str) -> dict:
+    """The Tuner's custom_config: everything the search depends on, hence its cache key (the space
+    and the budget included), and where it keeps its searches."""
+    return {
+        "model": config.model,
+        "hparams": config.hparams,  # fixed: not searched
+        "space": space_to_json(searched_space(config.model, config.hparams)),
+        "budget": config.tune_budget,
+        "seed": config.tune_seed,
+        "metric": config.metric,
+        "session_gap": config.session_gap,
+        "search_root": config.search_root,
+        "code_fingerprint": code,  # cache key only
+    }
 
 
 def create_pipeline(
@@ -110,11 +144,24 @@ def create_pipeline(
         examples=example_gen.outputs["examples"], session_gap=config.session_gap, code_fingerprint=code
     )
     sequence_gen.add_upstream_node(anomaly_gate)
+    tuner = None
+    if tuned(config):
+        # The stock Tuner with our tuner_fn: train and validation splits only, never the test split.
+        tuner = tfx.components.Tuner(
+            tuner_fn="movierec.pipeline.modules.tuner.tuner_fn",
+            examples=sequence_gen.outputs["user_histories"],
+            transform_graph=transform.outputs["transform_graph"],
+            schema=schema_gen.outputs["schema"],
+            train_args=tfx.proto.TrainArgs(splits=[SPLIT_OF_ROLE[TRAIN]]),
+            eval_args=tfx.proto.EvalArgs(splits=[SPLIT_OF_ROLE[VALIDATION]]),
+            custom_config=tuner_config(config, code),
+        )
     trainer = tfx.components.Trainer(
         run_fn="movierec.pipeline.modules.trainer.run_fn",
         examples=sequence_gen.outputs["user_histories"],
         transform_graph=transform.outputs["transform_graph"],
         schema=schema_gen.outputs["schema"],
+        hyperparameters=tuner.outputs["best_hyperparameters"] if tuner else None,
         train_args=tfx.proto.TrainArgs(splits=[SPLIT_OF_ROLE[TRAIN]]),
         eval_args=tfx.proto.EvalArgs(splits=[SPLIT_OF_ROLE[VALIDATION]]),
         custom_config={
@@ -163,6 +210,7 @@ def create_pipeline(
         anomaly_gate,
         transform,
         sequence_gen,
+        *([tuner] if tuner else []),
         trainer,
         latest_blessed,
         evaluator,

@@ -1,8 +1,10 @@
 """Trainer module file: one generic `run_fn` for every model of the registry.
 
-`custom_config` picks the model and its hyper-parameters; the model trains through the same
-`fit(TrainingData)` as on the command line, over Transform's id spaces (its side features from
-SequenceGen's side tables through the transform graph), and is written twice into the
+`custom_config` picks the model and its hyper-parameters (with a Tuner upstream, its best values,
+`fn_args.hyperparameters`, override them; `recommender/hyperparameters.json` records both); the
+model trains through the same `fit(TrainingData)` as on the command line, over Transform's id spaces
+(its side features from SequenceGen's side tables through the transform graph), and is written twice
+into the
 Model artifact: `recommender/` (movierec's own format, read by the RankingEvaluator, with
 `vocabulary.json`: the raw ids of its item and user indices) and `Format-Serving/` (the SavedModel
 that TF Serving loads, with the transform graph inside).
@@ -28,8 +30,11 @@ from movierec.data.splits import VALIDATION
 from movierec.data.stream import build_queries
 from movierec.evaluation.experiment import EvaluationSettings, evaluate_ranking
 from movierec.models import build_model, save_model
+from movierec.pipeline.modules.tuner import best_hyperparameters
 from movierec.serving.export import DEFAULT_TOP_K, export_for_serving
 from movierec.serving.two_stage_export import export_two_stage_model, two_stage_servable
+
+HPARAMS_FILE = "hyperparameters.json"
 
 
 def _config(fn_args: FnArgs) -> dict[str, Any]:
@@ -74,8 +79,11 @@ def run_fn(fn_args: FnArgs) -> None:
         train.training_data(),
         side_features=side_features(transform_output, fn_args.train_files, items, users),
     )
+    # the Tuner's best values (when the pipeline tunes) over the command line's --set values
+    tuned = best_hyperparameters(config["model"], fn_args.hyperparameters)
+    hparams = {**config.get("hparams", {}), **tuned}
     with distribution_strategy(config.get("distribute")).scope():
-        model = build_model(config["model"], **config.get("hparams", {}))
+        model = build_model(config["model"], **hparams)
         model.fit(training_data)
 
     validation = stream_from_histories(read_user_histories(fn_args.eval_files), items, users, session_gap)
@@ -101,6 +109,10 @@ def run_fn(fn_args: FnArgs) -> None:
     ModelVocabulary(items, users).save(os.path.join(model_root, RECOMMENDER_DIR))
     with tf.io.gfile.GFile(os.path.join(model_root, RECOMMENDER_DIR, "validation_metrics.json"), "w") as f:
         f.write(json.dumps(metrics, indent=2))
+    # which hyper-parameters came from where: --set, the Tuner, and everything the model trained with
+    trained = {"set": config.get("hparams", {}), "tuned": tuned, "trained": model.get_config()}
+    with tf.io.gfile.GFile(os.path.join(model_root, RECOMMENDER_DIR, HPARAMS_FILE), "w") as f:
+        f.write(json.dumps(trained, indent=2))
     # which side inputs the data had (a layout without users or titles switches them off, with why)
     with tf.io.gfile.GFile(os.path.join(model_root, RECOMMENDER_DIR, SIDE_FEATURES_FILE), "w") as f:
         f.write(json.dumps(training_data.side_features.describe(), indent=2))

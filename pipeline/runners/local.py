@@ -16,7 +16,8 @@ from movierec.components.ranking_evaluator import RECOMMENDER_DIR
 from movierec.components.side_tables import SIDE_FEATURES_FILE
 from movierec.models import get_spec
 from movierec.pipeline.config import PipelineConfig
-from movierec.pipeline.pipeline import create_pipeline
+from movierec.pipeline.modules.tuner import best_hyperparameters, search_directory
+from movierec.pipeline.pipeline import create_pipeline, not_tuned_because
 
 
 def run(config: PipelineConfig) -> dict[str, Any]:
@@ -73,6 +74,41 @@ def rating_metrics(evaluation_uri: str) -> dict[str, Any]:
     return sliced
 
 
+def tuning_summary(store, config: PipelineConfig) -> dict[str, Any]:
+    """What the Tuner of the last run found: every finished trial (TFX's `tuner_results`: trial id,
+    validation score, values), the best values the Trainer trained, and the folder of the trials'
+    table and plot; or why the run was not tuned."""
+    why = not_tuned_because(config)
+    if why:
+        return {"not_tuned": why}
+    best = _latest(store, config.pipeline_name, "HyperParameters", "Tuner")
+    results = _latest(store, config.pipeline_name, "TunerResults", "Tuner")
+    if best is None or results is None:
+        return {}
+    (best_file,) = storage.files_below(best.uri)
+    summary: dict[str, Any] = {
+        "best": best_hyperparameters(
+            config.model, json.loads(storage.read_text(storage.join(best.uri, best_file)))
+        ),
+        "trials": json.loads(storage.read_text(f"{results.uri}/tuner_results.json")),
+        "metric": config.metric,
+    }
+    # the search folder: keyed by the Tuner execution's custom_config and its input histories
+    events = store.get_events_by_artifact_ids([results.id])
+    execution_id = max(e.execution_id for e in events if e.type == metadata_store_pb2.Event.OUTPUT)
+    (execution,) = store.get_executions_by_id([execution_id])
+    inputs = [
+        e.artifact_id
+        for e in store.get_events_by_execution_ids([execution_id])
+        if e.type == metadata_store_pb2.Event.INPUT
+    ]
+    histories = [a.uri for a in store.get_artifacts_by_id(inputs) if "user_histories" in a.uri]
+    custom = execution.custom_properties.get("custom_config")
+    if custom is not None and len(histories) == 1:
+        summary["report"] = search_directory(json.loads(custom.string_value), histories[0])
+    return summary
+
+
 def summarize(config: PipelineConfig) -> dict[str, Any]:
     """What the last run produced: blessing, metrics, pushed model (read back from ML Metadata). For
     rating models the TFMA Evaluator's blessing gates the push; its sliced metrics are added."""
@@ -102,6 +138,7 @@ def summarize(config: PipelineConfig) -> dict[str, Any]:
                     f"TFMA: validation RMSE {overall.get('root_mean_squared_error', float('nan')):.4f}, "
                     f"bound {config.max_rmse}, tolerance vs latest blessed {config.rmse_tolerance}"
                 )
+    summary["tuning"] = tuning_summary(store, config)
     model = _latest(store, name, "Model")
     side_features = f"{model.uri}/{RECOMMENDER_DIR}/{SIDE_FEATURES_FILE}" if model is not None else None
     if side_features is not None and storage.exists(side_features):

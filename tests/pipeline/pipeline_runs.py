@@ -22,6 +22,7 @@ COMPONENTS = {
     "Pusher",
 }
 RATING_GATE = "Evaluator"  # TFX's standard Evaluator (TFMA) runs for rating models only
+TUNER = "Tuner"  # runs where the model declares a search space and tuning is on
 
 
 def completed(config: PipelineConfig) -> collections.Counter:
@@ -35,7 +36,7 @@ def completed(config: PipelineConfig) -> collections.Counter:
         types[e.type_id]
         for e in store.get_executions()
         if e.last_known_state == metadata_store_pb2.Execution.COMPLETE
-        and types[e.type_id] in COMPONENTS | {RATING_GATE}
+        and types[e.type_id] in COMPONENTS | {RATING_GATE, TUNER}
     )
 
 

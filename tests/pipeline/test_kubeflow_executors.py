@@ -128,6 +128,7 @@ def test_compiled_spec_tasks_run_through_the_kubeflow_v2_entrypoint(tmp_path):
         output_dir="gs://movierec-test-bucket/run",  # as on a cluster; the tasks below get local URIs
         model="gru4rec",
         hparams={"epochs": 1, "hidden_size": 16, "batch_size": 8, "n_sample": 8},
+        tune=False,  # the Tuner's run is tested by test_pipeline_e2e
     )
     spec_file = compile_pipeline(config, str(tmp_path / "spec.json"), image="example.org/movierec:1")
     spec = json.loads(Path(spec_file).read_text())

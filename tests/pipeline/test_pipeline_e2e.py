@@ -19,7 +19,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from pipeline_runs import COMPONENTS, completed, evaluated_stream, latest_uri, pushed_versions
+from pipeline_runs import COMPONENTS, TUNER, completed, evaluated_stream, latest_uri, pushed_versions
 
 from movierec.components.id_space import ModelVocabulary
 from movierec.data.stream import lookup_ids
@@ -123,11 +123,29 @@ def test_pipeline_runs_blesses_pushes_caches_and_refuses_a_weak_model(ml100k_sli
         hparams={"epochs": 2},
         # fixed once: an edit to the checkout while this test runs must not count as a code change
         code_fingerprint=code_fingerprint(),
+        # the one pipeline test with the Tuner: two trials (the defaults and one draw), epochs fixed
+        tune_trials=2,
+        tune_minutes=None,
+        tune_patience=None,
     )
     summary = run(config)
     assert summary["blessed"], summary.get("reason")
     first = completed(config)
-    assert set(first) >= COMPONENTS and all(first[c] == 1 for c in COMPONENTS), first
+    assert set(first) >= COMPONENTS | {TUNER} and all(first[c] == 1 for c in COMPONENTS | {TUNER}), first
+    # The Tuner's trials are in the summary; the Trainer trained the best values over --set's epochs.
+    tuning = summary["tuning"]
+    assert len(tuning["trials"]) == 2 and "epochs" not in tuning["best"]
+    best_trial = max(tuning["trials"], key=lambda t: t["score"])
+    assert {k: v for k, v in best_trial.items() if k not in ("trial_id", "score")} == tuning["best"]
+    model_dir = os.path.join(latest_uri(config, "Model"), "recommender")
+    with open(os.path.join(model_dir, "hyperparameters.json")) as f:
+        trained = json.load(f)
+    assert trained["tuned"] == tuning["best"] and trained["set"] == {"epochs": 2}
+    assert {k: trained["trained"][k] for k in tuning["best"]} == tuning["best"]
+    assert trained["trained"]["epochs"] == 2
+    report = json.loads(Path(tuning["report"], "trials.json").read_text())
+    assert [t["status"] for t in report["trials"]] == ["COMPLETED", "COMPLETED"]
+    assert report["evaluated_on"] == "validation users" and Path(tuning["report"], "trials.png").is_file()
     (version,) = pushed_versions(config)
     assert summary["pushed_model"].rstrip("/").endswith(version)
     results = summary["evaluation"]["results"]
@@ -190,12 +208,15 @@ def test_pipeline_runs_blesses_pushes_caches_and_refuses_a_weak_model(ml100k_sli
     assert not summary["blessed"] and "does not beat the baseline" in summary["reason"]
     assert pushed_versions(config) == before
     rerun = completed(config) - first - second
-    assert rerun == collections.Counter(COMPONENTS - {"ReviewedSchemaGen", "Pusher"}), rerun
+    assert rerun == collections.Counter((COMPONENTS | {TUNER}) - {"ReviewedSchemaGen", "Pusher"}), rerun
 
     # Refreshed data: Transform's vocabularies change (new ids; old ids move, they are by frequency).
     # The latest blessed model is scored on the same queries through its own vocabulary: no exception,
     # both in the report, with the paired differences the blessing used.
-    refreshed = dataclasses.replace(config, data_path=str(refreshed_copy(ml100k_slice, tmp_path / "new")))
+    # (without the Tuner: its run on new data is the first run's again, and would only cost time)
+    refreshed = dataclasses.replace(
+        config, data_path=str(refreshed_copy(ml100k_slice, tmp_path / "new")), tune=False
+    )
     summary = run(refreshed)
     evaluation = summary["evaluation"]
     previous = evaluation["latest_blessed"]
