@@ -106,7 +106,14 @@ def tune(
     `movierec models MODEL` lists under `search`. One line per trial goes to stderr; the ranked table to
     stdout. Pass the winner to `movierec evaluate` with --set, or let `movierec pipeline run --tune` do it.
     """
-    from movierec.evaluation.tuning import Budget, check_tunable, make_tuner, report_lines, tuning_data
+    from movierec.evaluation.tuning import (
+        Budget,
+        check_metric,
+        check_tunable,
+        make_tuner,
+        report_lines,
+        tuning_data,
+    )
 
     check_cut_time(click.get_current_context(), cut_time, (protocol,))
     fixed = parse_hparams(hparam_pairs)
@@ -117,6 +124,10 @@ def tune(
         check_tunable(model_name, fixed)
     except ValueError as error:
         raise click.UsageError(str(error).removeprefix("model: ")) from error
+    try:
+        check_metric(model_name, metric)
+    except ValueError as error:
+        raise click.BadParameter(str(error).removeprefix("metric: "), param_hint="--metric") from error
     dataset = load(data, data_dir, strict)
     prepared = tuning_data(
         dataset, protocol, session_gap, **split_params(protocol, test_fraction, seed, cut_time)

@@ -30,6 +30,7 @@ import hashlib
 import io
 import json
 import math
+import re
 import time
 import typing
 from collections.abc import Callable
@@ -147,6 +148,17 @@ def searched_space(model_name: str, fixed: dict[str, Any] | None = None) -> dict
     """The model's declared search space without the `fixed` hyper-parameters (and its seed)."""
     space = search_space(get_spec(model_name).factory.config_class)
     return {name: s for name, s in space.items() if name not in (fixed or {}) and name != "seed"}
+
+
+def check_metric(model_name: str, metric: str) -> None:
+    """Raises ValueError (naming `metric`) unless every trial will report it: a ranking metric at the
+    default cutoffs (recall@20, mrr@10, ndcg@5, ...; map, mrr, auc), or RMSE/MAE for rating models."""
+    ranking = re.fullmatch(r"(recall|mrr|ndcg|precision|hit_rate|map)@(5|10|20)|map|mrr|auc", metric)
+    if not ranking and not (metric in LOWER_IS_BETTER and get_spec(model_name).rating):
+        raise ValueError(
+            f"metric: {metric!r} is not a validation metric of {model_name}; use e.g. recall@20, mrr@20, "
+            "ndcg@10, map, auc" + (", rmse or mae" if get_spec(model_name).rating else "")
+        )
 
 
 def check_tunable(model_name: str, fixed: dict[str, Any] | None = None) -> dict[str, SearchSpace]:
@@ -336,7 +348,10 @@ def _tuner_class():
             searched = typed_values(self.model_name, trial.hyperparameters.values)
             hparams = {**self.fixed, **searched}
             started = time.perf_counter()
-            model = build_model(self.model_name, **hparams).fit(data.training)
+            try:
+                model = build_model(self.model_name, **hparams).fit(data.training)
+            finally:  # a failed trial's time counts against the budget too
+                self.oracle.trial_seconds[trial.trial_id] = round(time.perf_counter() - started, 3)
             fitted = time.perf_counter()
             validation = data.validation
             queries = build_queries(validation, VALIDATION, self.settings.query_mode)
@@ -588,6 +603,7 @@ def make_tuner(
     Returns the tuner; `tuner.search(data=TuningData)` runs it.
     """
     space = check_tunable(model_name, fixed)
+    check_metric(model_name, metric)
     fixed = dict(fixed or {})
     if "seed" in {f.name for f in dataclasses.fields(get_spec(model_name).factory.config_class)}:
         fixed.setdefault("seed", seed)

@@ -26,7 +26,7 @@ from movierec.components import (
 )
 from movierec.constants import SPLIT_OF_ROLE, TRAIN, VALIDATION
 from movierec.data.loader import checksum_files
-from movierec.evaluation.tuning import check_tunable, searched_space, space_to_json
+from movierec.evaluation.tuning import check_metric, check_tunable, searched_space, space_to_json
 from movierec.models import MODELS, build_model, get_spec
 from movierec.pipeline.config import PipelineConfig
 from movierec.pipeline.fingerprint import code_fingerprint
@@ -79,6 +79,7 @@ def tuned(config: PipelineConfig) -> bool:
 def tuner_config(config: PipelineConfig, code: str) -> dict:
     """The Tuner's custom_config: everything the search depends on, hence its cache key (the space
     and the budget included), and where it keeps its searches."""
+    check_metric(config.model, config.metric)  # every trial must report it
     return {
         "model": config.model,
         "hparams": config.hparams,  # fixed: not searched

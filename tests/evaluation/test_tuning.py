@@ -215,6 +215,9 @@ def test_movierec_tune_runs_the_search_and_refuses_a_model_without_a_space(ml100
         main, ["tune", "--data", "/nonexistent", "--model", "pop", "--output", str(tmp_path)]
     )
     assert refused.exit_code == 2 and "pop declares no search space: nothing to tune" in refused.output
+    typo = ["tune", "--data", "/nonexistent", "--model", "itemknn", "--metric", "recal@20", "--output", "x"]
+    refused = runner.invoke(main, typo)
+    assert refused.exit_code == 2 and "'recal@20' is not a validation metric of itemknn" in refused.output
     output = tmp_path / "knn"
     args = ["tune", "--data", str(ml100k_slice), "--model", "itemknn", "--budget-trials", "2"]
     result = runner.invoke(main, [*args, "--output", str(output)])
