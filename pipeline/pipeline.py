@@ -79,14 +79,16 @@ def tuned(config: PipelineConfig) -> bool:
 def tuner_config(config: PipelineConfig, code: str) -> dict:
     """The Tuner's custom_config: everything the search depends on, hence its cache key (the space
     and the budget included), and where it keeps its searches."""
-    check_metric(config.model, config.metric)  # every trial must report it
+    # rating models are blessed on RMSE (TFMA), so they are tuned on it; the others on --metric
+    metric = "rmse" if get_spec(config.model).rating else config.metric
+    check_metric(config.model, metric)  # every trial must report it
     return {
         "model": config.model,
         "hparams": config.hparams,  # fixed: not searched
         "space": space_to_json(searched_space(config.model, config.hparams)),
         "budget": config.tune_budget,
         "seed": config.tune_seed,
-        "metric": config.metric,
+        "metric": metric,
         "session_gap": config.session_gap,
         "search_root": config.search_root,
         "code_fingerprint": code,  # cache key only

@@ -91,7 +91,7 @@ def tuning_summary(store, config: PipelineConfig) -> dict[str, Any]:
             config.model, json.loads(storage.read_text(storage.join(best.uri, best_file)))
         ),
         "trials": json.loads(storage.read_text(f"{results.uri}/tuner_results.json")),
-        "metric": config.metric,
+        "metric": "rmse" if get_spec(config.model).rating else config.metric,
     }
     # the search folder: keyed by the Tuner execution's custom_config and its input histories
     events = store.get_events_by_artifact_ids([results.id])

@@ -9,7 +9,7 @@ import pytest
 
 from movierec.cli.pipeline import parse_tune_budget
 from movierec.pipeline.config import PipelineConfig
-from movierec.pipeline.pipeline import create_pipeline, not_tuned_because
+from movierec.pipeline.pipeline import create_pipeline, not_tuned_because, tuner_config
 
 
 def nodes(config: PipelineConfig) -> dict:
@@ -36,6 +36,13 @@ def test_the_tuner_reads_train_and_validation_splits_only_and_feeds_the_trainer(
     assert json.loads(other["Tuner"].exec_properties["custom_config"])["budget"]["max_trials"] == 3
     fixed = nodes(PipelineConfig(**{**vars(config), "pipeline_name": "", "hparams": {"hidden_size": 64}}))
     assert "hidden_size" not in json.loads(fixed["Tuner"].exec_properties["custom_config"])["space"]
+
+
+def test_a_rating_model_is_tuned_on_rmse_the_metric_it_is_blessed_on(tmp_path):
+    # (MF has a space but no serving export yet; RRN, LSTM+CNN, IARN and LSIC have no space yet)
+    config = PipelineConfig(data_path=str(tmp_path), output_dir=str(tmp_path / "out"), model="mf")
+    assert tuner_config(config, "v1")["metric"] == "rmse"
+    assert tuner_config(PipelineConfig(data_path="d", output_dir="o"), "v1")["metric"] == "recall@20"
 
 
 def test_no_tuner_with_no_tune_or_for_a_model_without_a_search_space(tmp_path):
