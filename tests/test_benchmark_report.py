@@ -406,6 +406,22 @@ def test_every_layout_runs_even_without_evaluation_queries(fixtures_dir, tmp_pat
         assert "No paired differences" in html
 
 
+def test_split_files_under_given_split_give_the_temporal_numbers(bench, data, tmp_path) -> None:
+    """The session-tsv layout (`data split --out`) read back under given-split: the same metrics as
+    the temporal benchmark that made the split."""
+    files = tmp_path / "split"
+    made = CliRunner().invoke(
+        main, ["data", "split", "--data", str(data), "--protocol", "temporal", "--out", str(files)]
+    )
+    assert made.exit_code == 0, made.output
+    output = tmp_path / "given"
+    benchmark(files, output, "--protocol", "given-split", models=("pop", "itemknn"))
+    given = {m["model"]: m["metrics"] for m in strict_json(output / "results.json")["models"]}
+    temporal = {m["model"]: m["metrics"] for m in strict_json(bench[0] / "results.json")["models"]}
+    for name in ("pop", "itemknn"):
+        assert given[name] == pytest.approx(temporal[name], abs=1e-12), name
+
+
 @pytest.mark.parametrize(
     ("args", "option"),
     [
