@@ -7,7 +7,7 @@ setup:
 # The test command of the README and CI: lint, then the whole suite.
 test: setup
 	scripts/run ruff check .
-	scripts/run python -m pytest
+	scripts/run python -m pytest -n 2 --dist loadscope
 
 lint: setup
 	scripts/run ruff check .
