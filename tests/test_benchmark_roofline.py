@@ -1,0 +1,44 @@
+"""GRU4Rec's training-speed benchmark counts a step's arithmetic as the issue's worked example does,
+and its variant runner fits and scores (on the tiny fixture data: no timing here)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+from test_benchmarks import load_benchmark
+
+from movierec.models.gru4rec import GRU4RecConfig
+
+
+def test_a_bpr_max_224_step_is_about_372_mflop():
+    roofline = load_benchmark("train_throughput")
+    config = GRU4RecConfig(**roofline.ROOFLINE_CONFIGS["bpr-max-224"])
+    # GRU: input and recurrent matmuls 2·80·224·672 each; scoring 80 + 2,048 candidates; × 3 (backward)
+    assert roofline.step_flops(config) == pytest.approx(372e6, rel=0.01)
+    # a 1-of-N input is a row lookup, not a matmul
+    one_hot = GRU4RecConfig(**{**roofline.ROOFLINE_CONFIGS["bpr-max-224"], "constrained_embedding": False})
+    assert roofline.step_flops(config) - roofline.step_flops(one_hot) == pytest.approx(3 * 2 * 80 * 224 * 672)
+
+
+def test_variants_are_fitted_per_seed_and_scored_on_both_roles(fixtures_dir: Path, tmp_path: Path):
+    variants = load_benchmark("gru4rec_variants")
+    output = tmp_path / "rows.json"
+    result = CliRunner().invoke(
+        variants.main,
+        [
+            "--data", str(fixtures_dir / "ml-100k"),
+            "--variant", 'small={"hidden_size": 8, "n_sample": 4, "batch_size": 4}',
+            "--base", '{"epochs": 1}',
+            "--seeds", "0,1",
+            "--output", str(output),
+        ],
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    rows = json.loads(output.read_text())
+    assert [(r["variant"], r["seed"]) for r in rows] == [("small", 0), ("small", 1)]
+    for row in rows:
+        assert {"validation recall@20", "test recall@20", "seconds_per_epoch"} <= set(row)
+        assert 0.0 <= row["validation recall@20"] <= 1.0
