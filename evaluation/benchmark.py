@@ -148,6 +148,10 @@ class SplitError(ValueError):
     """The data cannot be split as asked (e.g. a cut time outside the data)."""
 
 
+class RecordChanged(RuntimeError):
+    """A model's stored arrays were replaced by another process after its record was read."""
+
+
 class Progress:
     """What a benchmark tells its user as it goes; the CLI draws it (a line per model, a bar for the
     evaluation). This base class says nothing: library callers that want no output use it as is."""
@@ -280,7 +284,7 @@ def _save_record(
     """The arrays first, the JSON (which carries the key) last: a record counts once its JSON exists."""
     json_path, npz_path = _record_paths(output, model)
     storage.makedirs(storage.join(output, MODELS_DIR))
-    arrays: dict[str, np.ndarray] = {}
+    arrays: dict[str, np.ndarray] = {"record_id": np.array(record["record_id"])}
     for i, run in enumerate(runs):
         arrays[f"{i}|query_users"] = run.query_users
         arrays[f"{i}|rating_users"] = run.rating_users
@@ -294,7 +298,14 @@ def _save_record(
 
 def stored_runs(output: storage.StrPath, model: str, record: dict[str, Any]) -> list[ExperimentResult]:
     """The model's runs with their per-query values, as `paired_comparison` takes them."""
-    arrays = storage.load_npz(_record_paths(output, model)[1])
+    path = _record_paths(output, model)[1]
+    arrays = storage.load_npz(path)
+    expected = record.get("record_id")  # records written before it was kept have none
+    if expected is not None and str(arrays.get("record_id", "")) != expected:
+        raise RecordChanged(
+            f"{path} no longer belongs to the {model} record this run holds (another benchmark wrote "
+            "this folder meanwhile): run the benchmark again to read back a consistent set"
+        )
     runs = []
     for i, run in enumerate(record["runs"]):
         per_query = {k.split("|", 2)[2]: v for k, v in arrays.items() if k.startswith(f"{i}|per_query|")}
@@ -606,6 +617,7 @@ def _run_model(
     values = [v[config.metric] for v in validation if math.isfinite(v[config.metric])]
     return {
         "key": key,
+        "record_id": uuid.uuid4().hex,  # ties the JSON to its .npz (another run may replace both)
         "configuration": described,
         "model": name,
         "result": aggregated,

@@ -370,6 +370,18 @@ def test_a_crashed_benchmark_keeps_the_models_that_finished(data, tmp_path) -> N
     assert [m["model"] for m in strict_json(output / "results.json")["models"]] == ["pop", "itemknn"]
 
 
+def test_arrays_replaced_by_another_run_are_refused(bench, data, tmp_path) -> None:
+    """A record read back whose .npz another benchmark replaced meanwhile is not mixed with it."""
+    from movierec.evaluation.benchmark import RecordChanged, load_record, stored_runs
+
+    output = copied(bench, tmp_path)
+    record = load_record(output, "pop")
+    assert len(stored_runs(output, "pop", record)[0].query_users) == record["result"]["evaluation"]["queries"]
+    shutil.copy(output / "models" / "itemknn.npz", output / "models" / "pop.npz")
+    with pytest.raises(RecordChanged, match=r"pop\.npz"):
+        stored_runs(output, "pop", record)
+
+
 def test_a_changed_seed_or_hyper_parameter_is_not_served_from_stale_results(bench, data, tmp_path) -> None:
     output = copied(bench, tmp_path)
     pop = output / "models" / "pop.json"
