@@ -1,5 +1,5 @@
 # Every target runs inside the project's environment (scripts/run); `make setup` builds it.
-.PHONY: setup test lint format lock baselines pipeline clean-env
+.PHONY: setup test lint format lock baselines pipeline bench clean-env
 
 setup:
 	scripts/setup-env
@@ -33,6 +33,17 @@ baselines: setup
 MODEL ?= gru4rec
 pipeline: setup
 	scripts/run movierec pipeline run --data $(DATA) --model $(MODEL) --output-dir runs/pipeline
+
+# The benchmark report: every model and baseline on $(DATA) (temporal protocol), written to $(BENCH)
+# (results.json, report.html; finished models are kept, so an interrupted run resumes), then the
+# README's table from results.json. LATENCY=runs/serving_latency.json adds the serving table;
+# BENCH_ARGS passes more options (e.g. BENCH_ARGS="--model pop --model gru4rec --repeat 3").
+BENCH ?= runs/bench
+LATENCY ?=
+BENCH_ARGS ?=
+bench: setup
+	scripts/run movierec benchmark --data $(DATA) --output $(BENCH) $(if $(LATENCY),--latency $(LATENCY)) $(BENCH_ARGS)
+	scripts/run python benchmarks/results_table.py $(BENCH)/results.json
 
 clean-env:
 	rm -rf "$${MOVIEREC_CACHE_DIR:-$${XDG_CACHE_HOME:-$$HOME/.cache}/movierec}"/rootfs-* .venv
