@@ -75,13 +75,14 @@ def matmul_roofline(batch: int, hidden: int, candidates: int, seconds: float = 3
         return tf.while_loop(lambda i, t: i < n, body, (tf.constant(0), tf.constant(0.0)))[1]
 
     loop(tf.constant(10))  # trace and warm up
-    n, elapsed = 50, 0.0
-    while elapsed < seconds:
+    n = 50
+    while True:  # double the loop until one call lasts `seconds`
         started = time.perf_counter()
         float(loop(tf.constant(n)))
         elapsed = time.perf_counter() - started
-        n = n * 2 if elapsed < seconds / 4 else n
-    return 3.0 * 2 * batch * hidden * candidates * n / elapsed / 1e9
+        if elapsed >= seconds:
+            return 3.0 * 2 * batch * hidden * candidates * n / elapsed / 1e9
+        n *= 2
 
 
 def roofline_rows(data: str, seed: int, epochs: int) -> list[dict[str, Any]]:
