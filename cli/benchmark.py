@@ -21,12 +21,11 @@ from movierec.cli.common import (
     known_hparams,
     load,
     parse_hparams,
-    parse_ks,
     protocol_options,
+    ranking_options,
 )
 from movierec.constants import DEFAULT_METRIC
 from movierec.data.splits import PROTOCOLS
-from movierec.data.stream import QUERY_MODES
 from movierec.evaluation.benchmark import (
     MODELS_DIR,
     REPORT_FILE,
@@ -164,24 +163,7 @@ def read_latency(path: str | None) -> dict[str, Any] | None:
     type=click.Choice(sorted(PROTOCOLS)),
     help="Evaluation protocol.",
 )
-@click.option(
-    "--query-mode",
-    type=click.Choice(QUERY_MODES),
-    default="next-item",
-    show_default=True,
-    help="next-item: every held-out event is a query; user: one top-N list per user.",
-)
-@click.option("--keep-seen", is_flag=True, help="Do not remove already-seen items from the rankings.")
-@click.option(
-    "--positive-rating",
-    type=float,
-    metavar="X",
-    help="Only held-out events rated >= X are relevant (the LSIC paper: 4); lower-rated ones stay "
-    "candidates.",
-)
-@click.option(
-    "--ks", callback=parse_ks, metavar="K,K,...", help="Metric cutoffs, e.g. 3,5,10 (default 5,10,20)."
-)
+@ranking_options
 @click.option(
     "--metric",
     metavar="NAME",

@@ -16,7 +16,7 @@ import numpy as np
 
 from movierec.constants import DEFAULT_SESSION_GAP
 from movierec.data import DataError, Dataset, load_dataset, resolve_dataset
-from movierec.data.stream import EventStream
+from movierec.data.stream import QUERY_MODES, EventStream
 from movierec.evaluation.experiment import DEFAULT_KS
 from movierec.models import UserSequences, get_spec, make_config
 
@@ -72,6 +72,39 @@ def parse_cut_time(ctx: click.Context | None, param: click.Parameter | None, val
         param=param,
         param_hint="--cut-time",
     )
+
+
+def ranking_options(f):
+    """What a ranking metric means (evaluate, benchmark): queries, seen items, relevance, cutoffs."""
+    options = [
+        click.option(
+            "--query-mode",
+            type=click.Choice(QUERY_MODES),
+            default="next-item",
+            show_default=True,
+            help="next-item: every held-out event is a query; user: one top-N list per user.",
+        ),
+        click.option("--keep-seen", is_flag=True, help="Do not remove already-seen items from the rankings."),
+        click.option(
+            "--positive-rating",
+            type=float,
+            metavar="X",
+            help="Only held-out events rated >= X are relevant (e.g. 4: the LSIC paper's positives); "
+            "lower-rated ones stay candidates, neither relevant nor removed. Queries (users, with "
+            "--query-mode user) left without a relevant item are not asked and are counted. Default: every "
+            "held-out event is relevant.",
+        ),
+        click.option(
+            "--ks",
+            callback=parse_ks,
+            metavar="K,K,...",
+            help="Metric cutoffs, comma-separated, e.g. 3,5,10 (default 5,10,20); the table shows "
+            "Precision@K and NDCG@K for each, MRR and MAP when they differ from the default.",
+        ),
+    ]
+    for option in reversed(options):
+        f = option(f)
+    return f
 
 
 def cut_time_option(f):

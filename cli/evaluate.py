@@ -24,15 +24,14 @@ from movierec.cli.common import (
     known_hparams,
     load,
     parse_hparams,
-    parse_ks,
     protocol_options,
+    ranking_options,
     save_catalogue,
     save_stream,
     split_params,
     write_atomically,
 )
 from movierec.data.splits import PROTOCOLS
-from movierec.data.stream import QUERY_MODES
 from movierec.evaluation.experiment import (
     DEFAULT_KS,
     ROLES,
@@ -111,29 +110,7 @@ def _format_table(results: list[dict[str, Any]], ks: tuple[int, ...] = DEFAULT_K
     show_default=True,
     help="Which held-out events to evaluate on.",
 )
-@click.option(
-    "--query-mode",
-    type=click.Choice(QUERY_MODES),
-    default="next-item",
-    show_default=True,
-    help="next-item: every held-out event is a query; user: one top-N list per user.",
-)
-@click.option("--keep-seen", is_flag=True, help="Do not remove already-seen items from the rankings.")
-@click.option(
-    "--positive-rating",
-    type=float,
-    metavar="X",
-    help="Only held-out events rated >= X are relevant (e.g. 4: the LSIC paper's positives); lower-rated "
-    "ones stay candidates, neither relevant nor removed. Queries (users, with --query-mode user) left "
-    "without a relevant item are not asked and are counted. Default: every held-out event is relevant.",
-)
-@click.option(
-    "--ks",
-    callback=parse_ks,
-    metavar="K,K,...",
-    help="Metric cutoffs, comma-separated, e.g. 3,5,10 (default 5,10,20); the table shows Precision@K and "
-    "NDCG@K for each, MRR and MAP when they differ from the default.",
-)
+@ranking_options
 @click.option(
     "--set",
     "hparam_pairs",
