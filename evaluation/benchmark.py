@@ -360,7 +360,10 @@ class PeakMemory:
 
     def __exit__(self, *exc: object) -> None:
         if self.method == PEAK_MEMORY_METHOD:
-            self.peak_kb = _status_kb("VmHWM")
+            # The kernel folds threads' cached RSS counts into VmHWM lazily, so it can read a few
+            # hundred KiB below the VmRSS read at the start: the peak is at least that start.
+            peak, start = _status_kb("VmHWM"), self.start_kb
+            self.peak_kb = max(peak, start) if peak is not None and start is not None else peak
         else:
             import resource
 
