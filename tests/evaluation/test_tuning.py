@@ -28,20 +28,6 @@ from movierec.models.hyperparameters import (
 )
 from movierec.models.registry import ModelSpec
 
-SLICE_USERS = 200
-
-
-@pytest.fixture(scope="module")
-def ml100k_slice(ml100k_dir: Path, tmp_path_factory) -> Path:
-    folder = tmp_path_factory.mktemp("ml-100k-slice")
-    lines = (ml100k_dir / "u.data").read_bytes().splitlines(keepends=True)
-    (folder / "u.data").write_bytes(
-        b"".join(line for line in lines if int(line.split(b"\t")[0]) <= SLICE_USERS)
-    )
-    for name in ("u.item", "u.user", "u.genre", "u.occupation"):
-        (folder / name).write_bytes((ml100k_dir / name).read_bytes())
-    return folder
-
 
 @pytest.fixture(scope="module")
 def data(ml100k_slice: Path) -> TuningData:
