@@ -457,8 +457,9 @@ def chromium() -> str:
     )
     if found is None:
         pytest.skip(
-            "headless Chromium is not installed in this environment (Debian package `chromium`; "
-            "scripts/setup-env does not install it): the report's render check needs it"
+            "headless Chromium is not installed in this environment (Debian package `chromium`: "
+            "scripts/setup-env installs it into the root filesystem, a native venv needs the host's): "
+            "the report's render check needs it"
         )
     return found
 
