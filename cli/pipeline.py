@@ -258,7 +258,26 @@ def pipeline_run(as_json: bool, **options) -> None:
 @pipeline_group.command("compile")
 @pipeline_options
 @click.option(
-    "--image", default="movierec:latest", show_default=True, help="Container image (see Dockerfile)."
+    "--image",
+    default="movierec:latest",
+    show_default=True,
+    help="Container image (see Dockerfile). With --trainer-gpus, the GPU variant "
+    "(docker build --build-arg VARIANT=gpu): the CPU image has no CUDA libraries and trains on the CPU.",
+)
+@click.option(
+    "--trainer-gpus",
+    default=0,
+    show_default=True,
+    type=click.IntRange(min=0),
+    help="GPUs the Trainer's container requests (no other component gets any). More than 1 needs "
+    "--distribute mirrored.",
+)
+@click.option(
+    "--trainer-accelerator",
+    default="NVIDIA_TESLA_T4",  # runners.kubeflow_v2.DEFAULT_ACCELERATOR (TFX is imported late)
+    show_default=True,
+    help="Accelerator type of --trainer-gpus as the backend names it: Vertex AI's enum "
+    "(NVIDIA_TESLA_T4, NVIDIA_L4, NVIDIA_TESLA_A100, ...) or, on Kubeflow Pipelines, nvidia.com/gpu.",
 )
 @click.option(
     "--spec",
@@ -267,18 +286,33 @@ def pipeline_run(as_json: bool, **options) -> None:
     help="Where to write the Kubeflow Pipelines v2 spec (a file, or a gs:// URI).",
 )
 @click.option("--data-fingerprint", help="Cache key of the data when --data is only readable by the pods.")
-def pipeline_compile(image: str, spec: str, data_fingerprint: str | None, **options) -> None:
+def pipeline_compile(
+    image: str,
+    trainer_gpus: int,
+    trainer_accelerator: str,
+    spec: str,
+    data_fingerprint: str | None,
+    **options,
+) -> None:
     """Compile the pipeline to a Kubeflow Pipelines v2 (Vertex AI) JSON spec.
 
     --data is the folder as the pods see it (e.g. /gcs/BUCKET/ml-100k on Vertex AI); when it is not
     readable here, give --data-fingerprint (e.g. the data's version), which keys ExampleGen's cache.
     Compiling reads and writes no storage but the spec: a gs:// --output-dir needs no bucket here.
+    --trainer-gpus N puts the Trainer on a node with N GPUs; give the GPU image as --image.
     """
     import tensorflow as tf
 
     from movierec.pipeline.pipeline import data_fingerprint as fingerprint_of
     from movierec.pipeline.runners.kubeflow_v2 import compile_pipeline
 
+    if trainer_gpus > 1 and options["distribute"] != "mirrored":
+        raise click.BadParameter(
+            f"{trainer_gpus} GPUs need --distribute mirrored: without it the Trainer uses one",
+            param_hint="--trainer-gpus",
+        )
+    if trainer_gpus and not trainer_accelerator.strip():
+        raise click.BadParameter("give an accelerator type", param_hint="--trainer-accelerator")
     local = Path(options["data"]).is_dir()
     if not local and not data_fingerprint:
         raise click.BadParameter(
@@ -287,7 +321,14 @@ def pipeline_compile(image: str, spec: str, data_fingerprint: str | None, **opti
     config = _pipeline_config(**options, local_data=local)
     try:
         fingerprint = data_fingerprint or fingerprint_of(config.data_path)
-        written = compile_pipeline(config, spec, image=image, fingerprint=fingerprint)
+        written = compile_pipeline(
+            config,
+            spec,
+            image=image,
+            fingerprint=fingerprint,
+            trainer_gpus=trainer_gpus,
+            trainer_accelerator=trainer_accelerator.strip(),
+        )
     except (OSError, RuntimeError, ValueError, tf.errors.OpError) as error:
         # One line, not a traceback: an unwritable --spec (TFX raises RuntimeError when its folder is a
         # file), unreadable data, storage errors (an unreachable gs:// --spec; their text spans lines).

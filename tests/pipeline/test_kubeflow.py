@@ -149,3 +149,130 @@ def test_given_split_is_refused_by_the_pipeline_not_silently_evaluated_different
     )
     with pytest.raises(ValueError, match="runs on the command line"):
         compile_pipeline(config, str(tmp_path / "spec.json"), fingerprint="x")
+
+
+def _container_resources(spec_file: str) -> dict[str, dict]:
+    """{task name: its executor container's `resources`} of a compiled spec."""
+    with open(spec_file) as handle:
+        pipeline_spec = json.load(handle)["pipelineSpec"]
+    executor_of = {
+        task: pipeline_spec["components"][body["componentRef"]["name"]]["executorLabel"]
+        for task, body in pipeline_spec["root"]["dag"]["tasks"].items()
+    }
+    executors = pipeline_spec["deploymentSpec"]["executors"]
+    return {
+        task: executors[label].get("container", {}).get("resources", {})
+        for task, label in executor_of.items()
+    }
+
+
+def _gpu_config(distribute: str | None = None) -> PipelineConfig:
+    return PipelineConfig(
+        data_path="gs://b/ml-100k", output_dir="gs://b/movierec", model="gru4rec", distribute=distribute
+    )
+
+
+def test_trainer_gpus_are_requested_for_the_trainer_only(tmp_path):
+    from movierec.pipeline.runners.kubeflow_v2 import DEFAULT_ACCELERATOR
+
+    spec_file = compile_pipeline(
+        _gpu_config("mirrored"), str(tmp_path / "spec.json"), fingerprint="v1", trainer_gpus=2
+    )
+    resources = _container_resources(spec_file)
+    assert resources["Trainer"] == {
+        "accelerator": {
+            "type": DEFAULT_ACCELERATOR,
+            "count": "2",  # int64 is a string in proto JSON
+            "resourceType": DEFAULT_ACCELERATOR,
+            "resourceCount": "2",
+        }
+    }
+    assert "Tuner" in resources  # trains models too, but is not given GPUs (the issue asks the Trainer)
+    assert {task: r for task, r in resources.items() if r and task != "Trainer"} == {}
+
+
+def test_no_trainer_gpus_requests_no_resources(tmp_path):
+    spec_file = compile_pipeline(_gpu_config(), str(tmp_path / "spec.json"), fingerprint="v1")
+    resources = _container_resources(spec_file)
+    assert "Trainer" in resources and all(r == {} for r in resources.values()), resources
+    assert "accelerator" not in (tmp_path / "spec.json").read_text()
+
+
+def test_bad_trainer_gpus_are_refused_before_anything_is_written(tmp_path):
+    with pytest.raises(ValueError, match="trainer_gpus must be an int >= 0, got -1"):
+        compile_pipeline(_gpu_config(), str(tmp_path / "spec.json"), fingerprint="v1", trainer_gpus=-1)
+    with pytest.raises(ValueError, match="trainer_gpus=2 needs distribute='mirrored'"):
+        compile_pipeline(_gpu_config(), str(tmp_path / "spec.json"), fingerprint="v1", trainer_gpus=2)
+    with pytest.raises(ValueError, match="trainer_accelerator must be a non-empty type name"):
+        compile_pipeline(
+            _gpu_config(),
+            str(tmp_path / "spec.json"),
+            fingerprint="v1",
+            trainer_gpus=1,
+            trainer_accelerator="",
+        )
+    assert list(tmp_path.iterdir()) == []
+
+
+def _compile_args(tmp_path, *extra: str) -> list[str]:
+    return [
+        "pipeline",
+        "compile",
+        "--data",
+        "/gcs/bucket/ml-100k",
+        "--data-fingerprint",
+        "v1",
+        "--output-dir",
+        "gs://bucket/movierec",
+        "--spec",
+        str(tmp_path / "spec.json"),
+        *extra,
+    ]
+
+
+def test_cli_trainer_gpus(tmp_path):
+    result = CliRunner().invoke(
+        main,
+        _compile_args(
+            tmp_path, "--trainer-gpus", "1", "--trainer-accelerator", "nvidia.com/gpu", "--image", "m:gpu"
+        ),
+    )
+    assert result.exit_code == 0, result.output
+    resources = _container_resources(str(tmp_path / "spec.json"))
+    assert resources["Trainer"]["accelerator"]["resourceType"] == "nvidia.com/gpu"
+    assert resources["Trainer"]["accelerator"]["resourceCount"] == "1"
+    assert [task for task, r in resources.items() if r] == ["Trainer"]
+
+
+def test_cli_default_accelerator_is_the_runners(tmp_path):
+    from movierec.pipeline.runners.kubeflow_v2 import DEFAULT_ACCELERATOR
+
+    result = CliRunner().invoke(main, _compile_args(tmp_path, "--trainer-gpus", "1"))
+    assert result.exit_code == 0, result.output
+    assert _container_resources(str(tmp_path / "spec.json"))["Trainer"]["accelerator"]["type"] == (
+        DEFAULT_ACCELERATOR
+    )
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        (["--trainer-gpus", "-1"], "Invalid value for '--trainer-gpus': -1 is not in the range x>=0"),
+        (["--trainer-gpus", "two"], "Invalid value for '--trainer-gpus': 'two' is not a valid integer"),
+        (["--trainer-gpus", "2"], "Invalid value for --trainer-gpus: 2 GPUs need --distribute mirrored"),
+        (["--trainer-gpus", "1", "--trainer-accelerator", " "], "--trainer-accelerator: give an accelerator"),
+    ],
+)
+def test_cli_refuses_bad_trainer_gpus(tmp_path, extra, message):
+    result = CliRunner().invoke(main, _compile_args(tmp_path, *extra))
+    assert result.exit_code == 2, result.output
+    assert message in " ".join(result.output.split()), result.output
+    assert not (tmp_path / "spec.json").exists()
+
+
+def test_cli_trainer_gpus_with_mirrored(tmp_path):
+    result = CliRunner().invoke(
+        main, _compile_args(tmp_path, "--trainer-gpus", "4", "--distribute", "mirrored")
+    )
+    assert result.exit_code == 0, result.output
+    assert _container_resources(str(tmp_path / "spec.json"))["Trainer"]["accelerator"]["count"] == "4"
