@@ -6,10 +6,11 @@ GPU node's pip.
 """
 
 import re
+from pathlib import Path
 
 import pytest
 
-from tests.conftest import REPO
+REPO = Path(__file__).resolve().parents[1]
 
 
 def _instructions() -> list[str]:
