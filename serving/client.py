@@ -11,8 +11,8 @@ Requests are built per signature (`examples_request`, `recommend_request`, `rati
 
 - REST (TF Serving's documented API): `POST /v1/models/<name>[/versions/<N>]:predict` in the row
   format (`{"signature_name", "instances": [...]}`, every input batched: one instance per row) or the
-  columnar one (`{"signature_name", "inputs": {...}}`, needed when an input is a scalar, e.g. the
-  rating models' `k`); binary strings (serialized Examples) are sent as `{"b64": …}`. `GET
+  columnar one (`{"signature_name", "inputs": {...}}`, needed when an input is a scalar, e.g. IARN's
+  `explain`); binary strings (serialized Examples) are sent as `{"b64": …}`. `GET
   /v1/models/<name>[/versions/<N>]` (status) and `…/metadata` (the signatures).
 - gRPC (`tensorflow-serving-api`): `PredictionService.Predict` and `GetModelMetadata`,
   `ModelService.GetModelStatus`.
@@ -138,11 +138,14 @@ def rating_request(
     return Request(signature, {"examples": np.array(rows, dtype=object)})
 
 
-def rating_recommend_request(user_ids: Sequence[str], k: int = 10) -> Request:
-    """A rating model's `recommend`: raw user ids and one k (a scalar: send it columnar)."""
-    return Request(
-        "recommend", {"user_id": np.array([str(u) for u in user_ids], dtype=object), "k": np.int32(k)}
-    )
+def rating_recommend_request(user_ids: Sequence[str], k: int | Sequence[int] = 10) -> Request:
+    """A rating model's or LSIC's `recommend`: raw user ids and `k` (one for all rows or one per row),
+    sent per row ([B]) so that either REST format and TF Serving's server-side batching take it."""
+    users = np.array([str(u) for u in user_ids], dtype=object).reshape(len(user_ids))
+    ks = np.full(len(users), k, np.int32) if np.isscalar(k) else np.asarray(k, np.int32)
+    if ks.shape != users.shape:
+        raise ValueError(f"k: one value, or one per row ({len(users)}), got {ks.size}")
+    return Request("recommend", {"user_id": users, "k": ks})
 
 
 def update_state_request(events: Sequence[tuple[str, str, float, int]]) -> Request:

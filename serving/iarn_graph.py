@@ -20,6 +20,8 @@ network learned for an owner with no event before t (u_T = 0 through eqs. 3-5; Å
 IARN has no per-item parameter besides the item's raters and genres, so an unknown movie is scored
 exactly as a known movie that nobody rated before t; an unknown user as a known user with no rating
 before t. `recommend` ranks the catalogue for an unknown user the same way (`population_scores`).
+The export reports every fallback: `unknown_ids` (`predict_rating`: unknown user + unknown item per
+pair; `recommend`: 1 per unknown user), `user_known`/`item_known` (`explain`), as for every rating model.
 
 `ratings` are clipped to the training scale (what RMSE evaluated); `score_all` is not (what `score`
 ranks). IARN has no state that new events advance, so the export has no `update_state`; it has

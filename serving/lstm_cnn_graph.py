@@ -11,6 +11,10 @@ weights and stored tables:
 - a known user's U_ef from the stored fields; an unknown user's from the request's gender, age band
   and occupation (zero id embedding) with an empty history.
 
+The export reports these fallbacks (`rating_export`): `unknown_ids` counts the unknown user and item
+of each `predict_rating` pair, and is 1 for a `recommend` row whose user is unknown (ranked by
+`population_scores`).
+
 `ratings` are clipped to the training scale (what RMSE evaluated); `score_all` is not (the ranking
 `score` evaluated). LSTM+CNN has no state to advance, so the export has no `update_state`.
 """

@@ -16,20 +16,27 @@ Signatures (`saved_model_cli show --all --dir <export>` lists them):
   `user_id` (bytes), `item_id` (bytes), `timestamp` (int64 seconds), and the raw side features the
   model's graph uses for ids it does not know (LSTM+CNN: `title`, `genres`, `gender`, `age_band`,
   `occupation`; through the transform graph); `rating` and everything else are ignored.
-  → `predicted_rating`: float32 [B]. For known ids it is
-  the model's `predict_ratings(users, items, timestamps)` (what evaluation computes). A row never
+  → `predicted_rating`: float32 [B], `unknown_ids`: int32 [B]. For known ids the rating is
+  the model's `predict_ratings(users, items, timestamps)` (what evaluation computes); `unknown_ids`
+  counts the row's ids the vocabularies lack (0, 1 or 2: the user's, the item's; a missing or empty id
+  is unknown), so a fallback rating (below) is told apart from a real one. A row never
   fails the batch for its values: a missing id is an unknown id, a missing timestamp means the model's
   current time (`now()`: the latest event any state has read), extra values of a feature are ignored.
   (Bytes that are not a tf.Example at all fail the request in `ParseExampleV2`; TFMA parses the same
   Examples itself first.)
-- `recommend`: `user_id` string [B], `k` int32 [] → `item_ids` string [B, k], `scores` float32 [B, k]:
-  the whole catalogue ranked by predicted rating at `now()` (= the model's `score` for a query
-  without a later target), without the items the user has rated — the training events given to the
-  export and every event `update_state` accepted since the servable was loaded. `k` is clamped to
-  [0, catalogue size]; where fewer than k items are left, the row is padded with item id "" and score
-  -inf. Ties: the lower model index first (`tf.math.top_k`), as a stable descending sort. `k` is a
-  scalar, so REST clients send the columnar format (`{"inputs": {"user_id": [...], "k": 10}}`): the
-  row format (`instances`) needs every input batched, and so does TF Serving's server-side batching.
+- `recommend`: `user_id` string [B], `k` int32 [B] (one per row, as GRU4Rec's) or [] (one for every
+  row) → `item_ids` string [B, K], `scores` float32 [B, K] (K = the largest clamped k of the batch),
+  `unknown_ids` int32 [B] (1 where the vocabulary lacks the user id, an empty id included: the row is
+  the population's ranking, see Fallbacks; else 0): the whole catalogue ranked by predicted rating at
+  `now()` (= the model's `score` for a query without a later target), without the items the user has
+  rated — the training events given to the export and every event `update_state` accepted since the
+  servable was loaded. Each row's k is clamped to [0, catalogue size] (never an error); beyond a
+  row's own k, and where fewer than k items are left, the row is padded with item id "" and score
+  -inf, so row r's answer is the first k_r of its full ranking. Ties: the lower model index first
+  (`tf.math.top_k`), as a stable descending sort. Send k per row: TF Serving's server-side batching
+  (`batching.config`) and REST's row format (`instances`) need every input batched; a scalar k is kept
+  for clients that send the columnar format (`{"inputs": {"user_id": [...], "k": 10}}`) to an
+  unbatched server. Any other shape of k fails the request (INVALID_ARGUMENT, naming the field).
 - `update_state` (RRN only: models whose graph can `feed` events): `user_id` string [N],
   `item_id` string [N], `rating` float32 [N], `timestamp` int64
   [N] → `accepted` bool [N], `reason` string [N] ("" where accepted). Feeds the accepted events through
@@ -59,7 +66,9 @@ the rating is μ + b_u (known user) + b_i (known item), clipped to the training 
 the stationary interaction terms need both sides' vectors. `recommend` ranks by unclipped ratings
 (as `score`), an unknown user's catalogue by μ + b_i (the population ranking: the rating an average
 user is predicted to give), removing nothing (no rated item of theirs is known). LSTM+CNN: see
-`lstm_cnn_graph.py`.
+`lstm_cnn_graph.py`; IARN: `iarn_graph.py`. Every model reports the fallback the same way: a non-zero
+`unknown_ids` (`predict_rating`, `recommend`), `user_known`/`item_known` (`explain`), the reason
+"unknown user"/"unknown item" (`update_state`).
 
 What TF Serving cannot do here, honestly: `update_state` changes the variables of the *loaded*
 servable only. TF Serving never writes variables back: a reload (a new version, a restart, another
@@ -115,6 +124,36 @@ GRAPHS: dict[type, Any] = {
     LSTMCNNRecommender: lambda model: LSTMCNNGraph(model.keras_model, model.config.max_history),
     IARNRecommender: lambda model: IARNGraph(model.keras_model, model.config.max_history),
 }
+
+
+# `recommend`'s k: [B] (one per row, what server-side batching merges) or [] (one for every row)
+K_SPEC = tf.TensorSpec(None, tf.int32, name="k")
+
+
+def rows_k(k: tf.Tensor, n_rows: tf.Tensor, limit: int) -> tf.Tensor:
+    """`recommend`'s `k` ([] for every row, or [B]) → int32 [B], each clamped to [0, `limit`] (the
+    answerable list: GRU4Rec clamps too, never an error). Any other shape fails the request with
+    INVALID_ARGUMENT naming the field."""
+    rank = tf.rank(k)
+    check = tf.debugging.assert_equal(
+        tf.equal(rank, 0) | (tf.equal(rank, 1) & tf.equal(tf.size(k), n_rows)),
+        True,
+        message="recommend: request field 'k' must be one value ([]) or one per row of 'user_id' ([B])",
+    )
+    with tf.control_dependencies([check]):
+        # [1] + [B] broadcasts the scalar; [B] + [B] keeps one k per row
+        per_row = tf.reshape(k, [-1]) + tf.zeros(tf.reshape(n_rows, [1]), tf.int32)
+    return tf.clip_by_value(per_row, 0, limit)
+
+
+def top_k_rows(scores: tf.Tensor, k: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
+    """The top max(k) of each row of `scores` [B, n] (`tf.math.top_k`: ties to the lower index) →
+    (values, indices) [B, max k]; beyond a row's own k (`k` [B], already clamped to [0, n]) the value
+    is -inf, so row r holds the first k_r of its full ranking and the padding is told by -inf."""
+    width = tf.reduce_max(tf.concat([k, tf.zeros([1], tf.int32)], axis=0))
+    values, indices = tf.math.top_k(scores, k=width)
+    beyond = tf.range(width)[None, :] >= k[:, None]
+    return tf.where(beyond, tf.constant(-np.inf, values.dtype), values), indices
 
 
 def dense_outputs(outputs: dict[str, Any]) -> dict[str, tf.Tensor]:
@@ -259,24 +298,22 @@ class RatingServingModule(tf.Module):
         index = self.indices({name: first_values(parsed[name], b"") for name in (USER_FEATURE, ITEM_FEATURE)})
         times = parsed["timestamp"]
         timestamps = tf.where(times.row_lengths() > 0, first_values(times, 0), self.graph.now())
-        ratings = self.ratings(index[USER_FEATURE], index[ITEM_FEATURE], timestamps, side)
-        return {"predicted_rating": ratings}
+        users, items = index[USER_FEATURE], index[ITEM_FEATURE]
+        ratings = self.ratings(users, items, timestamps, side)
+        unknown = [~self._known(users, self.n_users)[0], ~self._known(items, self.n_items)[0]]
+        return {"predicted_rating": ratings, "unknown_ids": tf.add_n([tf.cast(u, tf.int32) for u in unknown])}
 
-    @tf.function(
-        input_signature=[
-            tf.TensorSpec([None], tf.string, name="user_id"),
-            tf.TensorSpec([], tf.int32, name="k"),
-        ]
-    )
+    @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="user_id"), K_SPEC])
     def recommend(self, user_id: tf.Tensor, k: tf.Tensor) -> dict[str, tf.Tensor]:
+        k = rows_k(k, tf.size(user_id), self.n_items)
         known, users = self._known(self.indices({USER_FEATURE: user_id})[USER_FEATURE], self.n_users)
         personal = self.graph.score_all(users, self.graph.now())
         population = tf.broadcast_to(self.graph.population_scores()[None, :], tf.shape(personal))
         scores = tf.where(known[:, None], personal, population)
         scores = tf.where(self.rated_mask(users, known), tf.constant(-np.inf, tf.float32), scores)
-        values, indices = tf.math.top_k(scores, k=tf.clip_by_value(k, 0, self.n_items))
-        item_ids = tf.where(tf.math.is_inf(values), b"", tf.gather(self.item_vocabulary, indices))
-        return {"item_ids": item_ids, "scores": values}
+        values, indices = top_k_rows(scores, k)
+        item_ids = tf.where(tf.equal(values, -np.inf), b"", tf.gather(self.item_vocabulary, indices))
+        return {"item_ids": item_ids, "scores": values, "unknown_ids": tf.cast(~known, tf.int32)}
 
     @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="examples")])
     def transform_features(self, examples: tf.Tensor) -> dict[str, tf.Tensor]:
@@ -462,7 +499,7 @@ def rating_warmup(
     requests = {
         "serving_default": {"examples": [example(pair)]},
         "predict_rating": {"examples": [example(pair)]},
-        "recommend": {"user_id": [user], "k": np.int32(10)},
+        "recommend": {"user_id": [user], "k": np.array([10], np.int32)},  # per row: batchable
         "update_state": {
             "user_id": [""],
             "item_id": [item],

@@ -15,6 +15,9 @@ model's own state variables (the non-trainable `EntityStates` of `RRN`; a weight
   merged rating vector, as `advance` does. The iterations are the most new steps of any one entity in
   the request, not the number of entities or events.
 
+Ids the vocabularies lack get `fallback`'s rating (μ + the known sides' biases) and, in `recommend`,
+`population_scores`; the export reports them in `unknown_ids` (`rating_export`).
+
 Numerically the states equal `RRNRecommender.update_state`'s up to float32 rounding (the matmuls run
 on differently shaped batches); the tests compare them.
 """

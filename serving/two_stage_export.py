@@ -7,14 +7,19 @@ product is the re-ranker's score (LSIC's G at the end of training), N, and the t
 export holds them as constants next to the tensorflow-transform layer (raw ids in, raw ids out).
 
 Signatures:
-- `recommend`: `user_id` string [B], `k` int32 [] → `item_ids` string [B, k], `scores` float32 [B, k]
-  (the re-ranker's scores), `unknown_user` bool [B]. The movies the user rated in training are never
-  candidates; the top-N of the rest by MF are re-ranked; `k` is clamped to [0, N] (the re-ranked list
-  is the answer: `movierec evaluate` ranks the rest below it, by MF) and rows with fewer than k
-  candidates are padded with "" and -inf. An id the model does not know (`unknown_user` true) gets the
-  population's answer: zero user factors and state, i.e. the N movies with the highest MF item bias
-  ordered by the re-ranker's movie bias (the last column of the re-ranking vectors carries it). `k`
-  is a scalar: REST clients send the columnar format.
+- `recommend`: `user_id` string [B], `k` int32 [B] (one per row, as GRU4Rec's and the rating models')
+  or [] (one for every row) → `item_ids` string [B, K], `scores` float32 [B, K] (the re-ranker's
+  scores; K = the batch's largest clamped k), `unknown_ids` int32 [B] (1 where the vocabulary lacks
+  the user id, an empty id included; else 0). The movies the user rated in training are never
+  candidates; the top-N of the rest by MF are re-ranked; each row's k is clamped to [0, N] (the
+  re-ranked list is the answer: `movierec evaluate` ranks the rest below it, by MF; never an error)
+  and beyond a row's own k, or where fewer candidates are left, the row is padded with "" and -inf:
+  row r is the first k_r of its re-ranked list. An id the model does not know (`unknown_ids` 1) gets
+  the population's answer: zero user factors and state, i.e. the N movies with the highest MF item
+  bias ordered by the re-ranker's movie bias (the last column of the re-ranking vectors carries it).
+  Send k per row: TF Serving's server-side batching and REST's row format need every input batched; a
+  scalar k is kept for columnar requests to an unbatched server. Another shape of k fails the request
+  (INVALID_ARGUMENT naming the field).
 - `serving_default`: serialized tf.Example with `user_id` (bytes) → the same for k = `top_k`.
 The exclusion mask is built in the graph from the stored training events (no host-side [B, n_items]).
 `keras_rs.layers.BruteForceRetrieval` is not used: it cannot exclude a user's rated movies before its
@@ -29,6 +34,7 @@ import numpy as np
 import tensorflow as tf
 
 from movierec.serving.graph_ops import csr_rows
+from movierec.serving.rating_export import K_SPEC, rows_k, top_k_rows
 from movierec.serving.warmup import predict_log, save_servable
 
 
@@ -59,13 +65,9 @@ class TwoStageServingModule(tf.Module):
         self.n_candidates = min(n, self.n_items)
         self.top_k = min(int(top_k), self.n_candidates)
 
-    @tf.function(
-        input_signature=[
-            tf.TensorSpec([None], tf.string, name="user_id"),
-            tf.TensorSpec([], tf.int32, name="k"),
-        ]
-    )
+    @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="user_id"), K_SPEC])
     def recommend(self, user_id, k):
+        k = rows_k(k, tf.size(user_id), self.n_candidates)
         index = tf.reshape(self.tft_layer({"user_id": tf.reshape(user_id, [-1, 1])})["user_index"], [-1])
         index = tf.cast(index, tf.int64)
         known = index < self.n_users  # the OOV bucket is n_users
@@ -90,18 +92,19 @@ class TwoStageServingModule(tf.Module):
         scores = tf.einsum("bv,bnv->bn", user_vectors, tf.gather(self.rerank_items, candidates))
         valid = tf.gather(retrieval, candidates, batch_dims=1) > -np.inf
         scores = tf.where(valid, scores, tf.constant(-np.inf, tf.float32))
-        k = tf.clip_by_value(k, 0, self.n_candidates)
-        values, order = tf.math.top_k(scores, k)
+        values, order = top_k_rows(scores, k)
         chosen = tf.gather(candidates, order, batch_dims=1)
         ids = tf.where(values > -np.inf, tf.gather(self.item_vocabulary, chosen), tf.constant(b""))
-        return {"item_ids": ids, "scores": values, "unknown_user": tf.logical_not(known)}
+        return {"item_ids": ids, "scores": values, "unknown_ids": tf.cast(~known, tf.int32)}
 
     @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="examples")])
     def serve(self, examples):
         parsed = tf.io.parse_example(
             examples, {"user_id": tf.io.FixedLenFeature([], tf.string, default_value="")}
         )
-        return self.recommend(parsed["user_id"], tf.constant(self.top_k, tf.int32))
+        return self.recommend(
+            parsed["user_id"], tf.fill(tf.shape(examples), tf.constant(self.top_k, tf.int32))
+        )
 
 
 def export_two_stage_model(
@@ -120,7 +123,9 @@ def export_two_stage_model(
     example = tf.train.Example(features=tf.train.Features(feature={"user_id": feature})).SerializeToString()
     name = getattr(model, "name", "model")
     warmup = [
-        predict_log(name, "recommend", {"user_id": np.array([user], object), "k": np.int32(module.top_k)}),
+        predict_log(  # k per row: what server-side batching merges
+            name, "recommend", {"user_id": np.array([user], object), "k": np.array([module.top_k], np.int32)}
+        ),
         predict_log(name, "serving_default", {"examples": np.array([example], object)}),
     ]
     save_servable(

@@ -27,6 +27,7 @@ from movierec.serving.client import (
     ServingError,
     connect,
     examples_request,
+    rating_recommend_request,
     recommend_request,
 )
 
@@ -217,6 +218,16 @@ def test_request_builders_check_their_arguments():
     assert request.inputs["item_ids"].tolist() == [["1", "2", "3"], ["4", "", ""]]
     assert request.inputs["timestamps"].tolist() == [[1, 2, 3], [9, -1, -1]]
     assert request.inputs["k"].tolist() == [7, 7] and request.inputs["exclude"].shape == (2, 0)
+    # rating models' and LSIC's recommend: k per row, so the row format and server-side batching take it
+    request = rating_recommend_request(["196", "no-such-user"], k=7)
+    assert request.inputs["user_id"].tolist() == ["196", "no-such-user"] and request.inputs["k"].tolist() == [
+        7,
+        7,
+    ]
+    assert request.inputs["k"].dtype == np.int32 and request.batched()
+    assert rating_recommend_request(["1", "2"], k=[3, 0]).inputs["k"].tolist() == [3, 0]
+    with pytest.raises(ValueError, match=r"k: one value, or one per row \(2\), got 3"):
+        rating_recommend_request(["1", "2"], k=[1, 2, 3])
     with pytest.raises(ValueError, match="row format needs every input batched"):
         RestClient("http://127.0.0.1:1", MODEL).predict(
             Request("recommend", {"user_id": np.array(["1"], object), "k": np.int32(3)}), format="row"

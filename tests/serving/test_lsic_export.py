@@ -98,6 +98,13 @@ SERVE = textwrap.dedent(
     for k in (3, 0, 1000):
         answer = recommend(user_id=tf.constant(users), k=tf.constant(k, tf.int32))
         out[k] = {name: value.numpy() for name, value in answer.items()}
+    per_row = pickle.loads(bytes.fromhex(sys.argv[4]))
+    answer = recommend(user_id=tf.constant(users), k=tf.constant(per_row, tf.int32))
+    out["per_row"] = {name: value.numpy() for name, value in answer.items()}
+    try:
+        recommend(user_id=tf.constant(users), k=tf.constant(per_row[:2], tf.int32))
+    except tf.errors.InvalidArgumentError as error:
+        out["short_k"] = error.message
     examples = pickle.loads(bytes.fromhex(sys.argv[3]))
     answer = loaded.signatures["serving_default"](examples=tf.constant(examples))
     out["default"] = {name: value.numpy() for name, value in answer.items()}
@@ -106,12 +113,24 @@ SERVE = textwrap.dedent(
 )
 
 
+# one k per row of `served`'s users (10 known, then "nobody", then ""): below 0, 0, a few, N, beyond N
+PER_ROW_K = [2, -1, CANDIDATES, 0, 5, 1000, 1, 3, 4, 6, 2, 3]
+
+
 @pytest.fixture(scope="module")
 def served(setup):
-    users = [*setup["users"].tolist(), "nobody"]
+    users = [*setup["users"].tolist(), "nobody", ""]
     examples = [example(user=str(setup["users"][0])), example(user="nobody")]
     done = subprocess.run(
-        [sys.executable, "-c", SERVE, setup["dir"], pickle.dumps(users).hex(), pickle.dumps(examples).hex()],
+        [
+            sys.executable,
+            "-c",
+            SERVE,
+            setup["dir"],
+            pickle.dumps(users).hex(),
+            pickle.dumps(examples).hex(),
+            pickle.dumps(PER_ROW_K).hex(),
+        ],
         capture_output=True,
         text=True,
         cwd="/",
@@ -129,9 +148,12 @@ def test_recommend_serves_the_evaluated_reranking_of_unseen_candidates(setup, se
         assert got == expected.tolist(), f"user {user}"
         rated = set(seq.items[seq.indptr[user] : seq.indptr[user + 1]].tolist())
         assert not rated & set(got)  # a rated movie is never recommended
-    assert not answer["unknown_user"][:-1].any() and answer["unknown_user"][-1]
-    assert all(raw != b"" for raw in answer["item_ids"][-1])  # the population's answer: by G's b_m
-    assert len(set(answer["scores"][-1].tolist())) > 1
+    # unknown users ("nobody", and an empty id) are counted, and get the population's answer
+    assert answer["unknown_ids"].dtype == np.int32
+    assert answer["unknown_ids"].tolist() == [0] * len(setup["users"]) + [1, 1]
+    assert all(raw != b"" for raw in answer["item_ids"][-2])  # the population's answer: by G's b_m
+    assert len(set(answer["scores"][-2].tolist())) > 1
+    np.testing.assert_array_equal(answer["item_ids"][-1], answer["item_ids"][-2])
 
 
 def test_k_is_clamped_to_the_reranked_candidates(served):
@@ -143,14 +165,29 @@ def test_k_is_clamped_to_the_reranked_candidates(served):
     assert np.array_equal(served[1000]["item_ids"] == b"", np.isneginf(scores))
 
 
+def test_k_per_row_is_clamped_row_by_row_to_the_first_k_of_the_full_list(served):
+    full, per_row = served[1000], served["per_row"]
+    ks = np.clip(PER_ROW_K, 0, CANDIDATES)
+    assert per_row["item_ids"].shape == (len(PER_ROW_K), ks.max())
+    for row, k in enumerate(ks):
+        np.testing.assert_array_equal(per_row["item_ids"][row, :k], full["item_ids"][row, :k])
+        np.testing.assert_allclose(per_row["scores"][row, :k], full["scores"][row, :k], rtol=1e-6)
+        assert (per_row["item_ids"][row, k:] == b"").all() and np.isneginf(per_row["scores"][row, k:]).all()
+    assert per_row["unknown_ids"].tolist() == full["unknown_ids"].tolist()
+    message = served.get("short_k", "").replace("\\'", "'")  # TF escapes the quotes
+    assert "request field 'k' must be one value ([]) or one per row of 'user_id'" in message  # 2 for 12
+
+
 def test_serving_default_reads_user_ids_from_examples(setup, served):
     default = served["default"]
     assert default["item_ids"].shape == (2, 4)
     assert np.array_equal(default["item_ids"][0], served[1000]["item_ids"][0][:4])
-    assert default["unknown_user"].tolist() == [False, True]
+    assert default["unknown_ids"].tolist() == [0, 1]
 
 
 def test_the_warmup_requests_replay_and_every_op_has_a_gpu_kernel(setup):
     replayed = replay_in_fresh_process(setup["dir"])
     assert_one_replayable_request_per_signature(replayed)
+    recommend = replayed["answers"][replayed["requested"].index("recommend")]
+    assert recommend["item_ids"].shape == (1, 4) and recommend["unknown_ids"].tolist() == [0]
     assert_gpu_ready(setup["dir"], ["recommend", "serving_default"])

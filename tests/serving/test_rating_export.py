@@ -17,6 +17,7 @@ import pytest
 import tensorflow_transform  # noqa: F401  (first, as in the TFX Trainer: it sets TF_USE_LEGACY_KERAS=1)
 from gpu_kernels import assert_gpu_ready
 from keras import ops
+from tensorflow_serving.apis import predict_pb2
 from tiny_configs import TINY_RRN
 from transform_setup import example, transform_output
 from warmup_replay import REPLAY_LINES, assert_one_replayable_request_per_signature
@@ -25,6 +26,7 @@ from movierec.models import QueryBatch, TrainingData, UserSequences, build_model
 from movierec.models.base import canonical_order
 from movierec.models.rrn.state import REASONS
 from movierec.serving import RatingServable, export_for_serving, export_rating_model
+from movierec.serving.warmup import request_inputs
 
 DAY, WEEK = 86_400, 7 * 86_400
 START = 2_000 * WEEK
@@ -113,6 +115,11 @@ SERVE = textwrap.dedent(
                 k: call("recommend", user_id=tf.constant(requests["rec_users"]), k=tf.constant(k, tf.int32))
                 for k in requests["ks"]
             },
+            "per_row": call(
+                "recommend",
+                user_id=tf.constant(requests["rec_users"]),
+                k=tf.constant(requests["per_row_k"], tf.int32),
+            ),
             "states": {k: v.numpy() for k, v in loaded.state_snapshot().items()},
         }
 
@@ -140,6 +147,12 @@ SERVE = textwrap.dedent(
     out["states_after_error"] = {k: v.numpy() for k, v in loaded.state_snapshot().items()}
     out["nothing_applied"] = [update(events) for events in requests["nothing_to_apply"]]
     out["nobody"] = call("recommend", user_id=tf.constant([], tf.string), k=tf.constant(3))
+    out["bad_k"] = {}
+    for name, k in requests["bad_k"].items():
+        try:
+            call("recommend", user_id=tf.constant(requests["rec_users"]), k=tf.constant(k, tf.int32))
+        except tf.errors.InvalidArgumentError as error:
+            out["bad_k"][name] = error.message
     out["no_examples"] = call("predict_rating", examples=tf.constant([], tf.string))
     out["states_at_end"] = {k: v.numpy() for k, v in loaded.state_snapshot().items()}
     with open(path, "wb") as f:
@@ -244,12 +257,19 @@ class Scenario:
         self.updates = [columns(first), columns(second)]
         self.rec_users = [*range(n_users), None, a]  # every user, an unknown one, a repeated one
         self.ks = (3, n_items + 5, 0, -2)
+        # one k per row: clamped row by row (below 0, 0, a few, the catalogue, beyond it)
+        self.per_row_k = np.resize([2, -1, n_items, 0, 5, n_items + 7, 1], len(self.rec_users))
         requests = {
             "examples": examples,
             "rec_users": np.array(
                 [users[u] if u is not None else "nobody" for u in self.rec_users], object
             ).astype(bytes),
             "ks": self.ks,
+            "per_row_k": self.per_row_k,
+            "bad_k": {  # one k for some rows, a k per (row, column)
+                "short": np.array([3, 3], np.int32),
+                "matrix": np.full((len(self.rec_users), 2), 3, np.int32),
+            },
             "updates": self.updates,
             "mismatched": (np.array([b"x", b"y"]), np.array([b"z"]), np.array([1.0, 2.0]), np.array([1, 2])),
             "nothing_to_apply": [  # an empty request, and one whose every event is rejected
@@ -331,9 +351,12 @@ def test_saved_model_cli_shows_the_signatures_tf_serving_serves(scenario):
     assert "inputs['timestamp'] tensor_info:\n        dtype: DT_INT64" in update
     assert "outputs['accepted'] tensor_info:\n        dtype: DT_BOOL" in update
     recommend = cli[cli.index("signature_def['recommend']") :]
-    assert "inputs['k'] tensor_info:\n        dtype: DT_INT32\n        shape: ()" in recommend
+    # k: [] (one for every row) or [B] (per row, what server-side batching needs)
+    assert "inputs['k'] tensor_info:\n        dtype: DT_INT32\n        shape: unknown_rank" in recommend
+    assert "outputs['unknown_ids'] tensor_info:\n        dtype: DT_INT32\n        shape: (-1)" in recommend
     rating = cli[cli.index("signature_def['predict_rating']") :]
     assert "outputs['predicted_rating'] tensor_info:\n        dtype: DT_FLOAT\n        shape: (-1)" in rating
+    assert "outputs['unknown_ids'] tensor_info:\n        dtype: DT_INT32\n        shape: (-1)" in rating
 
 
 def test_predict_rating_is_the_recommenders_and_unknown_ids_fall_back(scenario):
@@ -348,6 +371,11 @@ def test_predict_rating_is_the_recommenders_and_unknown_ids_fall_back(scenario):
     recommender = scenario.setup.fresh()
     np.testing.assert_allclose(odd[4], recommender.predict_ratings([2], [3], [scenario.now])[0], atol=1e-5)
     np.testing.assert_allclose(odd[5], recommender.predict_ratings([4], [6], [scenario.later])[0], atol=1e-5)
+    # the fallbacks are reported: how many of each pair's ids the vocabularies lack
+    unknown = scenario.served["stages"][0]["predict"]["unknown_ids"]
+    assert unknown.dtype == np.int32 and not unknown[: scenario.n_known].any()
+    assert unknown[scenario.n_known :].tolist() == [1, 1, 2, 1, 0, 0]
+    np.testing.assert_array_equal(scenario.served["default"]["unknown_ids"], unknown)
 
 
 @pytest.mark.parametrize("stage", [0, 1, 2])
@@ -371,8 +399,30 @@ def test_recommend_ranks_like_score_at_now_without_rated_items(scenario, stage):
         assert (ids[len(kept) :] == b"").all() and np.isneginf(values[len(kept) :]).all()  # padding
         np.testing.assert_array_equal(answers[3]["item_ids"][row], ids[:3])
     assert answers[0]["item_ids"].shape == answers[-2]["item_ids"].shape == (len(scenario.rec_users), 0)
+    unknown = [int(user is None) for user in scenario.rec_users]
+    for answer in (full, answers[3], answers[0]):
+        assert answer["unknown_ids"].dtype == np.int32 and answer["unknown_ids"].tolist() == unknown
     if stage:
         assert any(fed.values())
+
+
+@pytest.mark.parametrize("stage", [0, 2])
+def test_recommend_honours_k_per_row_as_the_first_k_of_the_full_ranking(scenario, stage):
+    served = scenario.served["stages"][stage]
+    full, per_row = served["recommend"][scenario.n_items + 5], served["per_row"]
+    ks = np.clip(scenario.per_row_k, 0, scenario.n_items)
+    assert per_row["item_ids"].shape == (len(scenario.rec_users), ks.max())
+    for row, k in enumerate(ks):
+        np.testing.assert_array_equal(per_row["item_ids"][row, :k], full["item_ids"][row, :k])
+        np.testing.assert_allclose(per_row["scores"][row, :k], full["scores"][row, :k], atol=1e-6)
+        assert (per_row["item_ids"][row, k:] == b"").all() and np.isneginf(per_row["scores"][row, k:]).all()
+    assert per_row["unknown_ids"].tolist() == [int(user is None) for user in scenario.rec_users]
+
+
+def test_a_k_of_another_shape_is_refused_naming_the_field(scenario):
+    for name in ("short", "matrix"):
+        message = scenario.served["bad_k"].get(name, "").replace("\\'", "'")  # TF escapes the quotes
+        assert "request field 'k' must be one value ([]) or one per row of 'user_id'" in message, name
 
 
 @pytest.mark.parametrize("update", [0, 1])
@@ -428,7 +478,7 @@ def test_requests_with_nothing_to_do_answer_and_change_nothing(scenario):
     assert rejected["reason"].astype(str).tolist() == ["unknown user", "rating outside the scale"]
     for name, value in scenario.served["states_at_end"].items():
         np.testing.assert_array_equal(value, scenario.served["stages"][-1]["states"][name])
-    assert scenario.served["nobody"]["item_ids"].shape == (0, 3)
+    assert scenario.served["nobody"]["item_ids"].shape == (0, 0)  # K: the largest k of no row
     assert scenario.served["no_examples"]["predicted_rating"].shape == (0,)
 
 
@@ -477,3 +527,8 @@ def test_warmup_requests_replay_in_a_fresh_process_without_changing_the_states(s
     # a real training event: its user is known, so recommend returns that user's ranking
     recommend = replayed["answers"][replayed["requested"].index("recommend")]
     assert recommend["item_ids"].shape == (1, 10) and np.isfinite(recommend["scores"]).any()
+    assert recommend["unknown_ids"].tolist() == [0]
+    request = predict_pb2.PredictRequest.FromString(
+        replayed["requests"][replayed["requested"].index("recommend")]
+    )
+    assert request_inputs(request)["k"].shape == (1,)  # per row: server-side batching can merge it
