@@ -1,12 +1,21 @@
 """MovieLensExampleGen: any layout of `movierec.data` → tf.Example interactions in protocol splits.
 
-The Beam pipeline reads the files inside a worker (nothing is collected in the driver), applies the
-protocol of `movierec.data.splits` — the same function the CLI uses — and writes one TFRecord folder per
-split (`train`, `eval` for validation users, `test`), plus a report artifact with every rejected row
-counted and the split's parameters.
+It writes one TFRecord folder per split (`train`, `eval` for validation users, `test`), plus a report
+artifact with every rejected row counted and the split's parameters.
+
+Two paths make the same Examples:
+
+- data-parallel (`write_temporal_examples`): the temporal protocol (the default) on every layout but
+  session-tsv. The rating files are read as sharded sources and parsed by the loader's own functions
+  (`movierec.data.beam_io`), the split is made with Beam primitives (`movierec.data.beam_split`), and
+  the Examples are built per user; no worker holds more than a piece of a file or one user's events.
+- single-worker (`_LoadAndSplit`): the other protocols (leave-last-out, random, given-split) and the
+  session-tsv layout. One DoFn loads the whole dataset (`load_dataset`) and applies the protocol of
+  `movierec.data.splits`, so its memory grows with the data; these protocols have no keyed version yet.
 """
 
 import json
+import logging
 import os
 from collections.abc import Iterator
 
@@ -26,8 +35,14 @@ from tfx.types.standard_artifact_utils import encode_split_names
 from movierec.components.artifacts import DataReport
 from movierec.constants import SPLIT_OF_ROLE
 from movierec.data import Dataset, load_dataset
+from movierec.data.beam_io import CHUNK_BYTES, ReadRatings, checksum_stream, load_report
+from movierec.data.beam_split import TemporalSplit
+from movierec.data.errors import DataError
+from movierec.data.loader import DatasetPlan, plan_dataset
 from movierec.data.side_features import AGE_BAND_LOWER_BOUNDS, AGE_BAND_NAMES
 from movierec.data.splits import make_split
+
+log = logging.getLogger(__name__)
 
 SPLITS = tuple(SPLIT_OF_ROLE.values())  # TFX's names: eval holds the protocol's validation events
 CHUNK_ROWS = 50_000
@@ -99,7 +114,11 @@ def to_example(row: dict) -> bytes:
 
 
 class _LoadAndSplit(beam.DoFn):
-    """Runs in a worker: reads the dataset, splits it, and emits (split, rows) chunks."""
+    """Runs in one worker: reads the whole dataset, splits it, and emits (split, rows) chunks.
+
+    The path of the protocols other than temporal (and of session-tsv data): its memory grows with the
+    data. `write_temporal_examples` is the data-parallel path.
+    """
 
     def __init__(self, protocol: str, split_params: dict, strict: bool, report_path: str):
         self.protocol, self.split_params, self.strict = protocol, split_params, strict
@@ -134,6 +153,162 @@ class _LoadAndSplit(beam.DoFn):
                 yield name, table.iloc[rows[start : start + CHUNK_ROWS]]
 
 
+def _side_tables(plan: DatasetPlan) -> tuple[dict[int, tuple], dict[int, tuple]] | None:
+    """{item id: (title, year, genres)} and {user id: (age, gender, occupation)} of the side tables,
+    with missing values as None (what `interaction_table`'s left joins give `to_example`)."""
+
+    def value(v):
+        return None if v is None or (not isinstance(v, tuple) and pd.isna(v)) else v
+
+    items = {}
+    if plan.items is not None:
+        for item_id, title, year, genres in plan.items[["item_id", "title", "year", "genres"]].itertuples(
+            index=False, name=None
+        ):
+            items[int(item_id)] = (value(title), value(year), value(genres))
+    users = {}
+    if plan.users is not None:
+        for user_id, age, gender, occupation in plan.users[
+            ["user_id", "age", "gender", "occupation"]
+        ].itertuples(index=False, name=None):
+            users[int(user_id)] = (value(age), value(gender), value(occupation))
+    return items, users
+
+
+class _ToExamples(beam.DoFn):
+    """One user's events with their roles → (split name, serialized tf.Example), as `to_example`
+    writes the rows of `interaction_table` (side features joined by id, training counts added)."""
+
+    def __init__(self, has_items: bool, has_users: bool) -> None:
+        self.has_items, self.has_users = has_items, has_users
+
+    def process(self, user, tables, item_counts):
+        items, users = tables
+        user_features = users.get(user.user, (None, None, None))
+        for item, rating, timestamp, role in zip(
+            user.item.tolist(), user.rating, user.timestamp.tolist(), user.role.tolist(), strict=True
+        ):
+            if role < 0:
+                continue
+            row = {
+                "user_id": str(user.user),
+                "item_id": str(item),
+                "rating": float(np.float32(rating)),  # the interactions table's float32
+                "timestamp": timestamp,
+                "training_ratings": user.training_ratings,
+                "item_training_ratings": item_counts.get(item, 0),
+            }
+            if self.has_items:
+                row["title"], row["year"], row["genres"] = items.get(item, (None, None, None))
+            if self.has_users:
+                row["age"], row["gender"], row["occupation"] = user_features
+            yield beam.pvalue.TaggedOutput(SPLIT_OF_ROLE[role], to_example(row))
+
+
+class _WriteReport(beam.DoFn):
+    """report.json of the data-parallel path: the same structure `_LoadAndSplit` writes."""
+
+    def __init__(self, plan: DatasetPlan, strict: bool, report_path: str) -> None:
+        self.plan, self.strict, self.report_path = plan, strict, report_path
+
+    def process(self, checksum, layouts, read, issues, texts, split):
+        plan = self.plan
+        load = load_report(plan, layouts, read, issues, texts)
+        if self.strict:
+            load.raise_first()
+        if (
+            sum(
+                f.rows_accepted for f in load.files if str(f.file) in {str(r.path) for r in plan.rating_files}
+            )
+            == 0
+        ):
+            raise DataError(
+                plan.rating_files[0].path,
+                None,
+                f"no rating rows left: every one was rejected\n{load.summary()}",
+            )
+        if load.total_rejected:
+            log.warning(
+                "%s: %d rows rejected while loading %s; see the load report:\n%s",
+                plan.folder,
+                load.total_rejected,
+                plan.layout,
+                load.summary(),
+            )
+        report = {
+            "dataset": {
+                "name": plan.name,
+                "layout": plan.layout,
+                "checksum": checksum,
+                "files": [str(f) for f in plan.files],
+            },
+            "load": load.to_dict(),
+            "split": split,
+        }
+        tf.io.gfile.makedirs(os.path.dirname(self.report_path))
+        with tf.io.gfile.GFile(self.report_path, "w") as handle:
+            handle.write(json.dumps(report, indent=2, default=str))
+        yield self.report_path
+
+
+def data_parallel(data_path: str, protocol: str) -> DatasetPlan | None:
+    """The dataset's plan when the data-parallel path applies (the temporal protocol, a layout read in
+    pieces), else None (the single-worker path)."""
+    if protocol != "temporal":
+        return None
+    try:
+        return plan_dataset(data_path)
+    except DataError as error:
+        if "session-tsv" in str(error):
+            return None
+        raise
+
+
+def write_temporal_examples(
+    p: beam.Pipeline,
+    plan: DatasetPlan,
+    examples_uri: str,
+    report_path: str,
+    split_params: dict,
+    strict: bool = False,
+    chunk_bytes: int = CHUNK_BYTES,
+) -> None:
+    """Adds the data-parallel ExampleGen to `p`: the planned dataset's rating files read in pieces,
+    split by the temporal protocol, written as Examples under `examples_uri` (Split-<name>/), with the
+    report at `report_path`.
+
+    Args:
+        p: the pipeline (any runner).
+        plan: the dataset, from `movierec.data.loader.plan_dataset` (side tables already read).
+        examples_uri: the Examples artifact's folder.
+        report_path: where report.json goes.
+        split_params: `temporal_split`'s keyword arguments.
+        strict: raise the first rejected row as a DataError, as `load_dataset(strict=True)`.
+        chunk_bytes: the nominal size of a piece of a rating file.
+    """
+    read = p | "ReadRatings" >> ReadRatings(plan, chunk_bytes)
+    split = read.events | "TemporalSplit" >> TemporalSplit(**split_params)
+    tables = p | "SideTables" >> beam.Create([_side_tables(plan)])
+    outputs = split.users | "ToExamples" >> beam.ParDo(
+        _ToExamples(plan.items is not None, plan.users is not None),
+        beam.pvalue.AsSingleton(tables),
+        beam.pvalue.AsSingleton(split.item_counts),
+    ).with_outputs(*SPLITS)
+    for name in SPLITS:
+        _ = outputs[name] | f"Write{name}" >> beam.io.WriteToTFRecord(
+            os.path.join(examples_uri, f"Split-{name}", "data_tfrecord"), file_name_suffix=".gz"
+        )
+    checksum = p | "Files" >> beam.Create([list(plan.files)]) | "Checksum" >> beam.Map(checksum_stream)
+    _ = checksum | "WriteReport" >> beam.ParDo(
+        _WriteReport(plan, strict, report_path),
+        beam.pvalue.AsSingleton(read.layouts),
+        beam.pvalue.AsSingleton(read.read),
+        beam.pvalue.AsSingleton(read.issues),
+        beam.pvalue.AsSingleton(read.texts),
+        beam.pvalue.AsSingleton(split.summary),
+    )
+
+
 @component(use_beam=True)
 def MovieLensExampleGen(
     examples: OutputArtifact[standard_artifacts.Examples],
@@ -155,6 +330,31 @@ def MovieLensExampleGen(
     """
     del data_fingerprint, code_fingerprint  # only part of the cache key
     report_path = os.path.join(report.uri, "report.json")
+    plan = data_parallel(data_path, protocol)
+    if plan is not None:
+        with beam_pipeline as p:
+            write_temporal_examples(p, plan, examples.uri, report_path, json.loads(split_params), strict)
+    else:
+        _write_single_worker(
+            beam_pipeline, data_path, protocol, split_params, strict, examples.uri, report_path
+        )
+    examples.split_names = encode_split_names(list(SPLITS))
+    with tf.io.gfile.GFile(report_path) as handle:
+        summary = json.load(handle)
+    examples.set_string_custom_property("split", json.dumps(summary["split"]))
+    report.set_int_custom_property("rejected_rows", int(summary["load"].get("total_rejected", 0)))
+
+
+def _write_single_worker(
+    beam_pipeline: beam.Pipeline,
+    data_path: str,
+    protocol: str,
+    split_params: str,
+    strict: bool,
+    examples_uri: str,
+    report_path: str,
+) -> None:
+    """The single-worker path (see the module's docstring): every protocol, memory O(data)."""
     with beam_pipeline as p:
         chunks = (
             p
@@ -171,11 +371,6 @@ def MovieLensExampleGen(
                 >> beam.FlatMap(lambda chunk: (to_example(r) for r in chunk[1].to_dict("records")))
                 | f"Write{name}"
                 >> beam.io.WriteToTFRecord(
-                    os.path.join(examples.uri, f"Split-{name}", "data_tfrecord"), file_name_suffix=".gz"
+                    os.path.join(examples_uri, f"Split-{name}", "data_tfrecord"), file_name_suffix=".gz"
                 )
             )
-    examples.split_names = encode_split_names(list(SPLITS))
-    with tf.io.gfile.GFile(report_path) as handle:
-        summary = json.load(handle)
-    examples.set_string_custom_property("split", json.dumps(summary["split"]))
-    report.set_int_custom_property("rejected_rows", int(summary["load"].get("total_rejected", 0)))

@@ -50,9 +50,7 @@ class Lines:
 
     def text(self, index: int) -> str:
         """Line `index` (0-based) as text for a report, bad bytes shown as escapes, long lines cut."""
-        raw = self.data[self.starts[index] : self.ends[index]]
-        text = raw.decode(self.encoding, errors="backslashreplace")
-        return text if len(text) <= _TEXT_LIMIT else text[:_TEXT_LIMIT] + "…"
+        return line_text(self.data[self.starts[index] : self.ends[index]], self.encoding)
 
     def decoded(self) -> list[str]:
         """All lines as text (for the small item and user tables, which are parsed line by line)."""
@@ -107,6 +105,12 @@ class Lines:
         return frame
 
 
+def line_text(raw: bytes, encoding: str) -> str:
+    """A line's bytes as text for a report: bad bytes shown as escapes, long lines cut."""
+    text = raw.decode(encoding, errors="backslashreplace")
+    return text if len(text) <= _TEXT_LIMIT else text[:_TEXT_LIMIT] + "…"
+
+
 def read_lines(path: str | Path, name: str, encoding: str) -> Lines:
     """Read `path` and find its lines; check its bytes against `encoding`.
 
@@ -119,6 +123,31 @@ def read_lines(path: str | Path, name: str, encoding: str) -> Lines:
         raw = storage.read_bytes(path)
     except OSError as exc:
         raise DataError(path, None, f"cannot read the file: {exc.strerror or exc}") from exc
+    return lines_from_bytes(raw, path, name, encoding)
+
+
+def lines_from_bytes(
+    raw: bytes,
+    path: str | Path,
+    name: str,
+    encoding: str,
+    *,
+    offset: int = 0,
+    detect_encoding: bool = True,
+) -> Lines:
+    """The lines of `raw`, the bytes of `path` from byte `offset` on (a whole file, or a piece of it
+    that starts at a line start, as a data-parallel reader reads it); see `read_lines`.
+
+    Args:
+        raw: the bytes; a piece must start at a line start and end after a "\\n" (or at the file's end).
+        path: the file, for messages.
+        name: the file's display name.
+        encoding: the declared encoding, or the file's encoding already decided from all its bytes.
+        offset: where `raw` starts in the file: byte offsets in messages count from the file's start,
+            and only a piece at offset 0 can start with the byte order mark.
+        detect_encoding: False when `encoding` was decided from the whole file (`file_encoding`), so a
+            piece never switches encodings on its own bytes.
+    """
     if raw and not raw.endswith(b"\n"):
         raw += b"\n"
     arr = np.frombuffer(raw, dtype=np.uint8)
@@ -129,36 +158,50 @@ def read_lines(path: str | Path, name: str, encoding: str) -> Lines:
     notes: list[str] = []
     bad: dict[int, str] = {}
     high = np.zeros(0, np.int64) if raw.isascii() else np.flatnonzero(arr >= 0x80)
-    if raw.startswith(_BOM):
-        encoding = UTF8
+    has_bom = offset == 0 and raw.startswith(_BOM)
     if high.size:
         try:
             raw.decode(UTF8)
             utf8_ok = True
         except UnicodeDecodeError:
             utf8_ok = False
-        if encoding == LATIN1 and utf8_ok:
-            encoding = UTF8
-            notes.append(
-                "decoded as UTF-8: the file is valid UTF-8 although this layout's files are ISO-8859-1"
-            )
-        elif encoding == UTF8 and not utf8_ok:
-            for index in np.unique(np.searchsorted(newlines, high)):
-                start, end = int(starts[index]), int(newlines[index])
-                try:
-                    raw[start:end].decode(UTF8)
-                except UnicodeDecodeError as exc:
-                    byte = raw[start + exc.start]
-                    bad[int(index)] = (
-                        f"invalid UTF-8 byte 0x{byte:02X} at byte offset {start + exc.start} of the file "
-                        f"(column {exc.start + 1} of the line)"
-                    )
+    else:
+        utf8_ok = True
+    if detect_encoding:
+        encoding, note = file_encoding(encoding, has_bom, bool(high.size), utf8_ok)
+        notes.extend([note] if note else [])
+    if high.size and encoding == UTF8 and not utf8_ok:
+        for index in np.unique(np.searchsorted(newlines, high)):
+            start, end = int(starts[index]), int(newlines[index])
+            try:
+                raw[start:end].decode(UTF8)
+            except UnicodeDecodeError as exc:
+                byte = raw[start + exc.start]
+                bad[int(index)] = (
+                    f"invalid UTF-8 byte 0x{byte:02X} at byte offset {offset + start + exc.start} of the "
+                    f"file (column {exc.start + 1} of the line)"
+                )
     if b"\r" in raw:  # CRLF line ends: drop the CR so it never ends up inside the last field
         raw = raw.replace(b"\r\n", b"\n")
         arr = np.frombuffer(raw, dtype=np.uint8)
         newlines = np.flatnonzero(arr == 10)
         starts = np.concatenate(([0], newlines[:-1] + 1)).astype(np.int64) if len(newlines) else starts
-    if raw.startswith(_BOM):  # line 1 then starts after the BOM; it is not part of any field
+    if has_bom:  # line 1 then starts after the BOM; it is not part of any field
         starts = starts.copy()
         starts[0] = len(_BOM)
     return Lines(path, name, raw, starts, newlines.astype(np.int64), encoding, bad, notes)
+
+
+def file_encoding(declared: str, has_bom: bool, has_high: bool, utf8_ok: bool) -> tuple[str, str | None]:
+    """The encoding a file is read in, and the note that says why where it is not `declared`.
+
+    Args:
+        declared: the layout's encoding for the file.
+        has_bom: the file starts with the UTF-8 byte order mark (then it is UTF-8).
+        has_high: the file has a byte >= 0x80 anywhere.
+        utf8_ok: all of the file's bytes are valid UTF-8.
+    """
+    encoding = UTF8 if has_bom else declared
+    if has_high and encoding == LATIN1 and utf8_ok:
+        return UTF8, "decoded as UTF-8: the file is valid UTF-8 although this layout's files are ISO-8859-1"
+    return encoding, None

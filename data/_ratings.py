@@ -236,6 +236,27 @@ def parse_rating_file(
 ) -> Ratings:
     """The valid rows of a `user SEP item SEP rating SEP timestamp` file; bad rows go to `report`."""
     first, last = _data_range(lines, header)
+    return parse_rating_rows(lines, report, sep, first, last, scale, sep_name)
+
+
+def parse_rating_rows(
+    lines: Lines, report: FileReport, sep: bytes, first: int, last: int, scale: RatingScale, sep_name: str
+) -> Ratings:
+    """The valid rows among lines first..last (0-based, inclusive, first <= last, no header among them)
+    of a `user SEP item SEP rating SEP timestamp` file; bad rows go to `report`.
+
+    `parse_rating_file` calls it on a whole file; a data-parallel reader calls it on each piece of one
+    (line numbers are then relative to the piece: the caller shifts them).
+
+    Args:
+        lines: the file, or a piece of it.
+        report: counts the rows read and the rejected ones.
+        sep: the field separator.
+        first: index of the first data line in `lines`.
+        last: index of the last data line in `lines` (blank lines at either end are not rows).
+        scale: the layout's rating scale.
+        sep_name: the separator's name in messages ("tab", "comma", "'::'").
+    """
     line_index = np.arange(first, last + 1, dtype=np.int64)
     blank = lines.blank[first : last + 1]
     report.rows_read += int(np.count_nonzero(~blank))

@@ -59,9 +59,29 @@ class _RatingPart:
     role: str | None = None  # session-tsv: the given split this file holds (train/validation/test)
 
 
+@dataclass(frozen=True)
+class RatingFile:
+    """How `load_dataset` parses one rating file, for readers that parse it in pieces elsewhere
+    (movierec.data.beam_io): `kind` "delimited" (`parse_rating_file` with `sep`, `header`, `sep_name`)
+    or "netflix" (`parse_netflix_file`, whose `MovieID:` blocks span lines: read whole)."""
+
+    path: str | Path
+    name: str
+    encoding: str
+    kind: str
+    scale: RatingScale
+    sep: bytes = b""
+    header: str | None = None
+    sep_name: str = ""
+
+
 @dataclass
 class _Raw:
-    """What a layout reader found, before the checks that span files."""
+    """What a layout reader found, before the checks that span files.
+
+    With `plan_only`, the rating files are not read: each is listed in `rating_files` (with its empty
+    report in `report`, in reading order) for a reader that parses them in parallel.
+    """
 
     folder: str | Path  # a local Path or a URI string (see movierec.storage)
     report: LoadReport
@@ -73,6 +93,8 @@ class _Raw:
     files: list[str | Path] = field(default_factory=list)
     time_unit: str = "s"
     session_ids: bool = False  # the user ids are session ids (session-tsv files with SessionId)
+    plan_only: bool = False
+    rating_files: list[RatingFile] = field(default_factory=list)
 
     def open(self, name: str, encoding: str) -> tuple[Lines, FileReport]:
         path = storage.join(self.folder, name)
@@ -82,11 +104,28 @@ class _Raw:
     def ratings(
         self, name: str, encoding: str, sep: bytes, header: str | None, layout: str, sep_name: str
     ) -> None:
+        scale = RatingScale(*LAYOUTS[layout].rating_range)
+        if self.plan_only:
+            path = storage.join(self.folder, name)
+            self.files.append(path)
+            self.report.add_file(path, name)
+            self.rating_files.append(
+                RatingFile(path, name, encoding, "delimited", scale, sep, header, sep_name)
+            )
+            return
         lines, report = self.open(name, encoding)
-        ratings = parse_rating_file(
-            lines, report, sep, header, RatingScale(*LAYOUTS[layout].rating_range), sep_name
-        )
+        ratings = parse_rating_file(lines, report, sep, header, scale, sep_name)
         self.parts.append(_RatingPart(report, lines, ratings))
+
+    def netflix_ratings(self, name: str, scale: RatingScale) -> None:
+        if self.plan_only:
+            path = storage.join(self.folder, name)
+            self.files.append(path)
+            self.report.add_file(path, name)
+            self.rating_files.append(RatingFile(path, name, LATIN1, "netflix", scale))
+            return
+        lines, report = self.open(name, LATIN1)
+        self.parts.append(_RatingPart(report, lines, parse_netflix_file(lines, report, scale)))
 
 
 def _read_ml100k(raw: _Raw) -> None:
@@ -121,8 +160,7 @@ def _read_netflix(raw: _Raw) -> None:
     raw.items, raw.items_name = parse_netflix_titles(lines, report), "movie_titles.csv"
     scale = RatingScale(*LAYOUTS["netflix"].rating_range)
     for path in netflix_rating_files(raw.folder):
-        lines, report = raw.open(_relative(path, raw.folder), LATIN1)
-        raw.parts.append(_RatingPart(report, lines, parse_netflix_file(lines, report, scale)))
+        raw.netflix_ratings(_relative(path, raw.folder), scale)
 
 
 def _read_session_tsv(raw: _Raw) -> None:
@@ -304,15 +342,8 @@ def checksum_files(files: list[str | Path]) -> str:
     return digest.hexdigest()
 
 
-def load_dataset(
-    path: str | Path, *, layout: str | None = None, strict: bool = False, name: str | None = None
-) -> Dataset:
-    """Read the dataset folder `path` into the canonical `Dataset`.
-
-    The layout is detected from the files present unless `layout` is given. Bad rows are rejected and
-    counted in `Dataset.report` (never dropped silently); `strict=True` turns the first one into a
-    DataError instead. Whole-file problems (missing or empty file, unknown layout) always raise.
-    """
+def _checked_folder(path: str | Path, layout: str | None) -> tuple[str | Path, str]:
+    """The dataset folder and its layout (detected unless given), with every required file present."""
     folder = storage.as_path(path)
     if layout is None:
         layout = detect_layout(folder)
@@ -342,6 +373,72 @@ def load_dataset(
             + (f" (also missing: {', '.join(missing[1:])})" if missing[1:] else "")
             + f"; layout {layout} ({LAYOUTS[layout].title}) needs {LAYOUTS[layout].files_text}",
         )
+    return folder, layout
+
+
+@dataclass
+class DatasetPlan:
+    """A dataset folder read except for its rating files: what a data-parallel reader needs.
+
+    `report` holds the side tables' reports and the rating files' (still empty) reports, in the order
+    `load_dataset` reads them; `files` are all the files, in the checksum's (sorted-name) order.
+    """
+
+    folder: str | Path
+    name: str
+    layout: str
+    report: LoadReport
+    rating_files: list[RatingFile]
+    items: pd.DataFrame | None
+    items_name: str | None
+    users: pd.DataFrame | None
+    users_name: str | None
+    files: tuple[str | Path, ...]
+
+
+def plan_dataset(path: str | Path, *, layout: str | None = None, name: str | None = None) -> DatasetPlan:
+    """Check the folder `path` as `load_dataset` does, read its side tables, list its rating files.
+
+    Args:
+        path: the dataset folder (a local path or a URI).
+        layout: the layout; detected from the files present when None.
+        name: the dataset's name; the folder's name when None.
+
+    Raises:
+        DataError: as `load_dataset` for a folder or side table it cannot read; and for session-tsv,
+            whose files are read together (their time unit is decided across files).
+    """
+    folder, layout = _checked_folder(path, layout)
+    if layout == "session-tsv":
+        raise DataError(
+            folder, None, "session-tsv files are read whole (load_dataset), not planned in pieces"
+        )
+    raw = _Raw(folder, LoadReport(), plan_only=True)
+    _READERS[layout](raw)
+    return DatasetPlan(
+        folder=folder,
+        name=name or storage.name(folder if storage.is_uri(folder) else Path(folder).resolve()),
+        layout=layout,
+        report=raw.report,
+        rating_files=raw.rating_files,
+        items=None if raw.items is None else _items_frame(raw.items),
+        items_name=raw.items_name,
+        users=None if raw.users is None else _users_frame(raw.users),
+        users_name=raw.users_name,
+        files=tuple(sorted(raw.files, key=lambda p: _relative(p, folder))),
+    )
+
+
+def load_dataset(
+    path: str | Path, *, layout: str | None = None, strict: bool = False, name: str | None = None
+) -> Dataset:
+    """Read the dataset folder `path` into the canonical `Dataset`.
+
+    The layout is detected from the files present unless `layout` is given. Bad rows are rejected and
+    counted in `Dataset.report` (never dropped silently); `strict=True` turns the first one into a
+    DataError instead. Whole-file problems (missing or empty file, unknown layout) always raise.
+    """
+    folder, layout = _checked_folder(path, layout)
     raw = _Raw(folder, LoadReport())
     _READERS[layout](raw)
 
