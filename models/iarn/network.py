@@ -37,6 +37,7 @@ import keras
 import numpy as np
 from keras import ops
 
+from movierec.models.cudnn import nonempty_mask, zero_empty
 from movierec.models.iarn.features import GROUP_NAMES, OTHER
 
 SIDES = ("user", "item")
@@ -247,7 +248,10 @@ class IARN(keras.Model):
         x, mask = self.step_inputs(side, others, ratings, owners)
         encoded = {"mask": mask}
         if self.backbone == "lstm":
-            encoded["state"] = self.lstms[side](x, mask=mask)
+            # an empty history's row gets one step so the LSTM stays on cuDNN on a GPU; its state is
+            # then reset to the zero state it has without it (models/cudnn.py)
+            lstm_mask, has_history = nonempty_mask(mask)
+            encoded["state"] = zero_empty(has_history, self.lstms[side](x, mask=lstm_mask))
             return encoded
         encoded["projected"] = self.projections[side](x)
         if self.attention:

@@ -30,6 +30,8 @@ from typing import Any
 import keras
 from keras import ops
 
+from movierec.models.cudnn import nonempty_mask, zero_empty
+
 USER_FIELDS = ("user_gender", "user_age_band", "user_occupation")
 
 
@@ -228,9 +230,12 @@ class LSTMCNN(keras.Model):
         """U_f from U_ef `explicit` [b, D] and the history's M_f (as `user_features`)."""
         if not self.use_history:
             return self.user_fc(explicit)
-        mask = ops.cast(mask, "bool")
+        # an empty history's row gets one step so both LSTMs stay on cuDNN on a GPU; its U_pf is then
+        # reset to the zero state it has without it (models/cudnn.py)
+        mask, has_history = nonempty_mask(mask)
         sequence = self.lstm_1(history, mask=mask)
         _, _, cell = self.lstm_2(sequence, mask=mask)  # [output, h_T, c_T]: U_pf = c_T
+        cell = zero_empty(has_history, cell)
         return self.user_fc(ops.concatenate([explicit, cell], axis=-1))
 
     def rate(self, user_features: Any, item_features: Any) -> Any:
