@@ -5,7 +5,7 @@ MovieLensExampleGen → StatisticsGen → ExampleValidator (against the reviewed
     → Tuner (tuner_fn: the model's search space on validation users; unless --no-tune)
     → Trainer (generic run_fn, model from the registry, the Tuner's best values) → RankingEvaluator
       (+ latest blessed model)
-    → Pusher, only inside Cond(blessed)
+    → Pusher (atomic copy: components/pusher.py), only inside Cond(blessed)
 """
 
 from __future__ import annotations
@@ -24,6 +24,7 @@ from movierec.components import (
     ReviewedSchemaGen,
     SequenceGen,
 )
+from movierec.components.pusher import Pusher
 from movierec.constants import SPLIT_OF_ROLE, TRAIN, VALIDATION
 from movierec.data.loader import checksum_files
 from movierec.evaluation.tuning import check_metric, check_tunable, searched_space, space_to_json
@@ -226,7 +227,7 @@ def create_pipeline(
         .custom_property(evaluator_constants.ARTIFACT_PROPERTY_BLESSED_KEY)
     )
     with tfx.dsl.Cond(blessed == evaluator_constants.BLESSED_VALUE):
-        pusher = tfx.components.Pusher(
+        pusher = Pusher(  # the stock Pusher with an atomic copy (components/pusher.py)
             model=trainer.outputs["model"],
             model_blessing=gate.outputs["blessing"],
             push_destination=tfx.proto.PushDestination(

@@ -11,7 +11,9 @@ warmup runs the code paths real requests run. A warmup request never changes a s
 `save_servable` writes a version into a staging folder next to its destination and then publishes it
 (a rename for local folders, `movierec.storage.publish_folder`; on object stores, which cannot rename
 a folder, file by file with `saved_model.pb` last: TF Serving, which polls the model's folder, cannot
-load a version before that file exists), so it never loads half a version.
+load a version before that file exists), so it never loads half a version. `copy_version` publishes
+a copy of a finished version the same way (the Pusher's copy into the push destination,
+`components/pusher.py`).
 """
 
 from __future__ import annotations
@@ -95,20 +97,56 @@ def save_servable(module: tf.Module, export_dir: str, signatures: dict, warmup: 
     """Writes the SavedModel with its warmup file into a staging folder beside `export_dir`, then
     publishes it there (replacing any previous folder): readers see a whole version or none."""
     target = os.fspath(export_dir).rstrip("/")
-    parent, name = posixpath.split(target) if storage.is_uri(target) else os.path.split(target)
-    # a dot name: TF Serving takes only all-digit folder names for versions, and skips this one
-    staging = (posixpath.join if storage.is_uri(target) else os.path.join)(
-        parent, f".{name}.staging-{uuid.uuid4().hex[:12]}"
-    )
+    staging = staging_path(target)
     try:
         tf.saved_model.save(module, staging, signatures=signatures)
         write_warmup(staging, warmup)
-        if storage.is_uri(target):
-            _publish_files(staging, target)
-        else:
-            storage.publish_folder(staging, target)  # a rename of the whole folder
+        _publish(staging, target)
     finally:
         _remove(staging)
+
+
+def copy_version(source: str, target: str) -> None:
+    """Copies the finished SavedModel folder `source` (a Trainer's export: `saved_model.pb`,
+    `variables/`, `assets/`, `assets.extra/`) to `target`, replacing any folder there, as
+    `save_servable` writes one: every file into a staging folder beside `target`, then published
+    (a rename; on object stores file by file, `saved_model.pb` last). A failure at any point leaves
+    `target` as it was (absent, or the previous folder) and no staging folder."""
+    source, target = os.fspath(source).rstrip("/"), os.fspath(target).rstrip("/")
+    if not tf.io.gfile.exists(posixpath.join(source, SAVED_MODEL_FILE)):
+        raise FileNotFoundError(f"source: {source} holds no {SAVED_MODEL_FILE}, so no SavedModel to copy")
+    staging = staging_path(target)
+    try:
+        if not storage.is_uri(staging):  # folders too: an empty `assets/` is part of the SavedModel
+            for folder, _, _ in tf.io.gfile.walk(source):
+                tf.io.gfile.makedirs(posixpath.join(staging, folder[len(source) :].lstrip("/")))
+        for name in _existing_files(source):
+            copy_file(posixpath.join(source, name), posixpath.join(staging, name))
+        _publish(staging, target)
+    finally:
+        _remove(staging)
+
+
+def copy_file(source: str, destination: str) -> None:
+    """One file of `copy_version` (its parent folder created first)."""
+    tf.io.gfile.makedirs(posixpath.dirname(destination))
+    tf.io.gfile.copy(source, destination, overwrite=True)
+
+
+def staging_path(target: str) -> str:
+    """A new folder name beside `target` for writing it before it is published."""
+    parent, name = posixpath.split(target) if storage.is_uri(target) else os.path.split(target)
+    # a dot name: TF Serving takes only all-digit folder names for versions, and skips this one
+    return (posixpath.join if storage.is_uri(target) else os.path.join)(
+        parent, f".{name}.staging-{uuid.uuid4().hex[:12]}"
+    )
+
+
+def _publish(staging: str, target: str) -> None:
+    if storage.is_uri(target):
+        _publish_files(staging, target)
+    else:
+        storage.publish_folder(staging, target)  # a rename of the whole folder
 
 
 def _existing_files(root: str) -> list[str]:
