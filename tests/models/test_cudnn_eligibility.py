@@ -36,19 +36,21 @@ MODELS_DIR = Path(__file__).resolve().parents[2] / "models"
 
 # Recurrent cells that are not the cell of a keras LSTM/GRU layer, and why the paper keeps them so.
 CUSTOM_REASONS = {
-    "SessionGRUCell": "GRU4Rec eq. (3) resets before the recurrent product, tanh(W x + U (r ⊙ h)); cuDNN's "
-    "GRU is reset_after, tanh(W x + r ⊙ (U h + b)), a different function. Training is also one step per "
+    "SessionGRUCell": "GRU4Rec's candidate activation (Hidasi et al. 2016, §3, the paper's eq. 4) is "
+    "tanh(W x + U (r ⊙ h)), the reset applied before the recurrent product; cuDNN's GRU is Keras' "
+    "reset_after=True, tanh(W x + r ⊙ (U h + b)), a different function. Training also runs one step per "
     "session-parallel mini-batch with per-lane state resets (§3.1.1), so there is no sequence to fuse.",
     "StepLSTMCell": "RRN predicts step t from the state before t advanced by a rating-free probe step "
     "(the index shift of models/rrn/network.py), which needs the cell state c_t after every step; "
     "cuDNN's LSTM returns the h sequence and only the final c.",
     "AttentionGatedCell": "IARN eqs. (3)-(5): u_t = (1 − a_t) u_{t−1} + a_t ReLU(W u_{t−1} + H x_t + b) "
     "with a scalar attention gate per step from the other side; no LSTM/GRU has that form.",
-    "SimpleRNNCell": "IARN eqs. (7), (9): the attention modules are ReLU RNNs, and Keras has no cuDNN "
-    "path for SimpleRNN with any activation.",
-    "LSTMCell": "LSIC v4 (eqs. 14-18) feeds each step an attention context computed from h_{t−1}, so "
-    "the input depends on the previous state; the four mixtures share the stepped cell (a window of 4 "
-    "weekly steps plus a poster step, where a fused kernel saves little).",
+    "SimpleRNNCell": "IARN eq. (7): the attention module's bi-directional RNN has the activation g = "
+    "ReLU, and Keras has no cuDNN path for SimpleRNN with any activation.",
+    "LSTMCell": "LSIC v4 (eqs. 14-18) feeds each step a context whose attention weights come from "
+    "h_{t−1}, so a step's input depends on the previous state. v1-v3 could run as one Keras LSTM layer "
+    "(same math); not done: it moves the cells' weights (saved .keras files would no longer load) for a "
+    "window of 4 weekly steps plus a poster step.",
 }
 
 
