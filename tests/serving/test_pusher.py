@@ -204,3 +204,23 @@ def test_the_pipeline_pushes_with_the_atomic_executor(tmp_path):
     destination = pusher_pb2.PushDestination()
     proto_utils.json_to_proto(node.exec_properties["push_destination"], destination)
     assert destination.filesystem.base_directory == config.serving_model_dir
+
+
+def test_a_push_to_an_object_store_publishes_every_file_and_leaves_no_staging(
+    export_dir, tmp_path, monkeypatch
+):
+    # TensorFlow's ram:// stands in for gs://: no folder rename, so the files are renamed one by one
+    monkeypatch.chdir(tmp_path)  # a ram:// path mishandled as local would appear here as "ram:"
+    push = Push(export_dir, tmp_path)
+    push.base = f"ram://movierec-push-{time.monotonic_ns()}/scorer"
+    pushed = push.run()
+    version = pushed.get_string_custom_property("pushed_version")
+    assert tf.io.gfile.listdir(push.base) in ([version], [f"{version}/"])  # no staging folder beside it
+    served = f"{push.base}/{version}"
+    for name in storage.files_below(push.source):
+        with (
+            tf.io.gfile.GFile(f"{served}/{name}", "rb") as copied,
+            open(os.path.join(push.source, name), "rb") as f,
+        ):
+            assert copied.read() == f.read(), name
+    assert not (tmp_path / "ram:").exists()
