@@ -38,6 +38,7 @@ from movierec.data import Dataset, load_dataset
 from movierec.data.beam_io import CHUNK_BYTES, ReadRatings, checksum_stream, load_report
 from movierec.data.beam_split import TemporalSplit
 from movierec.data.errors import DataError
+from movierec.data.layouts import detect_layout
 from movierec.data.loader import DatasetPlan, plan_dataset
 from movierec.data.side_features import AGE_BAND_LOWER_BOUNDS, AGE_BAND_NAMES
 from movierec.data.splits import make_split
@@ -252,16 +253,19 @@ class _WriteReport(beam.DoFn):
 
 
 def data_parallel(data_path: str, protocol: str) -> DatasetPlan | None:
-    """The dataset's plan when the data-parallel path applies (the temporal protocol, a layout read in
-    pieces), else None (the single-worker path)."""
+    """The dataset's plan (side tables read, rating files listed) when the data-parallel path
+    applies: the temporal protocol on a layout read in pieces. None for the single-worker path: the
+    other protocols, session-tsv files (read together: their time unit is decided across files), and
+    a folder no layout fits (that path raises the loader's error from inside the pipeline)."""
     if protocol != "temporal":
         return None
     try:
-        return plan_dataset(data_path)
-    except DataError as error:
-        if "session-tsv" in str(error):
-            return None
-        raise
+        layout = detect_layout(data_path)
+    except DataError:
+        return None
+    if layout == "session-tsv":
+        return None
+    return plan_dataset(data_path, layout=layout)
 
 
 def write_temporal_examples(
