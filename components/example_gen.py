@@ -154,7 +154,7 @@ class _LoadAndSplit(beam.DoFn):
                 yield name, table.iloc[rows[start : start + CHUNK_ROWS]]
 
 
-def _side_tables(plan: DatasetPlan) -> tuple[dict[int, tuple], dict[int, tuple]] | None:
+def _side_tables(plan: DatasetPlan) -> tuple[dict[int, tuple], dict[int, tuple]]:
     """{item id: (title, year, genres)} and {user id: (age, gender, occupation)} of the side tables,
     with missing values as None (what `interaction_table`'s left joins give `to_example`)."""
 

@@ -14,7 +14,7 @@ Each piece is parsed by the loader's own functions (`lines_from_bytes`, `parse_r
 3. `_DedupeUser` after a `GroupByKey` on the user: a later copy of a (user, item, timestamp) is
    rejected (the first copy in reading order is kept, across files, as `load_dataset` keeps it), and
    ids missing from the item/user tables are warned about.
-4. `_FetchTexts`: the report's examples of steps 3 carry the text of their line; only the (at most
+4. `_FetchTexts`: the report's examples of step 3 carry the text of their line; only the (at most
    20 per file and reason) lines shown are read again, from their pieces.
 
 The report (`load_report`) is then the same `LoadReport` `load_dataset` returns for the same files.
