@@ -17,6 +17,18 @@ layers). Signatures:
   timed, or none: negative) or [B, 0], `k` int32 [B] clamped to [0, n_items], `exclude` string [B, E]
   ("" padded; [B, 0]: none) → `item_ids` [B, max k], `scores`, `unknown_ids`, `history_length`; beyond
   a row's k, or where no candidate is left, item "" with score -inf.
+- `update_state(state, session_length, last_timestamp, item_ids, timestamps, k, exclude)`: a session
+  served from its state, so a new event costs one GRU step, not a re-read of the history: `state`
+  float32 [B, n_layers × hidden] (a previous answer's; [B, 0]: a new session), `session_length` int32
+  [B] and `last_timestamp` int64 [B] (-1: none) as that answer returned them, the NEW events as in
+  `recommend` → `state`, `session_length`, `last_timestamp`, `item_ids`, `scores`, `unknown_ids`,
+  `history_length` (new known items read). The first new event continues the state's session unless a
+  pause longer than the session gap separates it from `last_timestamp` (then, as later pauses, it opens
+  a new one, zeroing the state where the model reads only the current session). Events at or before
+  `last_timestamp` are refused (INVALID_ARGUMENT): one second's events are unordered and must come in
+  one request. Only the new events are excluded from the answer: send the earlier ones in `exclude`.
+  The answer equals `recommend`'s on the whole history while the context holds at most `max_history`
+  events (`session_length` tells; beyond it the state remembers more than the capped evaluation reads).
 - `transform_features(examples)`: interaction Examples → the Transform outputs, dense (for the
   Evaluator and for checking training/serving skew).
 
@@ -123,12 +135,13 @@ class ServingModule(tf.Module):
 
     def history(
         self, ids: tf.Tensor, id_rows: tf.Tensor, times: tf.Tensor, time_rows: tf.Tensor, n_rows: tf.Tensor
-    ) -> tuple[tf.Tensor, tf.Tensor, tf.Tensor]:
+    ) -> tuple[tf.Tensor, tf.Tensor, tf.Tensor, tf.Tensor]:
         """The sent raw ids `ids` [m] of rows `id_rows` [m] (int64, row by row, in request order), the
         timestamps `times` of rows `time_rows` likewise ("" entries already removed), `n_rows` →
         (indices, session_start) [B, T] left-padded (-1 / False) to the batch's longest known history
-        (a short history never costs a long padding), and `unknown_ids` [B] int32: how many of the
-        row's ids the vocabulary lacks (they are dropped). Every known item of the row is in
+        (a short history never costs a long padding), `unknown_ids` [B] int32: how many of the
+        row's ids the vocabulary lacks (they are dropped), and the known items' timestamps [B, T]
+        int64 (-1: padding or untimed). Every known item of the row is in
         `indices`, however long the history: the scorer applies the model's own cap, the exclusion
         of seen items reads them all."""
         index = self.lookup(ids)
@@ -174,6 +187,7 @@ class ServingModule(tf.Module):
             tf.cast(_left_padded(row, index, n_rows, -1), tf.int32),
             _left_padded(row, tf.cast(session_start, tf.int64), n_rows, 0) > 0,
             unknown_ids,
+            _left_padded(row, tf.where(with_times, time, -1), n_rows, -1),
         )
 
     def seen_mask(self, history: tf.Tensor, exclude: tf.Tensor | None = None) -> tf.Tensor:
@@ -192,7 +206,15 @@ class ServingModule(tf.Module):
         """The scorer's catalogue scores without the seen and excluded items → the top max(k) per
         row: `item_ids` [B, K] (raw), `scores` [B, K]; beyond a row's own k, or where no candidate is
         left, item id "" and score -inf. `k` [B] int32, clamped to [0, n_items]."""
-        scores = tf.cast(self.scorer({"items": history, "session_start": session_start}), tf.float32)
+        scores = self.scorer({"items": history, "session_start": session_start})
+        return self.top(scores, history, k, exclude)
+
+    def top(
+        self, scores: tf.Tensor, history: tf.Tensor, k: tf.Tensor, exclude: tf.Tensor | None = None
+    ) -> dict[str, tf.Tensor]:
+        """`ranked`'s answer from catalogue scores [B, n_items]: the history's and the excluded items
+        removed, the top max(k) per row."""
+        scores = tf.cast(scores, tf.float32)
         scores = tf.where(self.seen_mask(history, exclude), tf.constant(-np.inf, tf.float32), scores)
         k = tf.clip_by_value(k, 0, self.n_items)
         width = tf.maximum(tf.reduce_max(tf.concat([k, [0]], axis=0)), 0)
@@ -213,7 +235,7 @@ class ServingModule(tf.Module):
             },
         )
         ids, times = parsed["item_ids"], parsed["timestamps"]
-        history, session_start, unknown_ids = self.history(
+        history, session_start, unknown_ids, _ = self.history(
             ids.flat_values,
             _row_ids(ids.row_splits),
             times.flat_values,
@@ -233,25 +255,37 @@ class ServingModule(tf.Module):
         ]
     )
     def recommend(self, item_ids, timestamps, k, exclude):
+        history, session_start, unknown_ids, _, excluded = self.request_history(
+            "recommend", item_ids, timestamps, k, exclude
+        )
+        out = self.ranked(history, session_start, k, excluded)
+        return {**out, "unknown_ids": unknown_ids, "history_length": _lengths(history)}
+
+    def request_history(self, signature: str, item_ids, timestamps, k, exclude) -> tuple:
+        """`recommend`'s (and `update_state`'s) tensor inputs checked and read: `history`'s four
+        answers plus the excluded indices [B, E] (-1 where none)."""
         n_rows = tf.shape(item_ids)[0]
         checks = [
             tf.debugging.assert_equal(
                 tf.shape(k)[0] == n_rows,
                 True,
-                message="recommend: request field 'k' needs one entry per row of 'item_ids'",
+                message=f"{signature}: request field 'k' needs one entry per row of 'item_ids'",
             ),
             tf.debugging.assert_equal(
                 ((tf.shape(timestamps)[1] == 0) | (tf.shape(timestamps)[1] == tf.shape(item_ids)[1]))
                 & (tf.shape(timestamps)[0] == n_rows),
                 True,
                 message=(
-                    "recommend: request field 'timestamps' must be [B, 0] (none) or the shape of 'item_ids'"
+                    f"{signature}: request field 'timestamps' must be [B, 0] (none) or the shape of "
+                    "'item_ids'"
                 ),
             ),
             tf.debugging.assert_equal(
                 tf.shape(exclude)[0] == n_rows,
                 True,
-                message="recommend: request field 'exclude' needs a row per row of 'item_ids' ([B, 0]: none)",
+                message=(
+                    f"{signature}: request field 'exclude' needs a row per row of 'item_ids' ([B, 0]: none)"
+                ),
             ),
         ]
         with tf.control_dependencies(checks):
@@ -264,7 +298,7 @@ class ServingModule(tf.Module):
             lambda: timestamps,
         )
         timed = sent & (times >= 0)
-        history, session_start, unknown_ids = self.history(
+        history = self.history(
             tf.boolean_mask(item_ids, sent),
             tf.where(sent)[:, 0],
             tf.boolean_mask(times, timed),
@@ -272,8 +306,87 @@ class ServingModule(tf.Module):
             tf.shape(item_ids, out_type=tf.int64)[0],
         )
         excluded = tf.where(exclude != b"", self.lookup_2d(exclude), tf.constant(-1, tf.int64))
-        out = self.ranked(history, session_start, k, excluded)
-        return {**out, "unknown_ids": unknown_ids, "history_length": _lengths(history)}
+        return (*history, excluded)
+
+    @tf.function(
+        input_signature=[
+            tf.TensorSpec([None, None], tf.float32, name="state"),
+            tf.TensorSpec([None], tf.int32, name="session_length"),
+            tf.TensorSpec([None], tf.int64, name="last_timestamp"),
+            tf.TensorSpec([None, None], tf.string, name="item_ids"),
+            tf.TensorSpec([None, None], tf.int64, name="timestamps"),
+            tf.TensorSpec([None], tf.int32, name="k"),
+            tf.TensorSpec([None, None], tf.string, name="exclude"),
+        ]
+    )
+    def update_state(self, state, session_length, last_timestamp, item_ids, timestamps, k, exclude):
+        n_rows = tf.shape(item_ids)[0]
+        width = self.scorer.state_size
+        checks = [
+            tf.debugging.assert_equal(
+                (tf.shape(state)[0] == n_rows) & ((tf.shape(state)[1] == 0) | (tf.shape(state)[1] == width)),
+                True,
+                message=(
+                    f"update_state: request field 'state' must be [B, {width}] (the 'state' a previous "
+                    "answer returned) or [B, 0] (a new session), one row per row of 'item_ids'"
+                ),
+            ),
+            tf.debugging.assert_equal(
+                (tf.shape(session_length)[0] == n_rows) & (tf.shape(last_timestamp)[0] == n_rows),
+                True,
+                message=(
+                    "update_state: request fields 'session_length' and 'last_timestamp' need one entry "
+                    "per row of 'item_ids'"
+                ),
+            ),
+        ]
+        with tf.control_dependencies(checks):
+            state = tf.cond(
+                tf.shape(state)[1] == 0, lambda: tf.zeros(tf.stack([n_rows, width])), lambda: state
+            )
+        history, session_start, unknown_ids, times, excluded = self.request_history(
+            "update_state", item_ids, timestamps, k, exclude
+        )
+        valid = history >= 0
+        n_new = _lengths(history)
+        t = tf.shape(history)[1]
+        first_column = t - n_new  # left-padded: a row's first new event
+        column = tf.range(t)[None, :]
+        first = tf.equal(column, first_column[:, None]) & valid
+        first_time = tf.reduce_max(tf.where(first, times, tf.constant(-1, tf.int64)), axis=1)
+        last_time = tf.reduce_max(times, axis=1)  # the events are in time order; -1: untimed
+        timed = (first_time >= 0) & (last_timestamp >= 0)
+        # Same-second events are unordered (no event is context for another of its second), so one
+        # second's events must come in one request, where the canonical order applies.
+        in_order = ~timed | (first_time > last_timestamp) | (n_new == 0)
+        check = tf.debugging.Assert(
+            tf.reduce_all(in_order),
+            [
+                "update_state: request field 'timestamps': events at or before the row's "
+                "'last_timestamp' (send one second's events in one request, in time order); rows",
+                tf.where(~in_order)[:, 0],
+            ],
+        )
+        # The first new event continues the state's session unless the state is new (nothing read)
+        # or a pause longer than the session gap separates it from the last event read.
+        continues = (session_length > 0) & ~(timed & (first_time - last_timestamp > self.session_gap))
+        with tf.control_dependencies([check]):
+            session_start = session_start & ~(first & continues[:, None])
+        new_state, scores = self.scorer.advance(state, tf.maximum(history, 0), session_start, valid)
+        # events of the current session: those from its last start in this request, else all before
+        opened = session_start & valid if self.scorer.resets_at_sessions else tf.zeros_like(valid)
+        last_open = tf.reduce_max(tf.where(opened, column, -1), axis=1)
+        since_open = tf.reduce_sum(tf.cast(valid & (column >= last_open[:, None]), tf.int32), axis=1)
+        length = tf.where(last_open >= 0, since_open, session_length + n_new)
+        out = self.top(scores, history, k, excluded)
+        return {
+            **out,
+            "state": tf.cast(new_state, tf.float32),
+            "session_length": length,
+            "last_timestamp": tf.where(last_time >= 0, last_time, last_timestamp),
+            "unknown_ids": unknown_ids,
+            "history_length": n_new,
+        }
 
     def lookup_2d(self, ids: tf.Tensor) -> tf.Tensor:
         return tf.reshape(self.lookup(tf.reshape(ids, [-1])), tf.shape(ids, out_type=tf.int64))
@@ -319,6 +432,7 @@ def export_for_serving(
     signatures = {
         "serving_default": module.serve,
         "recommend": module.recommend,
+        "update_state": module.update_state,
         "transform_features": module.transform_features,
     }
     warmup = history_warmup(
@@ -357,6 +471,19 @@ def history_warmup(model_name: str, module: ServingModule, item_vocabulary, user
             model_name,
             "recommend",
             {
+                "item_ids": np.array([items], dtype=object),
+                "timestamps": np.array([times] if times else np.zeros((1, 0)), dtype=np.int64),
+                "k": np.array([10], np.int32),
+                "exclude": np.zeros((1, 0), dtype=object),
+            },
+        ),
+        predict_log(
+            model_name,
+            "update_state",
+            {
+                "state": np.zeros((1, 0), np.float32),
+                "session_length": np.zeros([1], np.int32),
+                "last_timestamp": np.full([1], -1, np.int64),
                 "item_ids": np.array([items], dtype=object),
                 "timestamps": np.array([times] if times else np.zeros((1, 0)), dtype=np.int64),
                 "k": np.array([10], np.int32),

@@ -47,13 +47,24 @@ class SessionGRUCell(keras.layers.Layer):
 
     def call(self, projected, state) -> Any:
         """projected: [B, 3H] (from `project`), state: h_{t−1} [B, H] → h_t [B, H]."""
+        return self.recur(projected + self.bias, state)
+
+    def recur(self, x, state, kernels=None) -> Any:
+        """`call` on an input projection that already holds the bias (inference adds it once for a
+        whole sequence): x [B, 3H], state h_{t−1} [B, H] → h_t [B, H]. `kernels`: `split_kernels()`,
+        read once outside a loop over steps."""
         h = self.units
-        x = projected + self.bias
-        recurrent = ops.matmul(state, self.recurrent_kernel[:, : 2 * h])
+        u_zr, u = self.split_kernels() if kernels is None else kernels
+        recurrent = ops.matmul(state, u_zr)
         z = ops.sigmoid(x[:, :h] + recurrent[:, :h])  # eq. (2)
         r = ops.sigmoid(x[:, h : 2 * h] + recurrent[:, h:])  # eq. (4)
-        candidate = ops.tanh(x[:, 2 * h :] + ops.matmul(r * state, self.recurrent_kernel[:, 2 * h :]))  # (3)
+        candidate = ops.tanh(x[:, 2 * h :] + ops.matmul(r * state, u))  # eq. (3)
         return (1.0 - z) * state + z * candidate  # eq. (1)
+
+    def split_kernels(self) -> tuple[Any, Any]:
+        """The recurrent kernel's [U_z; U_r] [H, 2H] and U [H, H] parts."""
+        h = self.units
+        return self.recurrent_kernel[:, : 2 * h], self.recurrent_kernel[:, 2 * h :]
 
     def get_config(self) -> dict[str, Any]:
         return {**super().get_config(), "units": self.units, "input_dim": self.input_dim}
@@ -216,18 +227,49 @@ class GRU4Rec(keras.Model):
         items [B, T] int, reset [B, T] bool (zero the state before that step), mask [B, T] bool (valid
         steps; padded steps leave the state unchanged). A row without valid steps keeps the zero state.
         """
+        return self.encode_states(items, reset, mask)[-1]
+
+    def encode_states(self, items, reset, mask, states=None) -> tuple:
+        """`encode` from given per-layer states (a tuple of n_layers [B, H]; zeros when None) → the
+        per-layer states after each row's last valid step: how a served session advances its state
+        by its new events only.
+
+        Inference only (no dropout), so the loop body holds only the recurrence: the first layer's
+        input projections of every step are one gather before it and the recurrent kernels are read
+        once (on a CPU, a short history's cost is the number of small ops per step, not arithmetic).
+        """
         items = ops.cast(items, "int32")
-        reset = ops.cast(reset, "bool")
-        mask = ops.cast(mask, "bool")
-        state = self.initial_state(ops.shape(items)[0])
+        # time-major, so a step's slice is a leading-axis gather
+        projected = ops.transpose(self.project_sequence(items), (1, 0, 2))  # [T, B, 3H], bias included
+        keep = ops.transpose(1.0 - ops.cast(reset, self.output_weights.dtype))[:, :, None]  # [T, B, 1]
+        mask = ops.transpose(ops.cast(mask, "bool"))[:, :, None]
+        if states is None:
+            states = tuple(ops.zeros((ops.shape(items)[0], self.hidden_size)) for _ in self.cells)
+        states = tuple(states)
+        kernels = [cell.split_kernels() for cell in self.cells]
+        upper_input = [(cell.input_kernel, cell.bias) for cell in self.cells]
 
-        def body(t, state):
-            step_mask = ops.reshape(ops.take(mask, t, axis=1), (1, -1, 1))
-            advanced, _ = self.step(ops.take(items, t, axis=1), state, ops.take(reset, t, axis=1))
-            return ops.where(step_mask, advanced, state)
+        def body(t, states):
+            x, step_keep = projected[t], keep[t]
+            advanced = []
+            for layer, cell in enumerate(self.cells):
+                if layer:  # the layers above read the one below: x = W h_below + b
+                    kernel, bias = upper_input[layer]
+                    x = ops.matmul(advanced[-1], kernel) + bias
+                advanced.append(cell.recur(x, states[layer] * step_keep, kernels[layer]))
+            return tuple(ops.where(mask[t], new, old) for new, old in zip(advanced, states, strict=True))
 
-        state = ops.fori_loop(0, ops.shape(items)[1], body, state)
-        return state[-1]
+        return ops.fori_loop(0, ops.shape(items)[1], body, states)
+
+    def project_sequence(self, items) -> Any:
+        """The first GRU layer's input projection plus bias for every step of items [B, T]: [B, T, 3H]."""
+        cell = self.cells[0]
+        if self.one_hot:
+            return ops.take(cell.input_kernel, items, axis=0) + cell.bias
+        vectors = (
+            self.embedding(items) if self.embedding is not None else ops.take(self.output_weights, items, 0)
+        )
+        return ops.matmul(vectors, cell.input_kernel) + cell.bias
 
     def score_sequences(self, items, reset, mask) -> Any:
         """Full-catalogue scores [B, n_items] after padded sequences (see `encode`)."""

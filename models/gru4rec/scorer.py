@@ -58,3 +58,39 @@ class GRU4RecHistoryScorer(keras.Model):
         used = ops.max(ops.sum(ops.cast(mask, "int32"), axis=1))
         skip = width - used
         return self.gru4rec.score_sequences(ops.maximum(items[:, skip:], 0), reset[:, skip:], mask[:, skip:])
+
+    # -- a served session's state (movierec.serving.export's `update_state`) -----------------------
+
+    @property
+    def state_size(self) -> int:
+        """Width of the flattened state: n_layers × hidden_size."""
+        return self.gru4rec.n_layers * self.gru4rec.hidden_size
+
+    @property
+    def resets_at_sessions(self) -> bool:
+        """Whether a session start zeroes the state: the context is the current session ("session"),
+        or training reset at sessions ("sequence" with session-mode training)."""
+        return self.inference_mode == "session" or self.reset_at_sessions
+
+    def advance(self, state, items, session_start, mask) -> tuple[Any, Any]:
+        """Reads new events on top of a state, as `call` would read the whole history up to the cap.
+
+        Args:
+            state: float [B, state_size], the flattened per-layer states after the events already
+                read (zeros: none).
+            items: int [B, T] the new events' item indices, oldest first (any value where masked).
+            session_start: bool [B, T], true where an event opens a session (the state is zeroed
+                before it when `resets_at_sessions`).
+            mask: bool [B, T], the valid steps.
+
+        Returns:
+            (the state after the new events [B, state_size], full-catalogue scores [B, n_items]).
+        """
+        network = self.gru4rec
+        session_start, mask = ops.cast(session_start, "bool"), ops.cast(mask, "bool")
+        reset = session_start & mask if self.resets_at_sessions else ops.zeros_like(mask)
+        shape = (-1, network.n_layers, network.hidden_size)
+        layers = ops.reshape(ops.cast(state, network.output_weights.dtype), shape)
+        states = [layers[:, i] for i in range(network.n_layers)]
+        states = network.encode_states(ops.maximum(ops.cast(items, "int32"), 0), reset, mask, states)
+        return ops.concatenate(list(states), axis=1), network.score_all(states[-1])

@@ -27,7 +27,7 @@ pytestmark = pytest.mark.slow  # the shared GRU4Rec export (Transform on Beam, a
 def test_the_warmup_file_holds_one_request_per_signature_that_replays_in_a_fresh_process(gru4rec):
     assert os.path.isfile(os.path.join(gru4rec.export_dir, ASSETS_EXTRA, WARMUP_FILE))
     replayed = replay_in_fresh_process(gru4rec.export_dir)
-    assert replayed["signatures"] == ["recommend", "serving_default", "transform_features"]
+    assert replayed["signatures"] == ["recommend", "serving_default", "transform_features", "update_state"]
     assert_one_replayable_request_per_signature(replayed)
     assert replayed["model_names"] == ["gru4rec"]
     # built from the training data: the first user's latest 10 items, with their timestamps
