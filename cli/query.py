@@ -4,6 +4,7 @@
     movierec query metadata  --url localhost:8500 --model gru4rec            # gRPC
     movierec query recommend --url http://localhost:8501 --model gru4rec --items 50,181,258 -k 10
     movierec query recommend --url http://localhost:8501 --model rrn --user 196 -k 10
+    movierec query session   --url http://localhost:8501 --model gru4rec --items 50,181 --state s.json
     movierec query rating    --url http://localhost:8501 --model rrn --user 196 --item 242
 
 `--url` is REST for http(s)://, gRPC otherwise (host:port or grpc://host:port). Answers are printed as
@@ -137,6 +138,65 @@ def recommend(client, items, timestamps, exclude, user, k) -> None:
         if i
     ]
     extra = {name: _plain(answer[name][0]) for name in ("unknown_ids", "history_length") if name in answer}
+    _echo({"recommendations": rows, **extra})
+
+
+@query.command()
+@connection_options
+@click.option("--items", required=True, help="The session's NEW raw item ids, oldest first, comma-separated.")
+@click.option("--timestamps", default=None, help="One timestamp (seconds) per new item, comma-separated.")
+@click.option(
+    "--state",
+    "state_file",
+    required=True,
+    help="JSON file holding the session (state, length, last timestamp, items seen); read when it "
+    "exists, then replaced by the updated session. A missing file starts a new session.",
+)
+@click.option("-k", "k", type=int, default=10, show_default=True, help="How many items.")
+def session(client, items, timestamps, state_file, k) -> None:
+    """GRU4Rec's `update_state`: read only the new events on top of the session kept in --state,
+    recommend (the session's earlier items excluded), and save the updated session."""
+    from movierec import storage
+    from movierec.serving.client import session_request
+
+    times = None
+    if timestamps is not None:
+        try:
+            times = [[int(t) for t in _ids(timestamps)]]
+        except ValueError:
+            raise click.BadParameter(f"not integers: {timestamps!r}", param_hint="--timestamps") from None
+    previous, seen = None, []
+    if storage.exists(state_file):
+        try:
+            saved = json.loads(storage.read_text(state_file))
+            previous = {
+                "state": np.array([saved["state"]], np.float32),
+                "session_length": np.array([saved["session_length"]], np.int32),
+                "last_timestamp": np.array([saved["last_timestamp"]], np.int64),
+            }
+            seen = [str(i) for i in saved["seen"]]
+        except (ValueError, KeyError, TypeError) as error:
+            raise click.BadParameter(
+                f"{state_file} is not a session this command wrote ({error!r})", param_hint="--state"
+            ) from None
+    try:
+        request = session_request([_ids(items)], previous, k, times, [seen] if seen else None)
+    except ValueError as error:
+        raise click.UsageError(str(error)) from None
+    answer = _run(lambda: client.predict(request))
+    saved = {
+        "state": _plain(answer["state"][0]),
+        "session_length": int(answer["session_length"][0]),
+        "last_timestamp": int(answer["last_timestamp"][0]),
+        "seen": seen + _ids(items),
+    }
+    storage.write_atomically(state_file, json.dumps(saved).encode())
+    rows = [
+        {"item_id": i.decode() if isinstance(i, bytes) else str(i), "score": float(s)}
+        for i, s in zip(answer["item_ids"][0], answer["scores"][0], strict=True)
+        if i
+    ]
+    extra = {name: _plain(answer[name][0]) for name in ("unknown_ids", "history_length", "session_length")}
     _echo({"recommendations": rows, **extra})
 
 

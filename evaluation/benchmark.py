@@ -223,22 +223,7 @@ def model_key(
 # -- files ------------------------------------------------------------------------------------------
 
 
-def write_atomically(path: storage.StrPath, data: bytes) -> None:
-    """Writes `data` under a temporary name next to `path`, then renames it into place, so a crash
-    leaves the old file or the new one, never half of one (local paths and URIs alike).
-
-    Args:
-        path: the final file (its folder must exist).
-        data: the bytes.
-    """
-    temporary = f"{os.fspath(path)}.tmp-{os.getpid()}-{uuid.uuid4().hex[:8]}"
-    storage.write_bytes(temporary, data)
-    if storage.is_uri(path):
-        import tensorflow as tf
-
-        tf.io.gfile.rename(temporary, os.fspath(path), overwrite=True)
-    else:
-        os.replace(temporary, path)
+write_atomically = storage.write_atomically
 
 
 def _jsonable(value: Any) -> Any:

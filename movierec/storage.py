@@ -17,6 +17,7 @@ import io
 import os
 import posixpath
 import shutil
+import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -209,3 +210,19 @@ def publish_folder(staging: StrPath, destination: StrPath, *, last: str | None =
                 _gfile().makedirs(posixpath.dirname(os.fspath(target)))
             _gfile().rename(os.fspath(join(staging, *relative.split("/"))), os.fspath(target), overwrite=True)
     remove_tree(staging)
+
+
+def write_atomically(path: StrPath, data: bytes) -> None:
+    """Writes `data` under a temporary name next to `path`, then renames it into place, so a crash
+    leaves the old file or the new one, never half of one (local paths and URIs alike).
+
+    Args:
+        path: the final file (its folder must exist).
+        data: the bytes.
+    """
+    temporary = f"{os.fspath(path)}.tmp-{os.getpid()}-{uuid.uuid4().hex[:8]}"
+    write_bytes(temporary, data)
+    if is_uri(path):
+        _gfile().rename(temporary, os.fspath(path), overwrite=True)
+    else:
+        os.replace(temporary, path)

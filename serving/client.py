@@ -1,7 +1,8 @@
 """A client for the models movierec pushes to TF Serving, over REST or gRPC.
 
-Requests are built per signature (`examples_request`, `recommend_request`, `rating_request`,
-`rating_recommend_request`, `update_state_request`, `explain_request`: typed arguments in, a
+Requests are built per signature (`examples_request`, `recommend_request`, `session_request`
+(GRU4Rec's `update_state`), `rating_request`, `rating_recommend_request`, `update_state_request`
+(RRN's), `explain_request`: typed arguments in, a
 `Request` of numpy inputs out) and sent by either transport:
 
     client = RestClient("http://localhost:8501", "gru4rec")            # or GrpcClient("localhost:8500", …)
@@ -121,6 +122,36 @@ def recommend_request(
     if excluded.shape[0] != n:
         raise ValueError(f"exclude: {excluded.shape[0]} rows for {n} rows of item_ids")
     return Request("recommend", {"item_ids": items, "timestamps": times, "k": ks, "exclude": excluded})
+
+
+def session_request(
+    item_ids: Sequence[Sequence[str]],
+    previous: Mapping[str, np.ndarray] | None = None,
+    k: int | Sequence[int] = 10,
+    timestamps: Sequence[Sequence[int]] | None = None,
+    exclude: Sequence[Sequence[str]] | None = None,
+) -> Request:
+    """GRU4Rec's `update_state`: each row's NEW events (as `recommend_request` takes a history) on top
+    of `previous`, an earlier answer of this signature (its `state`, `session_length` and
+    `last_timestamp` are sent back; None: every row a new session). Earlier items are not excluded
+    unless given in `exclude`."""
+    base = recommend_request(item_ids, k, timestamps, exclude)
+    n = len(item_ids)
+    if previous is None:
+        state = np.zeros((n, 0), np.float32)
+        length, last = np.zeros(n, np.int32), np.full(n, -1, np.int64)
+    else:
+        missing = [f for f in ("state", "session_length", "last_timestamp") if f not in previous]
+        if missing:
+            raise ValueError(f"previous: an update_state answer has {missing}; this one lacks them")
+        state = np.asarray(previous["state"], np.float32)
+        length = np.asarray(previous["session_length"], np.int32)
+        last = np.asarray(previous["last_timestamp"], np.int64)
+        if state.ndim != 2 or state.shape[0] != n or length.shape != (n,) or last.shape != (n,):
+            raise ValueError(f"previous: its state holds {state.shape[0]} rows for {n} rows of item_ids")
+    return Request(
+        "update_state", {**base.inputs, "state": state, "session_length": length, "last_timestamp": last}
+    )
 
 
 def rating_request(

@@ -12,6 +12,7 @@ UNAVAILABLE, slow answers) need the loopback server and are skipped against a re
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import time
@@ -29,6 +30,7 @@ from movierec.serving.client import (
     examples_request,
     rating_recommend_request,
     recommend_request,
+    session_request,
 )
 
 pytestmark = pytest.mark.slow  # the shared GRU4Rec export (Transform on Beam, a training epoch)
@@ -136,13 +138,32 @@ def test_recommend_and_examples_answer_what_the_saved_model_answers(
     assert answer["item_ids"][1, 3:].tolist() == [b"", b""]  # beyond row 1's k
 
 
+@pytest.mark.parametrize("transport", TRANSPORTS)
+def test_a_session_served_from_its_state_answers_as_its_whole_history(gru4rec, endpoints, transport):
+    items, times = gru4rec.history(0)
+    client = client_for(endpoints, transport)
+    cut = next(i for i in range(6, len(times)) if times[i] != times[i - 1])  # never inside a second
+    first = ask(client, session_request([items[:cut]], timestamps=[times[:cut]], k=10), transport)
+    second = ask(
+        client,
+        session_request([items[cut:20]], first, k=10, timestamps=[times[cut:20]], exclude=[items[:cut]]),
+        transport,
+    )
+    whole = ask(client, recommend_request([items[:20]], k=10, timestamps=[times[:20]]), transport)
+    assert second["item_ids"].tolist() == whole["item_ids"].tolist()
+    np.testing.assert_allclose(second["scores"], whole["scores"], rtol=1e-4, atol=1e-5)
+    assert second["session_length"].tolist() == [20] and second["last_timestamp"].tolist() == [times[19]]
+    with pytest.raises(ValueError, match="previous"):
+        session_request([items[:2], items[:2]], first)
+
+
 @pytest.mark.parametrize("transport", ("rest", "grpc"))
 def test_status_and_metadata_describe_the_served_version(endpoints, transport):
     client = client_for(endpoints, transport)
     (status,) = client.status()
     assert status == {"version": endpoints.version, "state": "AVAILABLE", "error": ""}
     signatures = client.metadata()
-    assert {"serving_default", "recommend", "transform_features"} <= set(signatures)
+    assert {"serving_default", "recommend", "update_state", "transform_features"} <= set(signatures)
     recommend = signatures["recommend"]
     assert recommend["inputs"] == {
         "item_ids": ("DT_STRING", [-1, -1]),
@@ -236,8 +257,6 @@ def test_request_builders_check_their_arguments():
 
 @pytest.mark.parametrize("transport", ("rest", "grpc"))
 def test_movierec_query_prints_the_served_answers(gru4rec, endpoints, in_process, transport):
-    import json
-
     from click.testing import CliRunner
 
     from movierec.cli.main import main
@@ -270,3 +289,41 @@ def test_movierec_query_prints_the_served_answers(gru4rec, endpoints, in_process
     # a refused request exits non-zero with TF Serving's answer
     shown = CliRunner().invoke(main, ["query", "rating", *common, "--user", "1", "--item", "50"])
     assert shown.exit_code == 1 and "gru4rec predict_rating" in shown.output and "not found" in shown.output
+
+
+def test_query_session_keeps_the_session_in_its_state_file(gru4rec, endpoints, in_process, tmp_path):
+    from click.testing import CliRunner
+
+    from movierec.cli.main import main
+
+    common = ["--url", endpoints.rest_url, "--model", MODEL, "--version", str(endpoints.version)]
+    items, times = gru4rec.history(0)
+    cut = next(i for i in range(3, len(times)) if times[i] != times[i - 1])
+    state = tmp_path / "session.json"
+    for part in (slice(0, cut), slice(cut, 12)):
+        shown = CliRunner().invoke(
+            main,
+            [
+                "query",
+                "session",
+                *common,
+                "--items",
+                ",".join(items[part]),
+                "--timestamps",
+                ",".join(map(str, times[part])),
+                "--state",
+                str(state),
+                "-k",
+                "5",
+            ],
+        )
+        assert shown.exit_code == 0, shown.output
+    answer = json.loads(shown.output)
+    expected = direct(in_process, recommend_request([items[:12]], k=5, timestamps=[times[:12]]))
+    assert [r["item_id"] for r in answer["recommendations"]] == [i.decode() for i in expected["item_ids"][0]]
+    assert answer["session_length"] == 12 and json.loads(state.read_text())["seen"] == items[:12]
+    state.write_text("{not json")
+    shown = CliRunner().invoke(
+        main, ["query", "session", *common, "--items", items[12], "--state", str(state)]
+    )
+    assert shown.exit_code == 2 and "--state" in shown.output
