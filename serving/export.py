@@ -175,11 +175,19 @@ class ServingModule(tf.Module):
         time_index = tf.where(with_times, nth_timed, tf.size(padded_times, tf.int64) - 1)
         time = tf.where(with_times, tf.gather(padded_times, time_index), position)
         row, index, time, with_times = (tf.boolean_mask(t, known) for t in (row, index, time, with_times))
-        # canonical order: by row, then time, then item index (three stable sorts, last key first)
-        order = tf.argsort(index, stable=True)
-        order = tf.gather(order, tf.argsort(tf.gather(time, order), stable=True))
-        order = tf.gather(order, tf.argsort(tf.gather(row, order), stable=True))
-        row, index, time, with_times = (tf.gather(t, order) for t in (row, index, time, with_times))
+
+        def canonical():
+            # by row, then time, then item index (three stable sorts, last key first)
+            order = tf.argsort(index, stable=True)
+            order = tf.gather(order, tf.argsort(tf.gather(time, order), stable=True))
+            order = tf.gather(order, tf.argsort(tf.gather(row, order), stable=True))
+            return tuple(tf.gather(t, order) for t in (row, index, time, with_times))
+
+        # Untimed items are already in that order (row by row, time = position): the usual request
+        # skips the sorts, a dozen ops of a short history's ~250.
+        row, index, time, with_times = tf.cond(
+            tf.reduce_any(with_times), canonical, lambda: (row, index, time, with_times)
+        )
         first_of_row = tf.concat([[True], row[1:] != row[:-1]], axis=0)
         pause = tf.concat([[False], time[1:] - time[:-1] > self.session_gap], axis=0)
         session_start = first_of_row | (with_times & pause)
