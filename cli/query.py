@@ -24,6 +24,16 @@ def _ids(value: str | None) -> list[str]:
     return [v.strip() for v in value.split(",") if v.strip()] if value else []
 
 
+def _timestamps(value: str | None) -> list[list[int]] | None:
+    """--timestamps as one request row of ints (None when not given)."""
+    if value is None:
+        return None
+    try:
+        return [[int(t) for t in _ids(value)]]
+    except ValueError:
+        raise click.BadParameter(f"not integers: {value!r}", param_hint="--timestamps") from None
+
+
 def connection_options(f):
     @click.option(
         "--url", required=True, help="http(s)://host:port (REST) or host:port / grpc://host:port (gRPC)."
@@ -121,12 +131,7 @@ def recommend(client, items, timestamps, exclude, user, k) -> None:
     if user is not None:
         request = rating_recommend_request([user], k)
     else:
-        times = None
-        if timestamps is not None:
-            try:
-                times = [[int(t) for t in _ids(timestamps)]]
-            except ValueError:
-                raise click.BadParameter(f"not integers: {timestamps!r}", param_hint="--timestamps") from None
+        times = _timestamps(timestamps)
         try:
             request = recommend_request([_ids(items)], k, times, [_ids(exclude)] if exclude else None)
         except ValueError as error:
@@ -159,12 +164,7 @@ def session(client, items, timestamps, state_file, k) -> None:
     from movierec import storage
     from movierec.serving.client import session_request
 
-    times = None
-    if timestamps is not None:
-        try:
-            times = [[int(t) for t in _ids(timestamps)]]
-        except ValueError:
-            raise click.BadParameter(f"not integers: {timestamps!r}", param_hint="--timestamps") from None
+    times = _timestamps(timestamps)
     previous, seen = None, []
     if storage.exists(state_file):
         try:
