@@ -5,12 +5,13 @@ artifact with every rejected row counted and the split's parameters.
 
 Two paths make the same Examples:
 
-- data-parallel (`write_temporal_examples`): the temporal protocol (the default) on every layout but
-  session-tsv. The rating files are read as sharded sources and parsed by the loader's own functions
-  (`movierec.data.beam_io`), the split is made with Beam primitives (`movierec.data.beam_split`), and
-  the Examples are built per user; no worker holds more than a piece of a file or one user's events.
-- single-worker (`_LoadAndSplit`): the other protocols (leave-last-out, random, given-split) and the
-  session-tsv layout. One DoFn loads the whole dataset (`load_dataset`) and applies the protocol of
+- data-parallel (`write_keyed_examples`): the temporal protocol (the default) and leave-last-out, on
+  every layout but session-tsv. The rating files are read as sharded sources and parsed by the
+  loader's own functions (`movierec.data.beam_io`), the split is made with Beam primitives
+  (`movierec.data.beam_split`), and the Examples are built per user; no worker holds more than a
+  piece of a file or one user's events.
+- single-worker (`_LoadAndSplit`): the other protocols (random, given-split) and the session-tsv
+  layout. One DoFn loads the whole dataset (`load_dataset`) and applies the protocol of
   `movierec.data.splits`, so its memory grows with the data; these protocols have no keyed version yet.
 """
 
@@ -36,7 +37,7 @@ from movierec.components.artifacts import DataReport
 from movierec.constants import SPLIT_OF_ROLE
 from movierec.data import Dataset, load_dataset
 from movierec.data.beam_io import CHUNK_BYTES, ReadRatings, checksum_stream, load_report
-from movierec.data.beam_split import TemporalSplit
+from movierec.data.beam_split import KEYED_PROTOCOLS
 from movierec.data.errors import DataError
 from movierec.data.layouts import detect_layout
 from movierec.data.loader import DatasetPlan, plan_dataset
@@ -117,8 +118,8 @@ def to_example(row: dict) -> bytes:
 class _LoadAndSplit(beam.DoFn):
     """Runs in one worker: reads the whole dataset, splits it, and emits (split, rows) chunks.
 
-    The path of the protocols other than temporal (and of session-tsv data): its memory grows with the
-    data. `write_temporal_examples` is the data-parallel path.
+    The path of random, given-split and session-tsv data (no keyed version yet): its memory grows with
+    the data. `write_keyed_examples` is the data-parallel path.
     """
 
     def __init__(self, protocol: str, split_params: dict, strict: bool, report_path: str):
@@ -254,10 +255,11 @@ class _WriteReport(beam.DoFn):
 
 def data_parallel(data_path: str, protocol: str) -> DatasetPlan | None:
     """The dataset's plan (side tables read, rating files listed) when the data-parallel path
-    applies: the temporal protocol on a layout read in pieces. None for the single-worker path: the
-    other protocols, session-tsv files (read together: their time unit is decided across files), and
-    a folder no layout fits (that path raises the loader's error from inside the pipeline)."""
-    if protocol != "temporal":
+    applies: a keyed protocol (temporal, leave-last-out) on a layout read in pieces. None for the
+    single-worker path: the other protocols (random, given-split), session-tsv files (read together:
+    their time unit is decided across files), and a folder no layout fits (that path raises the
+    loader's error from inside the pipeline)."""
+    if protocol not in KEYED_PROTOCOLS:
         return None
     try:
         layout = detect_layout(data_path)
@@ -268,7 +270,7 @@ def data_parallel(data_path: str, protocol: str) -> DatasetPlan | None:
     return plan_dataset(data_path, layout=layout)
 
 
-def write_temporal_examples(
+def write_keyed_examples(
     p: beam.Pipeline,
     plan: DatasetPlan,
     examples_uri: str,
@@ -276,9 +278,10 @@ def write_temporal_examples(
     split_params: dict,
     strict: bool = False,
     chunk_bytes: int = CHUNK_BYTES,
+    protocol: str = "temporal",
 ) -> None:
     """Adds the data-parallel ExampleGen to `p`: the planned dataset's rating files read in pieces,
-    split by the temporal protocol, written as Examples under `examples_uri` (Split-<name>/), with the
+    split by a keyed protocol, written as Examples under `examples_uri` (Split-<name>/), with the
     report at `report_path`.
 
     Args:
@@ -286,12 +289,13 @@ def write_temporal_examples(
         plan: the dataset, from `movierec.data.loader.plan_dataset` (side tables already read).
         examples_uri: the Examples artifact's folder.
         report_path: where report.json goes.
-        split_params: `temporal_split`'s keyword arguments.
+        split_params: the protocol's keyword arguments (as for `movierec.data.splits.make_split`).
         strict: raise the first rejected row as a DataError, as `load_dataset(strict=True)`.
         chunk_bytes: the nominal size of a piece of a rating file.
+        protocol: "temporal" or "leave-last-out" (`movierec.data.beam_split.KEYED_PROTOCOLS`).
     """
     read = p | "ReadRatings" >> ReadRatings(plan, chunk_bytes)
-    split = read.events | "TemporalSplit" >> TemporalSplit(**split_params)
+    split = read.events | "Split" >> KEYED_PROTOCOLS[protocol](**split_params)
     tables = p | "SideTables" >> beam.Create([_side_tables(plan)])
     outputs = split.users | "ToExamples" >> beam.ParDo(
         _ToExamples(plan.items is not None, plan.users is not None),
@@ -337,7 +341,9 @@ def MovieLensExampleGen(
     plan = data_parallel(data_path, protocol)
     if plan is not None:
         with beam_pipeline as p:
-            write_temporal_examples(p, plan, examples.uri, report_path, json.loads(split_params), strict)
+            write_keyed_examples(
+                p, plan, examples.uri, report_path, json.loads(split_params), strict, protocol=protocol
+            )
     else:
         _write_single_worker(
             beam_pipeline, data_path, protocol, split_params, strict, examples.uri, report_path

@@ -28,6 +28,7 @@ import numpy as np
 from movierec.constants import TEST, TRAIN, VALIDATION
 from movierec.data.beam_io import UserEvents
 from movierec.data.errors import DataError
+from movierec.data.splits import tie_key
 
 DROPPED = -1
 # (shift of the digit, its width in bits): the last two passes look at 16 bits each, the first at the
@@ -220,12 +221,7 @@ class TemporalSplit(beam.PTransform):
             | "DroppedCounts" >> beam.CombinePerKey(sum)
             | "DroppedDict" >> beam.combiners.ToDict()
         )
-        role_counts = (
-            roles.users
-            | "RoleCounts"
-            >> beam.Map(lambda u: np.bincount(u.role[u.role >= 0].astype(np.int64), minlength=3))
-            | "AllRoleCounts" >> beam.CombineGlobally(lambda arrays: sum(arrays, np.zeros(3, np.int64)))
-        )
+        role_counts = _role_counts(roles.users)
         evaluated = (
             counts
             | "PeriodCounts" >> beam.Map(lambda c: np.array([c[1], c[2]], np.int64))
@@ -258,3 +254,112 @@ class TemporalSplit(beam.PTransform):
                 "item_not_in_train": int(dropped.get("item_not_in_train", 0)),
             },
         }
+
+
+def _last_roles(events: UserEvents, min_events: int) -> SplitUser:
+    """`leave_last_out_split`'s roles of one user before the unseen events are dropped: in the order
+    of `chronological_order` (timestamp, then `tie_key`: one user's events), the last is the test
+    event and the one before it the validation event, for users with at least `min_events` events."""
+    n = len(events.timestamp)
+    role = np.full(n, TRAIN, np.int8)
+    if n >= min_events:
+        ties = tie_key(np.full(n, str(events.user)), events.item.astype(str))
+        order = np.lexsort((ties, events.timestamp))
+        role[order[-1]] = TEST
+        if n >= 2:
+            role[order[-2]] = VALIDATION
+    n_train = int(np.count_nonzero(role == TRAIN))
+    return SplitUser(events.user, events.item, events.rating, events.timestamp, role, n_train)
+
+
+class _DropUnseen(beam.DoFn):
+    """`_drop_unseen` per user: evaluation events of a user without training events, or of an item
+    without any, become DROPPED and are counted."""
+
+    DROPPED_COUNTS = "dropped"
+
+    def process(self, user: SplitUser, item_counts: dict[int, int]) -> Iterator[Any]:
+        evaluated = np.flatnonzero(user.role != TRAIN)
+        if len(evaluated):
+            role = user.role.copy()
+            if user.training_ratings == 0:
+                role[evaluated] = DROPPED
+                yield beam.pvalue.TaggedOutput(self.DROPPED_COUNTS, ("user_not_in_train", len(evaluated)))
+            else:
+                known = np.fromiter(
+                    (int(i) in item_counts for i in user.item[evaluated]), bool, len(evaluated)
+                )
+                role[evaluated[~known]] = DROPPED
+                yield beam.pvalue.TaggedOutput(
+                    self.DROPPED_COUNTS, ("item_not_in_train", int(np.count_nonzero(~known)))
+                )
+            user = user._replace(role=role)
+        yield user
+
+
+def _train_item_counts(user: SplitUser) -> Iterator[tuple[int, int]]:
+    items, counts = np.unique(user.item[user.role == TRAIN], return_counts=True)
+    yield from zip(items.tolist(), counts.tolist(), strict=True)
+
+
+def _role_counts(users: beam.PCollection) -> beam.PCollection:
+    return (
+        users
+        | "RoleCounts" >> beam.Map(lambda u: np.bincount(u.role[u.role >= 0].astype(np.int64), minlength=3))
+        | "AllRoleCounts" >> beam.CombineGlobally(lambda arrays: sum(arrays, np.zeros(3, np.int64)))
+    )
+
+
+class LeaveLastOutSplit(beam.PTransform):
+    """`leave_last_out_split(interactions, min_events=)` on the per-user events of `ReadRatings`:
+    every user's roles from their own events, the training items from a per-item combine."""
+
+    def __init__(self, *, min_events: int = 3) -> None:
+        super().__init__()
+        self.min_events = min_events
+
+    def expand(self, events: beam.PCollection) -> SplitOutput:
+        provisional = events | "LastRoles" >> beam.Map(_last_roles, self.min_events)
+        item_counts = (
+            provisional
+            | "TrainItems" >> beam.FlatMap(_train_item_counts)
+            | "ItemCounts" >> beam.CombinePerKey(sum)
+            | "ItemDict" >> beam.combiners.ToDict()
+        )
+        roles = provisional | "DropUnseen" >> beam.ParDo(
+            _DropUnseen(), beam.pvalue.AsSingleton(item_counts)
+        ).with_outputs(_DropUnseen.DROPPED_COUNTS, main="users")
+        dropped = (
+            roles[_DropUnseen.DROPPED_COUNTS]
+            | "DroppedCounts" >> beam.CombinePerKey(sum)
+            | "DroppedDict" >> beam.combiners.ToDict()
+        )
+        too_short = (
+            events
+            | "TooShort" >> beam.Map(lambda e: int(len(e.timestamp) < self.min_events))
+            | "AllTooShort" >> beam.CombineGlobally(sum)
+        )
+        summary = too_short | "Summary" >> beam.Map(
+            self._describe,
+            beam.pvalue.AsSingleton(_role_counts(roles.users)),
+            beam.pvalue.AsSingleton(dropped),
+        )
+        return SplitOutput(roles.users, item_counts, summary)
+
+    def _describe(self, too_short: int, roles: np.ndarray, dropped: dict) -> dict:
+        return {
+            "protocol": "leave-last-out",
+            "params": {"min_events": self.min_events},
+            "train": int(roles[TRAIN]),
+            "validation": int(roles[VALIDATION]),
+            "test": int(roles[TEST]),
+            "dropped": {
+                "user_not_in_train": int(dropped.get("user_not_in_train", 0)),
+                "item_not_in_train": int(dropped.get("item_not_in_train", 0)),
+                "users_too_short": int(too_short),
+            },
+        }
+
+
+KEYED_PROTOCOLS = {"temporal": TemporalSplit, "leave-last-out": LeaveLastOutSplit}
+"""The protocols with a data-parallel (keyed) version; the others run `make_split` in one worker."""

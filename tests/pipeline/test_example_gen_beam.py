@@ -18,7 +18,7 @@ from movierec.components.example_gen import (
     SPLITS,
     _write_single_worker,
     data_parallel,
-    write_temporal_examples,
+    write_keyed_examples,
 )
 from movierec.data.beam_io import METRICS, UserEvents
 from movierec.data.beam_split import ExactCut
@@ -41,24 +41,25 @@ def read_examples(uri: str) -> dict[str, list[bytes]]:
     return out
 
 
-def run_both(folder: Path, out: Path, chunk_bytes: int, options=IN_MEMORY, split_params=None):
+def run_both(
+    folder: Path, out: Path, chunk_bytes: int, options=IN_MEMORY, split_params=None, protocol="temporal"
+):
     """(old Examples, old report, new Examples, new report, the new run's metrics by name)."""
     params = split_params or {}
     _write_single_worker(
         beam.Pipeline(options=PipelineOptions(IN_MEMORY)),
         str(folder),
-        "temporal",
+        protocol,
         json.dumps(params),
         False,
         str(out / "old"),
         str(out / "old-report" / "report.json"),
     )
-    plan = data_parallel(str(folder), "temporal")
+    plan = data_parallel(str(folder), protocol)
     assert plan is not None
     pipeline = beam.Pipeline(options=PipelineOptions(options))
-    write_temporal_examples(
-        pipeline, plan, str(out / "new"), str(out / "new-report" / "report.json"), params, False, chunk_bytes
-    )
+    report_path = str(out / "new-report" / "report.json")
+    write_keyed_examples(pipeline, plan, str(out / "new"), report_path, params, False, chunk_bytes, protocol)
     result = pipeline.run()
     result.wait_until_finish()
     metrics = {}  # by name: counters summed over the steps that count (parsing, deduplication)
@@ -255,7 +256,28 @@ def test_a_given_cut_time_and_other_parameters_match_too(ml100k_slice, tmp_path)
     assert new_report["split"]["params"] == {**params, "test_fraction": None}
 
 
-def test_other_protocols_and_session_files_keep_the_single_worker_path(ml100k_slice):
-    assert data_parallel(str(ml100k_slice), "leave-last-out") is None
+@pytest.mark.parametrize("min_events", [3, 2])
+def test_leave_last_out_matches_too(min_events, ml100k_slice, tmp_path):
+    # the slice has users with 20+ events; 2 leaves users without training events (dropped, counted)
+    folder = tmp_path / "data"
+    folder.mkdir()
+    for name in ("u.item", "u.user", "u.genre"):
+        (folder / name).write_bytes((ml100k_slice / name).read_bytes())
+    rows = (ml100k_slice / "u.data").read_bytes().splitlines()
+    extra = [b"5000\t1\t4\t880000000", b"5000\t2\t4\t880000000", b"5001\t3\t4\t880000000"]
+    (folder / "u.data").write_bytes(b"\n".join(rows + extra) + b"\n")  # two short users
+    params = {"min_events": min_events}
+    old, old_report, new, new_report, _ = run_both(
+        folder, tmp_path / "out", 50_000, split_params=params, protocol="leave-last-out"
+    )
+    assert_same(old, old_report, new, new_report)
+    dropped = new_report["split"]["dropped"]
+    assert dropped["users_too_short"] == (1 if min_events == 2 else 2)
+    assert (dropped["user_not_in_train"] > 0) == (min_events == 2)
+
+
+def test_random_and_given_split_keep_the_single_worker_path(ml100k_slice):
     assert data_parallel(str(ml100k_slice), "random") is None
+    assert data_parallel(str(ml100k_slice), "given-split") is None
     assert data_parallel(str(ml100k_slice), "temporal") is not None
+    assert data_parallel(str(ml100k_slice), "leave-last-out") is not None
