@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import hashlib
 import json
+from dataclasses import dataclass, fields
+from typing import Any
 
 from tfx import v1 as tfx
 from tfx.components.evaluator import constants as evaluator_constants
@@ -96,16 +98,24 @@ def tuner_config(config: PipelineConfig, code: str) -> dict:
     }
 
 
-def create_pipeline(
-    config: PipelineConfig, fingerprint: str | None = None, local_metadata: bool = True
-) -> tfx.dsl.Pipeline:
-    """The pipeline for `config`. `local_metadata=False` for orchestrators with their own ML Metadata
-    (Kubeflow, Vertex AI): no SQLite store, whose folder TFX would create under `output_dir` now."""
-    if config.model not in servable_models():
-        raise ValueError(
-            f"the pipeline pushes SavedModels for TF Serving and {config.model!r} has no serving export; "
-            f"choose one of {', '.join(servable_models())}"
-        )
+@dataclass(frozen=True)
+class DataComponents:
+    """The data stages every pipeline starts with (ExampleGen → StatisticsGen → schema check →
+    Transform, SequenceGen), in `create_pipeline`'s order."""
+
+    example_gen: Any
+    statistics_gen: Any
+    schema_gen: Any
+    example_validator: Any
+    anomaly_gate: Any
+    transform: Any
+    sequence_gen: Any
+
+    def as_list(self) -> list:
+        return [getattr(self, f.name) for f in fields(self)]
+
+
+def _check_protocol(config: PipelineConfig) -> None:
     if config.protocol not in PIPELINE_PROTOCOLS:
         # given-split's evaluation rules (sessions as given, no seen-item removal, no empty-context
         # queries) live in the command line's path only so far; the pipeline would silently differ
@@ -113,8 +123,10 @@ def create_pipeline(
             f"the pipeline runs protocols {', '.join(PIPELINE_PROTOCOLS)}; {config.protocol!r} runs on "
             "the command line (movierec evaluate --protocol given-split)"
         )
-    # movierec's own code is not in TFX's cache key: every component that runs it gets its fingerprint
-    code = config.code_fingerprint or code_fingerprint()
+
+
+def data_components(config: PipelineConfig, fingerprint: str | None, code: str) -> DataComponents:
+    """The data stages of `config`'s pipeline; `code` is movierec's code fingerprint (cache key)."""
     example_gen = MovieLensExampleGen(
         data_path=config.data_path,
         data_fingerprint=fingerprint or data_fingerprint(config.data_path),
@@ -148,6 +160,57 @@ def create_pipeline(
         examples=example_gen.outputs["examples"], session_gap=config.session_gap, code_fingerprint=code
     )
     sequence_gen.add_upstream_node(anomaly_gate)
+    return DataComponents(
+        example_gen=example_gen,
+        statistics_gen=statistics_gen,
+        schema_gen=schema_gen,
+        example_validator=example_validator,
+        anomaly_gate=anomaly_gate,
+        transform=transform,
+        sequence_gen=sequence_gen,
+    )
+
+
+def _metadata_config(config: PipelineConfig, local_metadata: bool):
+    if not local_metadata:
+        return None
+    return tfx.orchestration.metadata.sqlite_metadata_connection_config(config.metadata_db)
+
+
+def create_data_pipeline(
+    config: PipelineConfig, fingerprint: str | None = None, local_metadata: bool = True
+) -> tfx.dsl.Pipeline:
+    """Only the data stages of `create_pipeline(config)` (the same components, up to Transform and
+    SequenceGen): what benchmarks/scale.py measures."""
+    _check_protocol(config)
+    code = config.code_fingerprint or code_fingerprint()
+    return tfx.dsl.Pipeline(
+        pipeline_name=config.pipeline_name,
+        pipeline_root=config.pipeline_root,
+        components=data_components(config, fingerprint, code).as_list(),
+        enable_cache=config.enable_cache,
+        metadata_connection_config=_metadata_config(config, local_metadata),
+        beam_pipeline_args=config.beam_pipeline_args,
+    )
+
+
+def create_pipeline(
+    config: PipelineConfig, fingerprint: str | None = None, local_metadata: bool = True
+) -> tfx.dsl.Pipeline:
+    """The pipeline for `config`. `local_metadata=False` for orchestrators with their own ML Metadata
+    (Kubeflow, Vertex AI): no SQLite store, whose folder TFX would create under `output_dir` now."""
+    if config.model not in servable_models():
+        raise ValueError(
+            f"the pipeline pushes SavedModels for TF Serving and {config.model!r} has no serving export; "
+            f"choose one of {', '.join(servable_models())}"
+        )
+    _check_protocol(config)
+    # movierec's own code is not in TFX's cache key: every component that runs it gets its fingerprint
+    code = config.code_fingerprint or code_fingerprint()
+    data = data_components(config, fingerprint, code)
+    example_gen, statistics_gen, schema_gen, example_validator, anomaly_gate, transform, sequence_gen = (
+        data.as_list()
+    )
     tuner = None
     if tuned(config):
         # The stock Tuner with our tuner_fn: train and validation splits only, never the test split.
@@ -240,10 +303,6 @@ def create_pipeline(
         pipeline_root=config.pipeline_root,
         components=components,
         enable_cache=config.enable_cache,
-        metadata_connection_config=(
-            tfx.orchestration.metadata.sqlite_metadata_connection_config(config.metadata_db)
-            if local_metadata
-            else None
-        ),
+        metadata_connection_config=_metadata_config(config, local_metadata),
         beam_pipeline_args=config.beam_pipeline_args,
     )
