@@ -281,3 +281,31 @@ def test_random_and_given_split_keep_the_single_worker_path(ml100k_slice):
     assert data_parallel(str(ml100k_slice), "given-split") is None
     assert data_parallel(str(ml100k_slice), "temporal") is not None
     assert data_parallel(str(ml100k_slice), "leave-last-out") is not None
+
+
+def test_the_component_runs_the_data_parallel_path_with_its_outputs_and_properties(ml100k_slice, tmp_path):
+    from tfx.types import standard_artifacts
+
+    from movierec.components.artifacts import DataReport
+    from movierec.components.example_gen import MovieLensExampleGen
+
+    examples, report = standard_artifacts.Examples(), DataReport()
+    examples.uri, report.uri = str(tmp_path / "examples"), str(tmp_path / "report")
+    properties = {
+        "data_path": str(ml100k_slice),
+        "data_fingerprint": "",
+        "protocol": "temporal",
+        "split_params": json.dumps({"seed": 1}),
+        "strict": False,
+        "code_fingerprint": "",
+    }
+    MovieLensExampleGen.EXECUTOR_SPEC.executor_class().Do(
+        {}, {"examples": [examples], "report": [report]}, properties
+    )
+    written = json.loads((tmp_path / "report" / "report.json").read_text())
+    split = json.loads(examples.get_string_custom_property("split"))
+    assert split == written["split"] and split["params"]["seed"] == 1
+    assert report.get_int_custom_property("rejected_rows") == written["load"]["total_rejected"] == 0
+    assert json.loads(examples.split_names) == list(SPLITS)
+    counts = {name: len(rows) for name, rows in read_examples(examples.uri).items()}
+    assert counts == {"train": split["train"], "eval": split["validation"], "test": split["test"]}
