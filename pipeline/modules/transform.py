@@ -18,6 +18,12 @@ this graph, so they take raw ids and strings. Outputs:
     padded ("(no genres listed)" is no genre).
   - `gender_index`, `occupation_index`, `age_band_index` int64 [B]: the user's, -1 where unknown
     (vocabularies `gender`, `occupation`, `age_band`).
+
+The exports run this graph on every request, so past the string handling (host ops by design) it uses
+ops with GPU kernels: titles are split into sparse words, genres kept as sparse values, each row's
+values placed with an int64 scatter (positions from an int32 segment sum) — no ragged tensors, whose
+RaggedRange, RaggedTensorToTensor, row-partition DenseBincount and int64 segment sums have none. The
+outputs are those of the ragged version (tests/pipeline/test_transform.py keeps it as the reference).
 """
 
 from __future__ import annotations
@@ -46,40 +52,84 @@ def _dense(tensor: tf.Tensor | tf.SparseTensor, default) -> tf.Tensor:
     return tf.reshape(tensor, [-1])
 
 
-def _ragged(tensor: tf.Tensor | tf.SparseTensor) -> tf.RaggedTensor:
-    """A [batch, None] ragged tensor of a feature's values (sparse or dense)."""
+def _values(tensor: tf.Tensor | tf.SparseTensor) -> tuple[tf.Tensor, tf.Tensor, tf.Tensor]:
+    """(row [n] int64, value [n], number of rows) of a feature's values (sparse or dense), in row
+    order: a sparse feature as parsed (its indices are ragged-right, as `RaggedTensor.from_sparse`
+    requires), a dense one row by row."""
     if isinstance(tensor, tf.SparseTensor):
-        return tf.RaggedTensor.from_sparse(tensor)
-    return tf.RaggedTensor.from_tensor(tf.reshape(tensor, [tf.shape(tensor)[0], -1]))
+        return tensor.indices[:, 0], tensor.values, tensor.dense_shape[0]
+    tensor = tf.reshape(tensor, [tf.shape(tensor)[0], -1])
+    shape = tf.shape(tensor, out_type=tf.int64)
+    rows = tf.broadcast_to(tf.expand_dims(tf.range(shape[0]), 1), shape)
+    return tf.reshape(rows, [-1]), tf.reshape(tensor, [-1]), shape[0]
+
+
+def _row_positions(rows: tf.Tensor, n_rows: tf.Tensor) -> tf.Tensor:
+    """[n] int64: each value's position within its row, for `rows` [n] in row order."""
+    # an int32 segment sum: GPU kernels exist for it, not for an int64 one (or a ragged row partition)
+    lengths = tf.math.unsorted_segment_sum(tf.ones_like(rows, tf.int32), rows, n_rows)
+    starts = tf.cumsum(tf.cast(lengths, tf.int64), exclusive=True)
+    return tf.range(tf.size(rows, out_type=tf.int64)) - tf.gather(starts, rows)
+
+
+def _padded(rows: tf.Tensor, positions: tf.Tensor, index: tf.Tensor, n_rows: tf.Tensor, width: int):
+    """[n_rows, width] int64: each row's `index` values at their `positions`, cut after `width`, -1
+    padded — `RaggedTensor.to_tensor(default_value=-1, shape=[None, width])` written with a scatter
+    (RaggedRange and RaggedTensorToTensor have no GPU kernels)."""
+    kept = positions < width
+    cell = tf.stack([tf.boolean_mask(rows, kept), tf.boolean_mask(positions, kept)], axis=1)
+    shape = tf.stack([tf.cast(n_rows, tf.int64), tf.constant(width, tf.int64)])
+    shifted = tf.scatter_nd(cell, tf.boolean_mask(tf.cast(index, tf.int64), kept) + 1, shape)
+    return tf.reshape(shifted - 1, [-1, width])  # the static width: Transform's schema reads it
+
+
+def split_words(titles: tf.Tensor) -> tf.SparseTensor:
+    """[B] raw titles → [B, None] words (sparse: row, position within the title): trailing "(YYYY)"
+    stripped, lower-cased, letters and digits."""
+    text = tf.strings.regex_replace(titles, _TRAILING_YEAR, r"\1")
+    text = tf.strings.lower(text, encoding="utf-8")
+    text = tf.strings.strip(tf.strings.regex_replace(text, _NOT_WORD, " "))
+    # the split op itself, not tf.strings.split: its ragged result's row partition is a DenseBincount,
+    # which has no GPU kernel (StringSplitV2's indices are the rows and positions already)
+    indices, values, shape = tf.raw_ops.StringSplitV2(input=text, sep="", maxsplit=-1)
+    return tf.SparseTensor(indices, values, shape)
 
 
 def title_words(titles: tf.Tensor) -> tf.RaggedTensor:
-    """[B] raw titles → [B, None] words: trailing "(YYYY)" stripped, lower-cased, letters and digits."""
-    text = tf.strings.regex_replace(titles, _TRAILING_YEAR, r"\1")
-    text = tf.strings.lower(text, encoding="utf-8")
-    return tf.strings.split(tf.strings.strip(tf.strings.regex_replace(text, _NOT_WORD, " ")))
+    """[B] raw titles → [B, None] words (`split_words` as a ragged tensor: for tests and tools)."""
+    return tf.RaggedTensor.from_sparse(split_words(titles))
 
 
-def _first_in_row(words: tf.RaggedTensor) -> tf.Tensor:
+def _first_in_row(rows: tf.Tensor, words: tf.Tensor) -> tf.Tensor:
     """[n words] True for the first occurrence of each word within its row."""
-    rows = tf.strings.as_string(words.value_rowids())
-    keys, group = tf.unique(tf.strings.join([rows, words.flat_values], separator="\x00"))
+    keys, group = tf.unique(tf.strings.join([tf.strings.as_string(rows), words], separator="\x00"))
     first = tf.math.unsorted_segment_min(tf.range(tf.size(group)), group, tf.size(keys))
     return tf.scatter_nd(tf.expand_dims(first, 1), tf.ones_like(first, tf.bool), tf.shape(group))
 
 
-def _padded(indices: tf.RaggedTensor, width: int) -> tf.Tensor:
-    return indices[:, :width].to_tensor(default_value=-1, shape=[None, width])
+def counted_words(
+    rows: tf.Tensor, words: tf.Tensor, item_ratings: tf.Tensor | None
+) -> tuple[tf.Tensor, tf.Tensor | None]:
+    """(words [m], weights [m] or None): what the title vocabulary counts — each title's words once,
+    weighted by 1 / the movie's number of training ratings where `item_ratings` [B] is given.
+
+    Args:
+        rows: [n] int64, the title (row) of each of `words` [n], in row order.
+        words: [n] string, the titles' words.
+        item_ratings: [B] the movies' numbers of training ratings, or None (every rating counts).
+    """
+    first = _first_in_row(rows, words)
+    if item_ratings is None:
+        return tf.boolean_mask(words, first), None
+    # each movie once: its ratings share the weight 1
+    per_rating = 1.0 / tf.maximum(tf.cast(item_ratings, tf.float32), 1.0)
+    return tf.boolean_mask(words, first), tf.boolean_mask(tf.gather(per_rating, rows), first)
 
 
 def _title_word_index(title: tf.Tensor, item_ratings: tf.Tensor | None) -> tf.Tensor:
-    words = title_words(title)
-    first = _first_in_row(words)
-    counted = tf.boolean_mask(words.flat_values, first)
-    weights = None
-    if item_ratings is not None:  # each movie once: its ratings share the weight 1
-        per_rating = 1.0 / tf.maximum(tf.cast(item_ratings, tf.float32), 1.0)
-        weights = tf.boolean_mask(tf.gather(per_rating, words.value_rowids()), first)
+    words = split_words(title)
+    rows, positions = words.indices[:, 0], words.indices[:, 1]
+    counted, weights = counted_words(rows, words.values, item_ratings)
     vocabulary = tft.vocabulary(
         counted,
         weights=weights,
@@ -87,15 +137,23 @@ def _title_word_index(title: tf.Tensor, item_ratings: tf.Tensor | None) -> tf.Te
         frequency_threshold=MIN_WORD_COUNT - 0.5,
         vocab_filename="title_word",
     )
-    index = tft.apply_vocabulary(words.flat_values, vocabulary, num_oov_buckets=1)
-    return _padded(words.with_flat_values(index), TITLE_LENGTH)
+    index = tft.apply_vocabulary(words.values, vocabulary, num_oov_buckets=1)
+    return _padded(rows, positions, index, words.dense_shape[0], TITLE_LENGTH)
+
+
+def named_genres(genres: tf.Tensor | tf.SparseTensor) -> tuple[tf.Tensor, tf.Tensor, tf.Tensor, tf.Tensor]:
+    """(row [n] int64, position within the row [n] int64, genre [n], number of rows) of the movies'
+    genres, "(no genres listed)" and empty strings dropped (the positions close up)."""
+    rows, values, n_rows = _values(genres)
+    named = (values != NO_GENRES) & (values != "")
+    rows = tf.boolean_mask(rows, named)
+    return rows, _row_positions(rows, n_rows), tf.boolean_mask(values, named), n_rows
 
 
 def _genre_index(genres: tf.Tensor | tf.SparseTensor) -> tf.Tensor:
-    genres = _ragged(genres)
-    named = tf.ragged.boolean_mask(genres, (genres != NO_GENRES) & (genres != ""))
-    index = tft.compute_and_apply_vocabulary(named.flat_values, num_oov_buckets=1, vocab_filename="genre")
-    return _padded(named.with_flat_values(index), GENRE_SLOTS)
+    rows, positions, names, n_rows = named_genres(genres)
+    index = tft.compute_and_apply_vocabulary(names, num_oov_buckets=1, vocab_filename="genre")
+    return _padded(rows, positions, index, n_rows, GENRE_SLOTS)
 
 
 def _user_field_index(values: tf.Tensor | tf.SparseTensor, name: str) -> tf.Tensor:
