@@ -17,6 +17,11 @@ of each `predict_rating` pair, and is 1 for a `recommend` row whose user is unkn
 
 `ratings` are clipped to the training scale (what RMSE evaluated); `score_all` is not (the ranking
 `score` evaluated). LSTM+CNN has no state to advance, so the export has no `update_state`.
+
+GPU kernels: the model stores its id tables (liked items, title word ids, user field ids) as int32,
+and TensorFlow registers no GPU kernel for a gather from an int32 variable (`ResourceGather`). The
+graph keeps int64 copies of them, gathers from those and casts the rows back to int32: the same values,
+so the same answers. It is a `tf.Module` so the export tracks (saves) the copies.
 """
 
 from __future__ import annotations
@@ -34,13 +39,20 @@ from movierec.serving.side_inputs import (
 )
 
 
-class LSTMCNNGraph:
+def _int64_copy(variable, name: str) -> tf.Variable:
+    """A non-trainable int64 variable holding an integer table's values (`ResourceGather` has GPU
+    kernels for int64 tables, not for int32 ones)."""
+    return tf.Variable(tf.cast(tf_variable(variable), tf.int64), trainable=False, name=name)
+
+
+class LSTMCNNGraph(tf.Module):
     """The graph-side view of a fitted `LSTMCNN` (see the module)."""
 
     # raw features `predict_rating` reads from a request besides the ids and the time
     request_features = ("title", "genres", "gender", "age_band", "occupation")
 
     def __init__(self, model: LSTMCNN, max_history: int):
+        super().__init__(name="lstm_cnn_graph")
         self.model = model
         self.n_users, self.n_items = model.n_users, model.n_items
         self.max_history = int(max_history)
@@ -49,11 +61,12 @@ class LSTMCNNGraph:
         self.title_vocabulary_size = len(vocabularies.get("item_title_words", ())) - 2
         self.field_vocabulary_sizes = {name: len(vocabularies[name]) - 1 for name in model.user_field_sizes}
         self.liked_indptr = tf_variable(model.liked_indptr)
-        self.liked_items = tf_variable(model.liked_items)
         self.liked_timestamps = tf_variable(model.liked_timestamps)
         self.item_genres = tf_variable(model.item_genres)
-        self.item_title_words = tf_variable(model.item_title_words)
-        self.user_fields = tf_variable(model.user_fields)
+        # the int32 tables as int64 (see the module): the graph never reads the model's own copies
+        self.liked_items = _int64_copy(model.liked_items, "liked_items")
+        self.item_title_words = _int64_copy(model.item_title_words, "item_title_words")
+        self.user_fields = _int64_copy(model.user_fields, "user_fields")
 
     # -- pieces ---------------------------------------------------------------------------------------
 
@@ -97,20 +110,34 @@ class LSTMCNNGraph:
         # [B, L] of the window's items
         row = tf.repeat(tf.range(n_queries, dtype=tf.int64), length)
         column = tf.range(tf.reduce_sum(length)) - tf.gather(tf.cumsum(length, exclusive=True), row)
-        items = tf.gather(self.liked_items, tf.gather(start, row) + column)
+        items = tf.gather(self.liked_items, tf.gather(start, row) + column)  # int64
         width = tf.maximum(tf.reduce_max(tf.concat([length, [tf.constant(1, tf.int64)]], axis=0)), 1)
         shape = tf.stack([tf.cast(n_queries, tf.int64), width])
-        shifted = tf.scatter_nd(tf.stack([row, column], axis=1), tf.cast(items, tf.int64) + 1, shape)
+        shifted = tf.scatter_nd(tf.stack([row, column], axis=1), items + 1, shape)
         return shifted - 1
 
     def _user_features(self, users: tf.Tensor, fields: tf.Tensor, known: tf.Tensor, windows: tf.Tensor):
         """U_f of users [B] with their fields [B, F] and history windows [B, L]."""
         model = self.model
         distinct, position = tf.unique(tf.reshape(tf.maximum(windows, 0), [-1]))
-        features = tf.gather(model.item_features(distinct), position)
+        features = tf.gather(self.item_features(distinct), position)
         history = tf.reshape(features, [tf.shape(windows)[0], tf.shape(windows)[1], model.feature_dim])
         explicit = model.user_explicit_from(users, fields, known)
         return model.user_features_from(explicit, history, windows >= 0)
+
+    def item_features(self, items: tf.Tensor) -> tf.Tensor:
+        """M_f of catalogue `items` [n]: `LSTMCNN.item_features`, reading the int64 title table."""
+        return self.model.item_features_from(
+            items, tf.gather(self.item_genres, items), self.title_word_ids(items)
+        )
+
+    def title_word_ids(self, items: tf.Tensor) -> tf.Tensor:
+        """[n, title_length] int32 title word ids of catalogue `items` [n]."""
+        return tf.cast(tf.gather(self.item_title_words, items), tf.int32)
+
+    def user_field_ids(self, users: tf.Tensor) -> tf.Tensor:
+        """[n, F] int32 field ids of known `users` [n]."""
+        return tf.cast(tf.gather(self.user_fields, users), tf.int32)
 
     def request_fields(self, side: dict[str, tf.Tensor], n: tf.Tensor) -> tf.Tensor:
         """[n, F] user field ids from a request's transformed features (0 where absent)."""
@@ -147,13 +174,11 @@ class LSTMCNNGraph:
     ) -> tf.Tensor:
         """Predicted ratings [n], clipped. `users`/`items` are safe indices (0 where unknown)."""
         n = tf.size(users)
-        fields = tf.where(
-            user_known[:, None], tf.gather(self.user_fields, users), self.request_fields(side, n)
-        )
+        fields = tf.where(user_known[:, None], self.user_field_ids(users), self.request_fields(side, n))
         user = self._user_features(users, fields, user_known, self.windows(users, timestamps, user_known))
         genres, words = self._request_item_inputs(side, n)
         genres = tf.where(item_known[:, None], tf.gather(self.item_genres, items), genres)
-        words = tf.where(item_known[:, None], tf.gather(self.item_title_words, items), words)
+        words = tf.where(item_known[:, None], self.title_word_ids(items), words)
         movie = self.model.item_features_from(items, genres, words, item_known)
         return self.clip(tf.cast(self.model.rate(user, movie), tf.float32))
 
@@ -162,9 +187,9 @@ class LSTMCNNGraph:
         known = tf.ones_like(users, tf.bool)
         times = tf.fill(tf.shape(users), timestamp)
         user = self._user_features(
-            users, tf.gather(self.user_fields, users), known, self.windows(users, times, known)
+            users, self.user_field_ids(users), known, self.windows(users, times, known)
         )
-        catalogue = self.model.item_features(tf.range(self.n_items))
+        catalogue = self.item_features(tf.range(self.n_items))
         return tf.cast(self.model.rate_all(user, catalogue), tf.float32)
 
     def population_scores(self) -> tf.Tensor:
@@ -173,5 +198,5 @@ class LSTMCNNGraph:
         users = tf.zeros([1], tf.int64)
         fields = tf.zeros([1, len(self.field_vocabulary_sizes)], tf.int32)
         user = self._user_features(users, fields, tf.zeros([1], tf.bool), -tf.ones([1, 1], tf.int64))
-        catalogue = self.model.item_features(tf.range(self.n_items))
+        catalogue = self.item_features(tf.range(self.n_items))
         return tf.cast(self.model.rate_all(user, catalogue), tf.float32)[0]
