@@ -226,7 +226,8 @@ class RatingServingModule(tf.Module):
         rated: tuple[np.ndarray, np.ndarray],
     ):
         super().__init__()
-        self.graph = graph  # plain object: not tracked; its variables are the model's
+        # tracked where it is a tf.Module (LSTM+CNN: its int64 id tables); else its variables are the model's
+        self.graph = graph
         self.model = graph.model  # tracked: weights and state variables go into variables/
         self.tft_layer = transform_output.transform_features_layer()
         self._raw_feature_spec = transform_output.raw_feature_spec()
