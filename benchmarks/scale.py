@@ -71,11 +71,12 @@ PIPELINE_NAME = "movierec-scale"
 
 class TreeSampler:
     """Samples the RSS of a process and its descendants every `period` seconds in a thread:
-    `samples` is a list of (unix time, launcher bytes, workers bytes)."""
+    `samples` is a list of (unix time, launcher bytes, workers bytes, CPU seconds of the tree so far:
+    user + system of every live process and of the children each has reaped)."""
 
     def __init__(self, pid: int, period: float) -> None:
         self.pid, self.period = pid, period
-        self.samples: list[tuple[float, int, int]] = []
+        self.samples: list[tuple[float, int, int, float]] = []
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
 
@@ -87,12 +88,13 @@ class TreeSampler:
         self._stop.set()
         self._thread.join()
 
-    def sample(self) -> tuple[float, int, int] | None:
+    def sample(self) -> tuple[float, int, int, float] | None:
         import psutil
 
         try:
             root = psutil.Process(self.pid)
             launcher = root.memory_info().rss
+            cpu = sum(root.cpu_times()[:4])  # user, system, children_user, children_system
             children = root.children(recursive=True)
         except psutil.Error:
             return None
@@ -100,7 +102,8 @@ class TreeSampler:
         for child in children:
             with contextlib.suppress(psutil.Error):  # ended between the listing and the read
                 workers += child.memory_info().rss
-        return time.time(), launcher, workers
+                cpu += sum(child.cpu_times()[:4])
+        return time.time(), launcher, workers, cpu
 
     def _run(self) -> None:
         while not self._stop.is_set():
@@ -128,8 +131,14 @@ class TreeSampler:
             "peak_mb": mb(best[1] + best[2]),
             "launcher_mb": mb(best[1]),
             "workers_mb": mb(best[2]),
+            "cpu_seconds": round(sum(self._cpu_at(end) - self._cpu_at(start) for start, end in spans), 1),
             "samples": len(inside),
         }
+
+    def _cpu_at(self, moment: float) -> float:
+        """The tree's CPU seconds at the last sample before `moment` (the first sample if none)."""
+        before = [s for s in self.samples if s[0] <= moment]
+        return (before[-1] if before else self.samples[0])[3]
 
 
 def run_measured(args: list[str], period: float, log: Path) -> TreeSampler:
@@ -250,6 +259,7 @@ def measure_size(
     mode: str = "multi_processing",
 ) -> dict[str, Any]:
     folder, synth_seconds = synth_data(work, size, seed, layout)
+    load_before = os.getloadavg()  # what else ran: wall times stretch with it, CPU seconds less
     run_dir = work / f"run-{size}"
     run_dir.mkdir(parents=True, exist_ok=True)
     rows: dict[str, dict[str, Any]] = {}
@@ -301,6 +311,8 @@ def measure_size(
         "events": size,
         "synth_seconds": synth_seconds,
         "data": str(folder),
+        "loadavg_before": load_before,
+        "loadavg_after": os.getloadavg(),
         "pipeline": pipeline,
         "stages": rows,
     }
@@ -334,8 +346,8 @@ def verdicts(results: list[dict[str, Any]], budget_mb: int) -> dict[str, dict[st
 
 def table(results: list[dict[str, Any]], budget_mb: int) -> str:
     lines = [
-        "| stage | events | seconds | events/s | peak MB (launcher + workers) | ≤ budget |",
-        "|---|---:|---:|---:|---:|:---:|",
+        "| stage | events | wall s | events/s | CPU s | peak MB (launcher + workers) | ≤ budget |",
+        "|---|---:|---:|---:|---:|---:|:---:|",
     ]
     for stage in STAGES:
         for result in results:
@@ -344,6 +356,7 @@ def table(results: list[dict[str, Any]], budget_mb: int) -> str:
                 continue
             lines.append(
                 f"| {stage} | {row['events']:,} | {row['seconds']:.1f} | {row['events_per_second']:,} | "
+                f"{row.get('cpu_seconds', float('nan')):.1f} | "
                 f"{row['peak_mb']:,.0f} ({row['launcher_mb']:,.0f} + {row['workers_mb']:,.0f}) | "
                 f"{'yes' if row['under_budget'] else 'no'} |"
             )

@@ -13,12 +13,12 @@ sys.path.insert(0, str(ROOT / "benchmarks"))
 
 import scale  # noqa: E402
 
-# a parent that holds ~50 MB and starts a child that holds ~300 MB, both alive for a few seconds
-TREE = """
+# a parent that holds ~50 MB and starts a child that holds ~300 MB and spends 1.5 s of CPU
+TREE = r"""
 import subprocess, sys, time
 parent = bytearray(50 << 20)
 child = subprocess.Popen([sys.executable, "-c",
-    "import time; b = bytearray(300 << 20); time.sleep(3)"])
+    "import time; b = bytearray(300 << 20)\nwhile time.process_time() < 1.5: pass\ntime.sleep(1)"])
 child.wait()
 time.sleep(0.5)
 """
@@ -33,6 +33,7 @@ def test_the_sampler_counts_the_memory_of_child_processes():
     assert peak["workers_mb"] >= 300  # the child's bytearray, seen from the grandparent
     assert peak["launcher_mb"] >= 50
     assert peak["peak_mb"] == pytest.approx(peak["launcher_mb"] + peak["workers_mb"], abs=0.2)
+    assert 1.4 <= peak["cpu_seconds"] < 2.5  # the child's 1.5 s, counted once (alive, then reaped)
     # a span between samples gets the samples around it, not nothing
     t = sampler.samples[len(sampler.samples) // 2][0]
     assert sampler.peak([(t + 1e-4, t + 2e-4)])["peak_mb"] > 0
@@ -64,7 +65,7 @@ def test_the_benchmark_measures_every_stage_at_tiny_sizes(tmp_path):
     for result in report["results"]:
         assert set(result["stages"]) == set(scale.STAGES)
         for stage, row in result["stages"].items():
-            assert row["seconds"] > 0 and row["events_per_second"] > 0, stage
+            assert row["seconds"] > 0 and row["events_per_second"] > 0 and row["cpu_seconds"] >= 0, stage
             assert row["peak_mb"] > 100 and row["under_budget"], stage  # a Python with TF loaded
         assert 0 < result["stages"]["GRU4Rec epoch"]["events"] < result["events"]  # the training split
     assert set(report["verdicts"]) == set(scale.STAGES)
