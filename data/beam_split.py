@@ -28,7 +28,7 @@ import numpy as np
 from movierec.constants import TEST, TRAIN, VALIDATION
 from movierec.data.beam_io import UserEvents
 from movierec.data.errors import DataError
-from movierec.data.splits import tie_key
+from movierec.data.splits import check_temporal_params, tie_key
 
 DROPPED = -1
 # (shift of the digit, its width in bits): the last two passes look at 16 bits each, the first at the
@@ -45,16 +45,6 @@ class SplitUser(NamedTuple):
     timestamp: np.ndarray
     role: np.ndarray
     training_ratings: int
-
-
-def check_temporal_params(test_fraction: float, cut_time: int | None, validation_share: float) -> None:
-    """The argument checks of `temporal_split`, with its messages."""
-    if cut_time is not None and (isinstance(cut_time, bool) or not isinstance(cut_time, int | np.integer)):
-        raise ValueError(f"cut_time must be an integer timestamp, got {cut_time!r}")
-    if cut_time is None and not 0 < test_fraction < 1:
-        raise ValueError(f"test_fraction must be in (0, 1), got {test_fraction}")
-    if not 0 <= validation_share <= 1:
-        raise ValueError(f"validation_share must be in [0, 1], got {validation_share}")
 
 
 class _MergeCounts(beam.CombineFn):

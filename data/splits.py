@@ -98,6 +98,16 @@ def _drop_unseen(
     return evaluated[known_user & known_item], dropped
 
 
+def check_temporal_params(test_fraction: float, cut_time: int | None, validation_share: float) -> None:
+    """The argument checks of `temporal_split` (also the data-parallel split's, data/beam_split.py)."""
+    if cut_time is not None and (isinstance(cut_time, bool) or not isinstance(cut_time, int | np.integer)):
+        raise ValueError(f"cut_time must be an integer timestamp, got {cut_time!r}")
+    if cut_time is None and not 0 < test_fraction < 1:
+        raise ValueError(f"test_fraction must be in (0, 1), got {test_fraction}")
+    if not 0 <= validation_share <= 1:
+        raise ValueError(f"validation_share must be in [0, 1], got {validation_share}")
+
+
 def temporal_split(
     interactions: pd.DataFrame,
     *,
@@ -114,12 +124,7 @@ def temporal_split(
     t1 is `cut_time` when given (in the timestamps' unit; `test_fraction` is then unused and recorded
     as None), else the timestamp below which `1 - test_fraction` of events fall.
     """
-    if cut_time is not None and (isinstance(cut_time, bool) or not isinstance(cut_time, int | np.integer)):
-        raise ValueError(f"cut_time must be an integer timestamp, got {cut_time!r}")
-    if cut_time is None and not 0 < test_fraction < 1:
-        raise ValueError(f"test_fraction must be in (0, 1), got {test_fraction}")
-    if not 0 <= validation_share <= 1:
-        raise ValueError(f"validation_share must be in [0, 1], got {validation_share}")
+    check_temporal_params(test_fraction, cut_time, validation_share)
     order = chronological_order(interactions)
     timestamps = interactions["timestamp"].to_numpy()
     fraction_used = test_fraction if cut_time is None else None
