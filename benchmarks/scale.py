@@ -38,6 +38,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import signal
 import subprocess
 import sys
 import tempfile
@@ -141,16 +142,33 @@ class TreeSampler:
         return (before[-1] if before else self.samples[0])[3]
 
 
-def run_measured(args: list[str], period: float, log: Path) -> TreeSampler:
-    """Runs `python benchmarks/scale.py <args>` in a fresh process, sampling its tree's memory."""
+def run_measured(
+    args: list[str], period: float, log: Path, deadline: float | None = None
+) -> tuple[TreeSampler, bool]:
+    """Runs `python benchmarks/scale.py <args>` in a fresh process, sampling its tree's memory; at
+    `deadline` (unix time) stops its whole process group. Returns the sampler and whether it finished."""
     with log.open("w") as out:
-        process = subprocess.Popen([sys.executable, os.path.abspath(__file__), *args], stdout=out, stderr=out)
+        process = subprocess.Popen(
+            [sys.executable, os.path.abspath(__file__), *args], stdout=out, stderr=out, start_new_session=True
+        )
         with TreeSampler(process.pid, period) as sampler:
-            code = process.wait()
+            while True:
+                try:
+                    code = process.wait(timeout=1.0)
+                    break
+                except subprocess.TimeoutExpired:
+                    if deadline is not None and time.time() >= deadline:
+                        os.killpg(process.pid, signal.SIGTERM)
+                        try:
+                            process.wait(timeout=30)
+                        except subprocess.TimeoutExpired:
+                            os.killpg(process.pid, signal.SIGKILL)
+                            process.wait()
+                        return sampler, False
     if code != 0:
         tail = log.read_text(errors="replace")[-3000:]
         raise click.ClickException(f"{' '.join(args[:2])} failed (exit {code}); log {log}:\n{tail}")
-    return sampler
+    return sampler, True
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -167,14 +185,21 @@ def beam_args(workers: int, budget_mb: int, mode: str = "multi_processing") -> l
 
 
 def stage_spans(metadata_db: str) -> dict[str, list[tuple[float, float]]]:
-    """Each node's execution spans (unix seconds, registered → last update) from ML Metadata."""
+    """Each node's finished execution spans (unix seconds, registered → last update) from ML
+    Metadata."""
     from ml_metadata.metadata_store import metadata_store
-    from tfx.orchestration import metadata
+    from ml_metadata.proto import metadata_store_pb2
 
-    store = metadata_store.MetadataStore(metadata.sqlite_metadata_connection_config(metadata_db))
+    connection = metadata_store_pb2.ConnectionConfig()
+    connection.sqlite.filename_uri = metadata_db
+    connection.sqlite.connection_mode = metadata_store_pb2.SqliteMetadataSourceConfig.READONLY
+    store = metadata_store.MetadataStore(connection)
     node_type = store.get_context_type("node").id
+    finished = (metadata_store_pb2.Execution.COMPLETE, metadata_store_pb2.Execution.CACHED)
     spans: dict[str, list[tuple[float, float]]] = {}
     for execution in store.get_executions():
+        if execution.last_known_state not in finished:
+            continue
         nodes = [c.name for c in store.get_contexts_by_execution(execution.id) if c.type_id == node_type]
         node = nodes[0].removeprefix(PIPELINE_NAME + ".") if nodes else "?"
         span = (execution.create_time_since_epoch / 1000, execution.last_update_time_since_epoch / 1000)
@@ -257,6 +282,7 @@ def measure_size(
     period: float,
     training: bool,
     mode: str = "multi_processing",
+    deadline: float | None = None,
 ) -> dict[str, Any]:
     folder, synth_seconds = synth_data(work, size, seed, layout)
     load_before = os.getloadavg()  # what else ran: wall times stretch with it, CPU seconds less
@@ -269,8 +295,15 @@ def measure_size(
         args = ["--child", "data", "--child-data", str(folder), "--child-out", out]
         args += ["--child-result", str(result), "--workers", str(workers)]
         args += ["--memory-budget-mb", str(budget_mb), "--running-mode", mode]
-        sampler = run_measured(args, period, run_dir / "data_stages.log")
-        child = json.loads(result.read_text())
+        sampler, finished = run_measured(args, period, run_dir / "data_stages.log", deadline)
+        if finished:
+            child = json.loads(result.read_text())
+        else:  # stopped at the deadline: the stages ML Metadata records as finished
+            metadata_db = Path(out) / "metadata.sqlite"
+            spans = stage_spans(str(metadata_db)) if metadata_db.exists() else {}
+            sampled = [sampler.samples[0][0], sampler.samples[-1][0]] if sampler.samples else [0.0, 0.0]
+            child = {"spans": spans, "construct": sampled[:1] * 2, "run": sampled, "beam_pipeline_args": []}
+    interrupted = None if finished else "data stages"
     for stage in DATA_STAGES:
         spans = [
             s
@@ -278,6 +311,9 @@ def measure_size(
             if NODE_STAGE.get(node) == stage
             for s in node_spans
         ]
+        nodes = {node for node, name in NODE_STAGE.items() if name == stage}
+        if not finished and not nodes <= set(child["spans"]):
+            continue  # not (wholly) run by the deadline
         if not spans:
             raise click.ClickException(f"no ML Metadata execution for {stage} at {size} events")
         seconds = sum(s[1] - s[0] for s in spans)
@@ -290,13 +326,15 @@ def measure_size(
         **sampler.peak([(run_start, run_end)]),
     }
 
-    if training:
+    if training and finished:
         with tempfile.TemporaryDirectory(dir=run_dir) as out:
             result = Path(out) / "result.json"
             args = ["--child", "train", "--child-data", str(folder), "--child-result", str(result)]
             args += ["--seed", str(seed)]
-            sampler = run_measured(args, period, run_dir / "training.log")
-            child = json.loads(result.read_text())
+            sampler, finished = run_measured(args, period, run_dir / "training.log", deadline)
+            child = json.loads(result.read_text()) if finished else {}
+        interrupted = None if finished else "GRU4Rec"
+    if training and interrupted is None:
         for stage, key, events in (
             ("GRU4Rec load", "load", size),
             ("GRU4Rec epoch", "fit", child["training_events"]),
@@ -313,6 +351,8 @@ def measure_size(
         "data": str(folder),
         "loadavg_before": load_before,
         "loadavg_after": os.getloadavg(),
+        "complete": interrupted is None,
+        "stopped_at_deadline_in": interrupted,
         "pipeline": pipeline,
         "stages": rows,
     }
@@ -428,6 +468,12 @@ def parse_sizes(ctx, param, value: str) -> list[int]:
 )
 @click.option("--sample-seconds", default=0.2, show_default=True, help="Memory sampling period.")
 @click.option("--no-training", is_flag=True, help="Skip the GRU4Rec epoch.")
+@click.option(
+    "--deadline-minutes",
+    type=float,
+    default=None,
+    help="Stop what runs after this many minutes and report the stages finished by then.",
+)
 @click.option("--child", type=click.Choice(["data", "train"]), hidden=True)
 @click.option("--child-data", hidden=True)
 @click.option("--child-out", hidden=True)
@@ -444,6 +490,7 @@ def main(
     running_mode: str,
     sample_seconds: float,
     no_training: bool,
+    deadline_minutes: float | None,
     child: str | None,
     child_data: str | None,
     child_out: str | None,
@@ -458,8 +505,12 @@ def main(
         return
     work_dir = Path(work).absolute()
     work_dir.mkdir(parents=True, exist_ok=True)
+    deadline = None if deadline_minutes is None else time.time() + 60 * deadline_minutes
     results = []
     for size in sizes:
+        if deadline is not None and time.time() >= deadline:
+            click.echo(f"[scale] deadline reached: {size:,} events not run", err=True)
+            break
         click.echo(f"[scale] {size:,} events …", err=True)
         results.append(
             measure_size(
@@ -472,6 +523,7 @@ def main(
                 sample_seconds,
                 not no_training,
                 running_mode,
+                deadline,
             )
         )
         for stage, row in results[-1]["stages"].items():
