@@ -474,6 +474,11 @@ def parse_sizes(ctx, param, value: str) -> list[int]:
     default=None,
     help="Stop what runs after this many minutes and report the stages finished by then.",
 )
+@click.option(
+    "--combine",
+    default=None,
+    help="Comma-separated JSON files of earlier runs: write one report of them (runs nothing).",
+)
 @click.option("--child", type=click.Choice(["data", "train"]), hidden=True)
 @click.option("--child-data", hidden=True)
 @click.option("--child-out", hidden=True)
@@ -491,6 +496,7 @@ def main(
     sample_seconds: float,
     no_training: bool,
     deadline_minutes: float | None,
+    combine: str | None,
     child: str | None,
     child_data: str | None,
     child_out: str | None,
@@ -503,10 +509,28 @@ def main(
     if child == "train":
         Path(child_result).write_text(json.dumps(run_training(child_data, seed)))
         return
+    settings = {
+        "seed": seed,
+        "layout": layout,
+        "workers": workers,
+        "running_mode": running_mode,
+        "memory_budget_mb": memory_budget_mb,
+        "sample_seconds": sample_seconds,
+        "cpus": os.cpu_count(),
+    }
+    results: list[dict[str, Any]] = []
+    if combine:  # no runs: one report from the results of earlier runs (a size's last one wins)
+        by_size = {}
+        for path in combine.split(","):
+            earlier = json.loads(Path(path).read_text())
+            settings = {k: earlier.get(k, v) for k, v in settings.items()}
+            by_size.update({result["events"]: result for result in earlier["results"]})
+        results = [by_size[size] for size in sorted(by_size)]
+        report(results, settings, output, png)
+        return
     work_dir = Path(work).absolute()
     work_dir.mkdir(parents=True, exist_ok=True)
     deadline = None if deadline_minutes is None else time.time() + 60 * deadline_minutes
-    results = []
     for size in sizes:
         if deadline is not None and time.time() >= deadline:
             click.echo(f"[scale] deadline reached: {size:,} events not run", err=True)
@@ -528,25 +552,28 @@ def main(
         )
         for stage, row in results[-1]["stages"].items():
             click.echo(f"[scale]   {stage}: {row['seconds']} s, {row['peak_mb']} MB", err=True)
-        report = {
-            "sizes": sizes,
-            "seed": seed,
-            "layout": layout,
-            "workers": workers,
-            "running_mode": running_mode,
-            "memory_budget_mb": memory_budget_mb,
-            "sample_seconds": sample_seconds,
-            "cpus": os.cpu_count(),
-            "results": results,
-            "verdicts": verdicts(results, memory_budget_mb),
-        }
-        if output:  # after every size: a long run keeps what it measured
-            Path(output).parent.mkdir(parents=True, exist_ok=True)
-            Path(output).write_text(json.dumps(report, indent=2))
-        if png:
-            figure(results, memory_budget_mb, png)
-    click.echo(table(results, memory_budget_mb))
-    for stage, verdict in report["verdicts"].items():
+        # after every size: a long run keeps what it measured
+        report(results, settings, output, png, quiet=size != sizes[-1])
+
+
+def report(
+    results: list[dict[str, Any]], settings: dict[str, Any], output: str | None, png: str | None, quiet=False
+) -> None:
+    """Writes the JSON and the figure of `results` and (unless quiet) prints the table and verdicts."""
+    if not results:
+        return
+    budget = settings["memory_budget_mb"]
+    found = verdicts(results, budget)
+    if output:
+        Path(output).parent.mkdir(parents=True, exist_ok=True)
+        body = {"sizes": [r["events"] for r in results], **settings, "results": results, "verdicts": found}
+        Path(output).write_text(json.dumps(body, indent=2))
+    if png:
+        figure(results, budget, png)
+    if quiet:
+        return
+    click.echo(table(results, budget))
+    for stage, verdict in found.items():
         click.echo(
             f"{stage}: events/s ×{verdict['throughput_ratio']} over ×{verdict['events_growth']:g} events "
             f"({'linear' if verdict['linear'] else 'NOT linear'}), peak ×{verdict['peak_growth']} "
