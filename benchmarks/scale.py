@@ -363,23 +363,29 @@ def measure_size(
 
 
 def verdicts(results: list[dict[str, Any]], budget_mb: int) -> dict[str, dict[str, Any]]:
-    """Per stage: events/s of the largest size over the smallest's (linear when within ±30%), the peak
-    memory's growth over the same range and whether every peak stayed under the budget."""
+    """Per stage measured at two sizes or more: events/s of the largest size over the smallest's
+    (linear when within ±30%), the same for CPU seconds per event when both have them (less sensitive
+    to what else runs), the peak memory's growth over the same range and whether every peak stayed
+    under the budget."""
     out = {}
-    first, last = results[0], results[-1]
     for stage in STAGES:
-        if stage not in first["stages"] or stage not in last["stages"]:
+        have = [r for r in results if stage in r["stages"]]
+        if len(have) < 2:
             continue
+        first, last = have[0], have[-1]
         a, b = first["stages"][stage], last["stages"][stage]
         ratio = b["events_per_second"] / a["events_per_second"] if a["events_per_second"] else float("nan")
         growth = b["peak_mb"] / a["peak_mb"] if a["peak_mb"] else float("nan")
-        under = all(r["stages"][stage]["under_budget"] for r in results if stage in r["stages"])
+        cpu_ratio = None
+        if a.get("cpu_seconds") and b.get("cpu_seconds"):
+            cpu_ratio = round((b["cpu_seconds"] / b["events"]) / (a["cpu_seconds"] / a["events"]), 3)
         out[stage] = {
             "throughput_ratio": round(ratio, 3),
             "linear": bool(abs(ratio - 1) <= LINEAR_TOLERANCE),
+            "cpu_per_event_ratio": cpu_ratio,
             "peak_growth": round(growth, 3),
             "events_growth": last["events"] / first["events"],
-            "under_budget": under,
+            "under_budget": all(r["stages"][stage]["under_budget"] for r in have),
         }
     return out
 
@@ -576,7 +582,8 @@ def report(
     for stage, verdict in found.items():
         click.echo(
             f"{stage}: events/s ×{verdict['throughput_ratio']} over ×{verdict['events_growth']:g} events "
-            f"({'linear' if verdict['linear'] else 'NOT linear'}), peak ×{verdict['peak_growth']} "
+            f"({'linear' if verdict['linear'] else 'NOT linear'}; CPU s per event "
+            f"×{verdict['cpu_per_event_ratio']}), peak ×{verdict['peak_growth']} "
             f"({'under' if verdict['under_budget'] else 'OVER'} the budget)"
         )
 

@@ -48,6 +48,7 @@ def test_verdicts_compare_throughput_and_memory_across_sizes():
     assert linear["linear"] and linear["under_budget"]
     slow = scale.verdicts([result(10, 1.0, 500), result(160, 40.0, 1500)], 1000)["ExampleGen"]
     assert not slow["linear"] and not slow["under_budget"] and slow["peak_growth"] == 3.0
+    assert scale.verdicts([result(10, 1.0, 500)], 1000) == {}  # one size proves nothing
 
 
 @pytest.mark.slow
@@ -68,7 +69,7 @@ def test_the_benchmark_measures_every_stage_at_tiny_sizes(tmp_path):
             assert row["seconds"] > 0 and row["events_per_second"] > 0 and row["cpu_seconds"] >= 0, stage
             assert row["peak_mb"] > 100 and row["under_budget"], stage  # a Python with TF loaded
         assert 0 < result["stages"]["GRU4Rec epoch"]["events"] < result["events"]  # the training split
-    assert set(report["verdicts"]) == set(scale.STAGES)
+    assert report["verdicts"] == {}  # one size: nothing to compare
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and png.stat().st_size > 10_000
     for stage in scale.DATA_STAGES:
         assert f"| {stage} | 2,000 |" in run.stdout
