@@ -236,14 +236,22 @@ class TemporalSplit(beam.PTransform):
                 "validation_share": self.validation_share,
                 "seed": self.seed,
             },
-            "train": int(roles[TRAIN]),
-            "validation": int(roles[VALIDATION]),
-            "test": int(roles[TEST]),
-            "dropped": {
-                "user_not_in_train": int(dropped.get("user_not_in_train", 0)),
-                "item_not_in_train": int(dropped.get("item_not_in_train", 0)),
-            },
+            **_described_counts(roles, dropped),
         }
+
+
+def _described_counts(roles: np.ndarray, dropped: dict, **more_dropped: int) -> dict:
+    """The events per role and the dropped counts, as `Split.describe` reports them."""
+    return {
+        "train": int(roles[TRAIN]),
+        "validation": int(roles[VALIDATION]),
+        "test": int(roles[TEST]),
+        "dropped": {
+            "user_not_in_train": int(dropped.get("user_not_in_train", 0)),
+            "item_not_in_train": int(dropped.get("item_not_in_train", 0)),
+            **more_dropped,
+        },
+    }
 
 
 def _last_roles(events: UserEvents, min_events: int) -> SplitUser:
@@ -340,14 +348,7 @@ class LeaveLastOutSplit(beam.PTransform):
         return {
             "protocol": "leave-last-out",
             "params": {"min_events": self.min_events},
-            "train": int(roles[TRAIN]),
-            "validation": int(roles[VALIDATION]),
-            "test": int(roles[TEST]),
-            "dropped": {
-                "user_not_in_train": int(dropped.get("user_not_in_train", 0)),
-                "item_not_in_train": int(dropped.get("item_not_in_train", 0)),
-                "users_too_short": int(too_short),
-            },
+            **_described_counts(roles, dropped, users_too_short=int(too_short)),
         }
 
 
