@@ -28,6 +28,8 @@ import numpy as np
 import tensorflow as tf
 
 from movierec import storage
+from movierec.serving.keras_variables import plain_variables_while_saving
+from movierec.serving.session_servable import SessionServable
 
 ASSETS_EXTRA = "assets.extra"
 WARMUP_FILE = "tf_serving_warmup_requests"
@@ -80,16 +82,21 @@ def request_inputs(request) -> dict[str, np.ndarray]:
 
 
 def replay(loaded, logs: list) -> list[dict[str, np.ndarray]]:
-    """Runs every warmup request against a loaded SavedModel (`tf.saved_model.load`) as TF Serving
-    does; returns the answers. A request naming a signature the model lacks is an error naming both."""
+    """Runs every warmup request against a loaded SavedModel — `tf.saved_model.load`'s object or a
+    `SessionServable` (loaded as TF Serving loads it) — and returns the answers. A request naming a
+    signature the model lacks is an error naming both."""
     answers = []
     for n, log in enumerate(logs):
         request = log.predict_log.request
         name = request.model_spec.signature_name or "serving_default"
         if name not in loaded.signatures:
             raise KeyError(f"warmup request {n}: signature {name!r} not in {sorted(loaded.signatures)}")
-        inputs = {key: tf.constant(value) for key, value in request_inputs(request).items()}
-        answers.append({key: value.numpy() for key, value in loaded.signatures[name](**inputs).items()})
+        inputs = request_inputs(request)
+        if isinstance(loaded, SessionServable):
+            answers.append(loaded.run(name, inputs))
+        else:
+            tensors = {key: tf.constant(value) for key, value in inputs.items()}
+            answers.append({key: value.numpy() for key, value in loaded.signatures[name](**tensors).items()})
     return answers
 
 
@@ -99,7 +106,8 @@ def save_servable(module: tf.Module, export_dir: str, signatures: dict, warmup: 
     target = os.fspath(export_dir).rstrip("/")
     staging = staging_path(target)
     try:
-        tf.saved_model.save(module, staging, signatures=signatures)
+        with plain_variables_while_saving(module):  # else TF Serving finds Keras weights unrestored
+            tf.saved_model.save(module, staging, signatures=signatures)
         write_warmup(staging, warmup)
         _publish(staging, target)
     finally:

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import base64
 import json
-import os
 import re
 import threading
 import time
@@ -25,7 +24,6 @@ import grpc
 import numpy as np
 import tensorflow as tf
 from google.protobuf import json_format
-from tensorflow.core.protobuf import saved_model_pb2
 from tensorflow_serving.apis import (
     get_model_metadata_pb2,
     get_model_status_pb2,
@@ -34,35 +32,29 @@ from tensorflow_serving.apis import (
     prediction_service_pb2_grpc,
 )
 
+from movierec.serving.session_servable import SessionServable
+
 PATH = re.compile(
     r"^/v1/models/(?P<name>[^/:]+)(?:/versions/(?P<version>\d+))?(?P<verb>:predict|/metadata)?$"
 )
 
 
 class Servable:
-    """One version of one model: the loaded SavedModel and its signature defs."""
+    """One version of one model, loaded as TF Serving loads it (`SessionServable`: the MetaGraph, the
+    restore op, `Session.run` on the SignatureDefs)."""
 
     def __init__(self, name: str, version: int, export_dir: str):
         self.name, self.version = name, version
-        self.loaded = tf.saved_model.load(export_dir)
-        proto = saved_model_pb2.SavedModel()
-        with tf.io.gfile.GFile(os.path.join(export_dir, "saved_model.pb"), "rb") as f:
-            proto.ParseFromString(f.read())
-        self.signature_defs = proto.meta_graphs[0].signature_def
+        self.session = SessionServable(export_dir)
+        self.signature_defs = self.session.signature_defs
+
+    def input_names(self, signature: str) -> list[str]:
+        """The signature's input names, in the order TF Serving's metadata lists them ([] if none)."""
+        return list(self.signature_defs[signature].inputs) if signature in self.signature_defs else []
 
     def run(self, signature: str, inputs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-        if signature not in self.loaded.signatures:
-            raise ValueError(f'Serving signature name: "{signature}" not found in signature def')
-        function = self.loaded.signatures[signature]
-        specs = function.structured_input_signature[1]
-        missing, extra = set(specs) - set(inputs), set(inputs) - set(specs)
-        if missing or extra:
-            raise ValueError(
-                f"input size does not match signature: inputs {sorted(inputs)} != {sorted(specs)}"
-            )
-        tensors = {name: tf.constant(value, dtype=specs[name].dtype) for name, value in inputs.items()}
         try:
-            return {name: value.numpy() for name, value in function(**tensors).items()}
+            return self.session.run(signature, inputs)
         except tf.errors.OpError as error:
             raise ValueError(error.message) from None
 
@@ -190,11 +182,7 @@ def _handler(server: LoopbackServer):
             try:
                 body = json.loads(self.rfile.read(int(self.headers.get("Content-Length", 0))))
                 signature = body.get("signature_name", "serving_default")
-                specs = (
-                    servable.loaded.signatures[signature].structured_input_signature[1]
-                    if (signature in servable.loaded.signatures)
-                    else {}
-                )
+                specs = servable.input_names(signature)
                 if "instances" in body:
                     instances = body["instances"]
                     if instances and not isinstance(instances[0], dict):
@@ -213,11 +201,6 @@ def _handler(server: LoopbackServer):
                     )
                 else:
                     raise ValueError("Missing 'inputs' or 'instances' key")
-                inputs = {
-                    name: np.array(value, dtype=object) if specs[name].dtype == tf.string else np.array(value)
-                    for name, value in inputs.items()
-                    if name in specs
-                } | {name: value for name, value in inputs.items() if name not in specs}
                 outputs = servable.run(signature, inputs)
             except (ValueError, KeyError, TypeError, json.JSONDecodeError) as error:
                 return self.answer(400, {"error": str(error)})

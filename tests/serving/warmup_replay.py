@@ -8,10 +8,13 @@ import subprocess
 import sys
 import textwrap
 
+import numpy as np
+
 # Lines for a fresh-process script that has `export_dir` and `loaded` (the SavedModel): the replay's
 # findings in `replayed`. The export tests add them to the scripts they already run in a fresh process.
 REPLAY_LINES = textwrap.dedent(
     """
+    from movierec.serving.session_servable import SessionServable
     from movierec.serving.warmup import read_warmup, replay as replay_warmup
 
     def warmup_snapshot():
@@ -30,6 +33,10 @@ REPLAY_LINES = textwrap.dedent(
         "before": warmup_before,
         "after": warmup_snapshot(),
     }
+    # the same requests on the export loaded as TF Serving loads it (MetaGraph, restore op, Session)
+    session_servable = SessionServable(export_dir)
+    replayed["session_signatures"] = session_servable.signatures
+    replayed["session_answers"] = replay_warmup(session_servable, warmup_logs)
     """
 )
 
@@ -60,3 +67,12 @@ def assert_one_replayable_request_per_signature(replayed: dict) -> None:
     assert sorted(replayed["requested"]) == replayed["signatures"]
     assert len(replayed["answers"]) == len(replayed["requested"])
     assert all(replayed["answers"])  # every request answered, none with an error
+    # TF Serving's loader (session, restore op) runs every signature and answers as tf.saved_model.load
+    assert replayed["session_signatures"] == replayed["signatures"]
+    for python, session in zip(replayed["answers"], replayed["session_answers"], strict=True):
+        assert sorted(python) == sorted(session)
+        for name, value in python.items():
+            if value.dtype.kind == "f":
+                np.testing.assert_allclose(session[name], value, rtol=1e-5, atol=1e-6, err_msg=name)
+            else:
+                np.testing.assert_array_equal(session[name], value, err_msg=name)
