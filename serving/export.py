@@ -147,7 +147,7 @@ class ServingModule(tf.Module):
         index = self.lookup(ids)
         n_sent, n_times = _counts(id_rows, n_rows), _counts(time_rows, n_rows)
         consistent = tf.equal(n_times, 0) | tf.equal(n_times, n_sent)
-        check = tf.debugging.Assert(
+        check = _check(
             tf.reduce_all(consistent),
             [
                 "request field 'timestamps': give none, or one per entry of 'item_ids'; rows",
@@ -274,37 +274,26 @@ class ServingModule(tf.Module):
         answers plus the excluded indices [B, E] (-1 where none)."""
         n_rows = tf.shape(item_ids)[0]
         checks = [
-            tf.debugging.assert_equal(
+            _check(
                 tf.shape(k)[0] == n_rows,
-                True,
-                message=f"{signature}: request field 'k' needs one entry per row of 'item_ids'",
+                [f"{signature}: request field 'k' needs one entry per row of 'item_ids'"],
             ),
-            tf.debugging.assert_equal(
+            _check(
                 ((tf.shape(timestamps)[1] == 0) | (tf.shape(timestamps)[1] == tf.shape(item_ids)[1]))
                 & (tf.shape(timestamps)[0] == n_rows),
-                True,
-                message=(
-                    f"{signature}: request field 'timestamps' must be [B, 0] (none) or the shape of "
-                    "'item_ids'"
-                ),
+                [f"{signature}: request field 'timestamps' must be [B, 0] (none) or the shape of 'item_ids'"],
             ),
-            tf.debugging.assert_equal(
+            _check(
                 tf.shape(exclude)[0] == n_rows,
-                True,
-                message=(
-                    f"{signature}: request field 'exclude' needs a row per row of 'item_ids' ([B, 0]: none)"
-                ),
+                [f"{signature}: request field 'exclude' needs a row per row of 'item_ids' ([B, 0]: none)"],
             ),
         ]
         with tf.control_dependencies(checks):
             sent = item_ids != b""
-        # timestamps [B, 0]: none; else one per entry, the padding's ("" entries) ignored; a row whose
-        # sent entries all have a negative timestamp has none
-        times = tf.cond(
-            tf.shape(timestamps)[1] == 0,
-            lambda: tf.fill(tf.shape(item_ids, out_type=tf.int64), tf.constant(-1, tf.int64)),
-            lambda: timestamps,
-        )
+        # timestamps [B, 0]: none (-1 columns appended, no branch); else one per entry, the padding's
+        # ("" entries) ignored; a row whose sent entries all have a negative timestamp has none
+        missing = tf.shape(item_ids)[1] - tf.shape(timestamps)[1]
+        times = tf.concat([timestamps, tf.fill(tf.stack([n_rows, missing]), tf.constant(-1, tf.int64))], 1)
         timed = sent & (times >= 0)
         history = self.history(
             tf.boolean_mask(item_ids, sent),
@@ -331,27 +320,23 @@ class ServingModule(tf.Module):
         n_rows = tf.shape(item_ids)[0]
         width = self.scorer.state_size
         checks = [
-            tf.debugging.assert_equal(
+            _check(
                 (tf.shape(state)[0] == n_rows) & ((tf.shape(state)[1] == 0) | (tf.shape(state)[1] == width)),
-                True,
-                message=(
+                [
                     f"update_state: request field 'state' must be [B, {width}] (the 'state' a previous "
                     "answer returned) or [B, 0] (a new session), one row per row of 'item_ids'"
-                ),
+                ],
             ),
-            tf.debugging.assert_equal(
+            _check(
                 (tf.shape(session_length)[0] == n_rows) & (tf.shape(last_timestamp)[0] == n_rows),
-                True,
-                message=(
+                [
                     "update_state: request fields 'session_length' and 'last_timestamp' need one entry "
                     "per row of 'item_ids'"
-                ),
+                ],
             ),
         ]
-        with tf.control_dependencies(checks):
-            state = tf.cond(
-                tf.shape(state)[1] == 0, lambda: tf.zeros(tf.stack([n_rows, width])), lambda: state
-            )
+        with tf.control_dependencies(checks):  # [B, 0]: zeros appended (no branch)
+            state = tf.concat([state, tf.zeros(tf.stack([n_rows, width - tf.shape(state)[1]]))], axis=1)
         history, session_start, unknown_ids, times, excluded = self.request_history(
             "update_state", item_ids, timestamps, k, exclude
         )
@@ -367,7 +352,7 @@ class ServingModule(tf.Module):
         # Same-second events are unordered (no event is context for another of its second), so one
         # second's events must come in one request, where the canonical order applies.
         in_order = ~timed | (first_time > last_timestamp) | (n_new == 0)
-        check = tf.debugging.Assert(
+        check = _check(
             tf.reduce_all(in_order),
             [
                 "update_state: request field 'timestamps': events at or before the row's "
@@ -403,6 +388,16 @@ class ServingModule(tf.Module):
     def transform_features(self, examples):
         parsed = tf.io.parse_example(examples, self._raw_feature_spec)
         return dense_outputs(self.tft_layer(parsed))
+
+
+def _check(condition: tf.Tensor, message: list) -> tf.Operation:
+    """An Assert whose message holds only strings and int32 (int64 values are cast): TF then emits
+    one Assert op instead of a conditional (`If`) around it, which costs a function call per
+    request; the request fails with INVALID_ARGUMENT quoting `message`."""
+    data = [
+        m if isinstance(m, str) or m.dtype in (tf.string, tf.int32) else tf.cast(m, tf.int32) for m in message
+    ]
+    return tf.debugging.Assert(condition, data, summarize=20)
 
 
 def _lengths(history: tf.Tensor) -> tf.Tensor:

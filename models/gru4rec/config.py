@@ -35,9 +35,7 @@ class GRU4RecConfig:
         True, "the input embedding is the output weight row", search=Choice(True, False)
     )
     final_activation: str = hyperparameter("linear", "Keras activation of the output scores")
-    dropout_input: float = hyperparameter(
-        0.0, "dropout of the input item", search=Range(0.0, 0.5, step=0.05)
-    )
+    dropout_input: float = hyperparameter(0.0, "dropout of the input item", search=Range(0.0, 0.5, step=0.05))
     dropout_hidden: float = hyperparameter(
         0.3, "dropout of the GRU output", search=Range(0.0, 0.7, step=0.05)
     )

@@ -11,6 +11,10 @@ from typing import Any
 import keras
 from keras import ops
 
+from movierec.models.gru4rec.fused_step import at_step, fused_step, fused_weights
+
+UNROLL = 4  # GRU steps per iteration of the inference loop (`GRU4Rec.encode_states`)
+
 
 @keras.saving.register_keras_serializable(package="movierec")
 class SessionGRUCell(keras.layers.Layer):
@@ -235,8 +239,9 @@ class GRU4Rec(keras.Model):
         by its new events only.
 
         Inference only (no dropout), so the loop body holds only the recurrence: the first layer's
-        input projections of every step are one gather before it and the recurrent kernels are read
-        once (on a CPU, a short history's cost is the number of small ops per step, not arithmetic).
+        input projections of every step are one gather before it, and each layer's step is one fused
+        kernel (`fused_step`; on a CPU, a short history's cost is the number of small ops per step,
+        not arithmetic).
         """
         items = ops.cast(items, "int32")
         # time-major, so a step's slice is a leading-axis gather
@@ -246,20 +251,35 @@ class GRU4Rec(keras.Model):
         if states is None:
             states = tuple(ops.zeros((ops.shape(items)[0], self.hidden_size)) for _ in self.cells)
         states = tuple(states)
-        kernels = [cell.split_kernels() for cell in self.cells]
+        fused = [fused_weights(cell.recurrent_kernel) for cell in self.cells]
         upper_input = [(cell.input_kernel, cell.bias) for cell in self.cells]
+        # UNROLL steps per loop iteration (a loop iteration costs more than a fused step): the
+        # sequences get masked steps in front up to a multiple of UNROLL, which leave the state as is
+        width = ops.shape(items)[1]
+        blocks = (width + UNROLL - 1) // UNROLL
+        front = blocks * UNROLL - width
 
-        def body(t, states):
-            x, step_keep = projected[t], keep[t]
-            advanced = []
-            for layer, cell in enumerate(self.cells):
-                if layer:  # the layers above read the one below: x = W h_below + b
-                    kernel, bias = upper_input[layer]
-                    x = ops.matmul(advanced[-1], kernel) + bias
-                advanced.append(cell.recur(x, states[layer] * step_keep, kernels[layer]))
-            return tuple(ops.where(mask[t], new, old) for new, old in zip(advanced, states, strict=True))
+        def in_blocks(sequence, fill):
+            padded = ops.pad(sequence, [[front, 0], [0, 0], [0, 0]], constant_values=fill)
+            return ops.reshape(padded, (blocks, UNROLL, *ops.shape(sequence)[1:]))
 
-        return ops.fori_loop(0, ops.shape(items)[1], body, states)
+        projected, keep, mask = in_blocks(projected, 0.0), in_blocks(keep, 1.0), in_blocks(mask, False)
+
+        def body(block, states):
+            steps = (ops.unstack(at_step(a, block), UNROLL, axis=0) for a in (projected, keep, mask))
+            for x, step_keep, step_mask in zip(*steps, strict=True):
+                advanced = []
+                for layer in range(len(self.cells)):
+                    if layer:  # the layers above read the one below: x = W h_below + b
+                        kernel, bias = upper_input[layer]
+                        x = ops.matmul(advanced[-1], kernel) + bias
+                    advanced.append(fused_step(x, states[layer] * step_keep, fused[layer]))
+                states = tuple(
+                    ops.where(step_mask, new, old) for new, old in zip(advanced, states, strict=True)
+                )
+            return states
+
+        return ops.fori_loop(0, blocks, body, states)
 
     def project_sequence(self, items) -> Any:
         """The first GRU layer's input projection plus bias for every step of items [B, T]: [B, T, 3H]."""
