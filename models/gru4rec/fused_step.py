@@ -2,10 +2,11 @@
 
 On a CPU a short served history costs the number of small ops per step, not arithmetic: the cell's
 nine ops of eq. (1)–(4) (`SessionGRUCell.recur`) become one kernel. `GRUBlockCell` computes
-r, u = σ([x, h] W_ru + b_ru), c = tanh([x, r ⊙ h] W_c + b_c), h' = u ⊙ h + (1 − u) ⊙ c. Fed the
-cell's input projection x = [W_z; W_r; W] x_t + b [B, 3H] (bias included), the weights below select
-its parts and add the recurrent products, with u = σ(−(W_z x_t + U_z h)) = 1 − z so that h' is
-eq. (1) of Hidasi et al. 2016. Keras has no fused GRU cell op, and the models run on the TensorFlow
+r, u = σ([x, h] W_ru + b_ru), c = tanh([x, r ⊙ h] W_c + b_c), h' = u ⊙ h + (1 − u) ⊙ c. With the
+cell's input kernel [K_z, K_r, K], recurrent kernel [U_z, U_r, U] and bias [b_z, b_r, b]:
+W_ru = [[K_r, −K_z]; [U_r, −U_z]], b_ru = [b_r, −b_z] gives r = eq. (4) and u = σ(−(K_z x + U_z h +
+b_z)) = 1 − z, so h' is eq. (1); W_c = [K; U], b_c = b gives eq. (3) (Hidasi et al. 2016). The same
+multiply-adds as the cell's. Keras has no fused GRU cell op, and the models run on the TensorFlow
 backend only, hence `tf.raw_ops` here (and only here).
 """
 
@@ -17,35 +18,29 @@ import tensorflow as tf
 
 
 class FusedGRUWeights(NamedTuple):
-    w_ru: Any  # [3H + H, 2H]: rows x_z, x_r, x_c, h → columns r_bar, u_bar
-    w_c: Any  # [3H + H, H]: rows x_z, x_r, x_c, r ⊙ h → c_bar
-    b_ru: Any  # zeros [2H]: the bias is in the projection
-    b_c: Any  # zeros [H]
+    w_ru: Any  # [D + H, 2H]: rows x, h → columns r_bar, u_bar
+    w_c: Any  # [D + H, H]: rows x, r ⊙ h → c_bar
+    b_ru: Any  # [2H]
+    b_c: Any  # [H]
 
 
-def fused_weights(recurrent_kernel) -> FusedGRUWeights:
-    """`SessionGRUCell.recurrent_kernel` [H, 3H] ([U_z, U_r, U]) → the fused step's weights."""
-    kernel = tf.convert_to_tensor(recurrent_kernel)
-    h = kernel.shape[0]
-    eye, zero = tf.eye(h, dtype=kernel.dtype), tf.zeros((h, h), kernel.dtype)
-    u_z, u_r, u = kernel[:, :h], kernel[:, h : 2 * h], kernel[:, 2 * h :]
-    w_ru = tf.concat(
-        [
-            tf.concat([zero, -eye], axis=1),  # x_z → u_bar = −(W_z x + b_z) …   eq. (2), negated
-            tf.concat([eye, zero], axis=1),  # x_r → r_bar = W_r x + b_r …        eq. (4)
-            tf.concat([zero, zero], axis=1),  # x_c
-            tf.concat([u_r, -u_z], axis=1),  # h → … + U_r h, … − U_z h
-        ],
-        axis=0,
-    )
-    w_c = tf.concat([zero, zero, eye, u], axis=0)  # W x + b + U (r ⊙ h): eq. (3)
-    return FusedGRUWeights(w_ru, w_c, tf.zeros([2 * h], kernel.dtype), tf.zeros([h], kernel.dtype))
+def fused_weights(input_kernel, recurrent_kernel, bias) -> FusedGRUWeights:
+    """A `SessionGRUCell`'s input kernel [D, 3H], recurrent kernel [H, 3H] and bias [3H] (each
+    ordered z, r, candidate) → the fused step's weights for inputs x [B, D]."""
+    kernel, recurrent = tf.convert_to_tensor(input_kernel), tf.convert_to_tensor(recurrent_kernel)
+    bias = tf.convert_to_tensor(bias)
+    h = recurrent.shape[0]
+    k_z, k_r, k = kernel[:, :h], kernel[:, h : 2 * h], kernel[:, 2 * h :]
+    u_z, u_r, u = recurrent[:, :h], recurrent[:, h : 2 * h], recurrent[:, 2 * h :]
+    w_ru = tf.concat([tf.concat([k_r, -k_z], axis=1), tf.concat([u_r, -u_z], axis=1)], axis=0)
+    b_ru = tf.concat([bias[h : 2 * h], -bias[:h]], axis=0)
+    return FusedGRUWeights(w_ru, tf.concat([k, u], axis=0), b_ru, bias[2 * h :])
 
 
-def fused_step(projected, state, weights: FusedGRUWeights) -> Any:
-    """projected [B, 3H] (bias included), state h_{t−1} [B, H] → h_t [B, H], eq. (1)–(4)."""
+def fused_step(x, state, weights: FusedGRUWeights) -> Any:
+    """x [B, D] (the input the weights were made for), state h_{t−1} [B, H] → h_t [B, H], eq. (1)–(4)."""
     return tf.raw_ops.GRUBlockCell(
-        x=projected, h_prev=state, w_ru=weights.w_ru, w_c=weights.w_c, b_ru=weights.b_ru, b_c=weights.b_c
+        x=x, h_prev=state, w_ru=weights.w_ru, w_c=weights.w_c, b_ru=weights.b_ru, b_c=weights.b_c
     )[3]
 
 

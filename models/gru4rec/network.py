@@ -11,7 +11,7 @@ from typing import Any
 import keras
 from keras import ops
 
-from movierec.models.gru4rec.fused_step import at_step, fused_step, fused_weights
+from movierec.models.gru4rec.fused_step import FusedGRUWeights, at_step, fused_step, fused_weights
 
 UNROLL = 4  # GRU steps per iteration of the inference loop (`GRU4Rec.encode_states`)
 
@@ -239,20 +239,22 @@ class GRU4Rec(keras.Model):
         by its new events only.
 
         Inference only (no dropout), so the loop body holds only the recurrence: the first layer's
-        input projections of every step are one gather before it, and each layer's step is one fused
-        kernel (`fused_step`; on a CPU, a short history's cost is the number of small ops per step,
-        not arithmetic).
+        inputs of every step are one gather before it, and each layer's step is one fused kernel
+        (`fused_step`; on a CPU, a short history's cost is the number of small ops per step, not
+        arithmetic).
         """
         items = ops.cast(items, "int32")
-        # time-major, so a step's slice is a leading-axis gather
-        projected = ops.transpose(self.project_sequence(items), (1, 0, 2))  # [T, B, 3H], bias included
+        inputs, first_layer = self.first_layer_inputs(items)
+        inputs = ops.transpose(inputs, (1, 0, 2))  # time-major, so a step's input is a leading-axis gather
         keep = ops.transpose(1.0 - ops.cast(reset, self.output_weights.dtype))[:, :, None]  # [T, B, 1]
         mask = ops.transpose(ops.cast(mask, "bool"))[:, :, None]
         if states is None:
             states = tuple(ops.zeros((ops.shape(items)[0], self.hidden_size)) for _ in self.cells)
         states = tuple(states)
-        fused = [fused_weights(cell.recurrent_kernel) for cell in self.cells]
-        upper_input = [(cell.input_kernel, cell.bias) for cell in self.cells]
+        # the layers above read the one below through their own input kernel
+        fused = [first_layer] + [
+            fused_weights(cell.input_kernel, cell.recurrent_kernel, cell.bias) for cell in self.cells[1:]
+        ]
         # UNROLL steps per loop iteration (a loop iteration costs more than a fused step): the
         # sequences get masked steps in front up to a multiple of UNROLL, which leave the state as is
         width = ops.shape(items)[1]
@@ -263,17 +265,15 @@ class GRU4Rec(keras.Model):
             padded = ops.pad(sequence, [[front, 0], [0, 0], [0, 0]], constant_values=fill)
             return ops.reshape(padded, (blocks, UNROLL, *ops.shape(sequence)[1:]))
 
-        projected, keep, mask = in_blocks(projected, 0.0), in_blocks(keep, 1.0), in_blocks(mask, False)
+        inputs, keep, mask = in_blocks(inputs, 0.0), in_blocks(keep, 1.0), in_blocks(mask, False)
 
         def body(block, states):
-            steps = (ops.unstack(at_step(a, block), UNROLL, axis=0) for a in (projected, keep, mask))
+            steps = (ops.unstack(at_step(a, block), UNROLL, axis=0) for a in (inputs, keep, mask))
             for x, step_keep, step_mask in zip(*steps, strict=True):
                 advanced = []
                 for layer in range(len(self.cells)):
-                    if layer:  # the layers above read the one below: x = W h_below + b
-                        kernel, bias = upper_input[layer]
-                        x = ops.matmul(advanced[-1], kernel) + bias
-                    advanced.append(fused_step(x, states[layer] * step_keep, fused[layer]))
+                    below = x if layer == 0 else advanced[-1]
+                    advanced.append(fused_step(below, states[layer] * step_keep, fused[layer]))
                 states = tuple(
                     ops.where(step_mask, new, old) for new, old in zip(advanced, states, strict=True)
                 )
@@ -281,15 +281,20 @@ class GRU4Rec(keras.Model):
 
         return ops.fori_loop(0, blocks, body, states)
 
-    def project_sequence(self, items) -> Any:
-        """The first GRU layer's input projection plus bias for every step of items [B, T]: [B, T, 3H]."""
+    def first_layer_inputs(self, items) -> tuple[Any, FusedGRUWeights]:
+        """The first GRU layer's inputs for items [B, T] and its fused-step weights: the item vectors
+        [B, T, D] (the embedding, or the output weight rows when tied) with the cell's own kernels;
+        for the 1-of-N input, the input kernel rows [B, T, 3H] (the product with a one-hot vector)
+        with an identity input kernel."""
         cell = self.cells[0]
         if self.one_hot:
-            return ops.take(cell.input_kernel, items, axis=0) + cell.bias
+            identity = ops.eye(3 * self.hidden_size, dtype=cell.input_kernel.dtype)
+            weights = fused_weights(identity, cell.recurrent_kernel, cell.bias)
+            return ops.take(cell.input_kernel, items, axis=0), weights
         vectors = (
             self.embedding(items) if self.embedding is not None else ops.take(self.output_weights, items, 0)
         )
-        return ops.matmul(vectors, cell.input_kernel) + cell.bias
+        return vectors, fused_weights(cell.input_kernel, cell.recurrent_kernel, cell.bias)
 
     def score_sequences(self, items, reset, mask) -> Any:
         """Full-catalogue scores [B, n_items] after padded sequences (see `encode`)."""

@@ -12,20 +12,25 @@ from movierec.models.gru4rec.network import UNROLL
 
 
 def test_the_fused_step_is_the_cells_recurrence():
-    model = GRU4Rec(30, hidden_size=8)
+    model = GRU4Rec(30, hidden_size=8, embedding_dim=6)  # input [B, 6]
     model.step(np.array([0]), model.initial_state(1))  # builds the weights
     cell = model.cells[0]
     rng = np.random.default_rng(0)
-    projected = rng.normal(size=(5, 24)).astype(np.float32)
+    x = rng.normal(size=(5, 6)).astype(np.float32)
     state = rng.normal(size=(5, 8)).astype(np.float32)
-    expected = ops.convert_to_numpy(cell.recur(projected, state))
-    fused = ops.convert_to_numpy(fused_step(projected, state, fused_weights(cell.recurrent_kernel)))
-    np.testing.assert_allclose(fused, expected, rtol=1e-5, atol=1e-6)
+    cell.bias.assign(rng.normal(size=24).astype(np.float32))  # a bias, so its split is checked too
+    expected = ops.convert_to_numpy(cell(cell.project(x), state))
+    weights = fused_weights(cell.input_kernel, cell.recurrent_kernel, cell.bias)
+    np.testing.assert_allclose(
+        ops.convert_to_numpy(fused_step(x, state, weights)), expected, rtol=1e-5, atol=1e-6
+    )
 
 
-@pytest.mark.parametrize("n_layers", [1, 2])
-def test_encode_over_any_length_equals_the_step_by_step_state(n_layers):
-    model = GRU4Rec(40, hidden_size=8, n_layers=n_layers)
+@pytest.mark.parametrize(
+    "options", [{}, {"n_layers": 2}, {"constrained_embedding": True}, {"embedding_dim": 5}]
+)
+def test_encode_over_any_length_equals_the_step_by_step_state(options):
+    model = GRU4Rec(40, hidden_size=8, **options)
     rng = np.random.default_rng(1)
     width = 2 * UNROLL + 3  # not a multiple of the unroll: masked steps are added in front
     lengths = np.array([width, 5, 1, 0])
