@@ -94,17 +94,18 @@ def _counts(rows: tf.Tensor, n_rows: tf.Tensor) -> tf.Tensor:
     return tf.cast(tf.math.unsorted_segment_sum(tf.ones_like(rows, tf.int32), rows, n_rows), tf.int64)
 
 
-def _left_padded(rows: tf.Tensor, values: tf.Tensor, n_rows: tf.Tensor, fill: int) -> tf.Tensor:
-    """Int64 values grouped by row (`rows` [m] int64, non-decreasing) → [B, T] int64, right-aligned,
-    the oldest columns padded with `fill`; T is the longest row (0 for an empty batch). Int64
-    throughout: the fill and the scatter have GPU kernels for it (not for int32 or bool)."""
+def _left_padded(rows: tf.Tensor, values: tf.Tensor, n_rows: tf.Tensor, fill: list[int]) -> tf.Tensor:
+    """Int64 values grouped by row (`rows` [m] int64, non-decreasing; `values` [m, C]) → [B, T, C]
+    int64, right-aligned, the oldest columns padded with `fill` (one per C); T is the longest row (0
+    for an empty batch). One scatter for all C columns; int64 throughout: the fill and the scatter
+    have GPU kernels for it (not for int32 or bool)."""
     lengths = _counts(rows, n_rows)
     width = tf.reduce_max(tf.concat([lengths, tf.zeros([1], tf.int64)], axis=0))
     position = tf.range(tf.size(rows, out_type=tf.int64)) - tf.gather(
         tf.cumsum(lengths, exclusive=True), rows
     )
     column = width - tf.gather(lengths, rows) + position
-    padding = tf.fill(tf.stack([n_rows, width]), tf.constant(fill, tf.int64))
+    padding = tf.tile(tf.constant(fill, tf.int64)[None, None, :], tf.stack([n_rows, width, 1]))
     return tf.tensor_scatter_nd_update(padding, tf.stack([rows, column], axis=1), values)
 
 
@@ -152,11 +153,10 @@ class ServingModule(tf.Module):
             [
                 "request field 'timestamps': give none, or one per entry of 'item_ids'; rows",
                 tf.where(~consistent)[:, 0],
-                "have",
-                tf.boolean_mask(n_times, ~consistent),
-                "timestamps for",
-                tf.boolean_mask(n_sent, ~consistent),
-                "items",
+                "fail; timestamps per row:",
+                n_times,
+                "items per row:",
+                n_sent,
             ],
         )
         with tf.control_dependencies([check]):
@@ -174,7 +174,8 @@ class ServingModule(tf.Module):
         nth_timed = tf.cumsum(tf.cast(with_times, tf.int64), exclusive=True)
         time_index = tf.where(with_times, nth_timed, tf.size(padded_times, tf.int64) - 1)
         time = tf.where(with_times, tf.gather(padded_times, time_index), position)
-        row, index, time, with_times = (tf.boolean_mask(t, known) for t in (row, index, time, with_times))
+        kept = tf.where(known)[:, 0]  # one Where and a gather per tensor (a boolean_mask is ~8 ops)
+        row, index, time, with_times = (tf.gather(t, kept) for t in (row, index, time, with_times))
 
         def canonical():
             # by row, then time, then item index (three stable sorts, last key first)
@@ -191,12 +192,9 @@ class ServingModule(tf.Module):
         first_of_row = tf.concat([[True], row[1:] != row[:-1]], axis=0)
         pause = tf.concat([[False], time[1:] - time[:-1] > self.session_gap], axis=0)
         session_start = first_of_row | (with_times & pause)
-        return (
-            tf.cast(_left_padded(row, index, n_rows, -1), tf.int32),
-            _left_padded(row, tf.cast(session_start, tf.int64), n_rows, 0) > 0,
-            unknown_ids,
-            _left_padded(row, tf.where(with_times, time, -1), n_rows, -1),
-        )
+        columns = tf.stack([index, tf.cast(session_start, tf.int64), tf.where(with_times, time, -1)], axis=1)
+        padded = _left_padded(row, columns, n_rows, fill=[-1, 0, -1])
+        return tf.cast(padded[:, :, 0], tf.int32), padded[:, :, 1] > 0, unknown_ids, padded[:, :, 2]
 
     def seen_mask(self, history: tf.Tensor, exclude: tf.Tensor | None = None) -> tf.Tensor:
         """[B, n_items] True where the item is in the row's history or `exclude` ([B, E] indices, -1
@@ -295,11 +293,15 @@ class ServingModule(tf.Module):
         missing = tf.shape(item_ids)[1] - tf.shape(timestamps)[1]
         times = tf.concat([timestamps, tf.fill(tf.stack([n_rows, missing]), tf.constant(-1, tf.int64))], 1)
         timed = sent & (times >= 0)
+        # flat positions, row-major: a Where and a gather each (a boolean_mask is ~8 ops; string
+        # GatherV2 is a listed host op, GatherNd is not)
+        width = tf.shape(item_ids, out_type=tf.int64)[1]
+        sent_at, timed_at = (tf.where(tf.reshape(m, [-1]))[:, 0] for m in (sent, timed))
         history = self.history(
-            tf.boolean_mask(item_ids, sent),
-            tf.where(sent)[:, 0],
-            tf.boolean_mask(times, timed),
-            tf.where(timed)[:, 0],
+            tf.gather(tf.reshape(item_ids, [-1]), sent_at),
+            sent_at // width,
+            tf.gather(tf.reshape(times, [-1]), timed_at),
+            timed_at // width,
             tf.shape(item_ids, out_type=tf.int64)[0],
         )
         excluded = tf.where(exclude != b"", self.lookup_2d(exclude), tf.constant(-1, tf.int64))
