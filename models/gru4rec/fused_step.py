@@ -37,6 +37,12 @@ def fused_weights(input_kernel, recurrent_kernel, bias) -> FusedGRUWeights:
     return FusedGRUWeights(w_ru, tf.concat([k, u], axis=0), b_ru, bias[2 * h :])
 
 
+def read_once(weights: FusedGRUWeights) -> FusedGRUWeights:
+    """Variables read into tensors before a loop (a variable used in a loop body is read at every
+    use, every step)."""
+    return FusedGRUWeights(*(tf.convert_to_tensor(w) for w in weights))
+
+
 def fused_step(x, state, weights: FusedGRUWeights) -> Any:
     """x [B, D] (the input the weights were made for), state h_{t−1} [B, H] → h_t [B, H], eq. (1)–(4)."""
     return tf.raw_ops.GRUBlockCell(

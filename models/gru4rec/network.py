@@ -11,7 +11,7 @@ from typing import Any
 import keras
 from keras import ops
 
-from movierec.models.gru4rec.fused_step import FusedGRUWeights, at_step, fused_step, fused_weights
+from movierec.models.gru4rec.fused_step import FusedGRUWeights, at_step, fused_step, fused_weights, read_once
 
 UNROLL = 4  # GRU steps per iteration of the inference loop (`GRU4Rec.encode_states`)
 
@@ -233,7 +233,7 @@ class GRU4Rec(keras.Model):
         """
         return self.encode_states(items, reset, mask)[-1]
 
-    def encode_states(self, items, reset, mask, states=None) -> tuple:
+    def encode_states(self, items, reset, mask, states=None, fused=None) -> tuple:
         """`encode` from given per-layer states (a tuple of n_layers [B, H]; zeros when None) → the
         per-layer states after each row's last valid step: how a served session advances its state
         by its new events only.
@@ -244,17 +244,14 @@ class GRU4Rec(keras.Model):
         arithmetic).
         """
         items = ops.cast(items, "int32")
-        inputs, first_layer = self.first_layer_inputs(items)
-        inputs = ops.transpose(inputs, (1, 0, 2))  # time-major, so a step's input is a leading-axis gather
+        inputs = ops.transpose(self.first_layer_inputs(items), (1, 0, 2))  # time-major: a step is a gather
         keep = ops.transpose(1.0 - ops.cast(reset, self.output_weights.dtype))[:, :, None]  # [T, B, 1]
         mask = ops.transpose(ops.cast(mask, "bool"))[:, :, None]
         if states is None:
             states = tuple(ops.zeros((ops.shape(items)[0], self.hidden_size)) for _ in self.cells)
         states = tuple(states)
-        # the layers above read the one below through their own input kernel
-        fused = [first_layer] + [
-            fused_weights(cell.input_kernel, cell.recurrent_kernel, cell.bias) for cell in self.cells[1:]
-        ]
+        fused = self.fused_layers() if fused is None else fused
+        fused = [read_once(layer) for layer in fused]
         # UNROLL steps per loop iteration (a loop iteration costs more than a fused step): the
         # sequences get masked steps in front up to a multiple of UNROLL, which leave the state as is
         width = ops.shape(items)[1]
@@ -281,20 +278,26 @@ class GRU4Rec(keras.Model):
 
         return ops.fori_loop(0, blocks, body, states)
 
-    def first_layer_inputs(self, items) -> tuple[Any, FusedGRUWeights]:
-        """The first GRU layer's inputs for items [B, T] and its fused-step weights: the item vectors
-        [B, T, D] (the embedding, or the output weight rows when tied) with the cell's own kernels;
-        for the 1-of-N input, the input kernel rows [B, T, 3H] (the product with a one-hot vector)
-        with an identity input kernel."""
-        cell = self.cells[0]
+    def first_layer_inputs(self, items) -> Any:
+        """The first GRU layer's inputs for items [B, T]: the item vectors [B, T, D] (the embedding, or
+        the output weight rows when tied), or for the 1-of-N input the input kernel's rows [B, T, 3H]
+        (its product with a one-hot vector; `fused_layers` gives that layer an identity kernel)."""
         if self.one_hot:
-            identity = ops.eye(3 * self.hidden_size, dtype=cell.input_kernel.dtype)
-            weights = fused_weights(identity, cell.recurrent_kernel, cell.bias)
-            return ops.take(cell.input_kernel, items, axis=0), weights
-        vectors = (
-            self.embedding(items) if self.embedding is not None else ops.take(self.output_weights, items, 0)
-        )
-        return vectors, fused_weights(cell.input_kernel, cell.recurrent_kernel, cell.bias)
+            return ops.take(self.cells[0].input_kernel, items, axis=0)
+        if self.embedding is not None:
+            return self.embedding(items)
+        return ops.take(self.output_weights, items, 0)
+
+    def fused_layers(self) -> list[FusedGRUWeights]:
+        """Each layer's fused-step weights (`fused_step`) for the inputs `encode_states` feeds it: the
+        first layer's `first_layer_inputs`, the layers above the hidden state below."""
+        layers = []
+        for n, cell in enumerate(self.cells):
+            kernel = cell.input_kernel
+            if n == 0 and self.one_hot:  # the inputs are already the kernel's rows
+                kernel = ops.eye(3 * self.hidden_size, dtype=kernel.dtype)
+            layers.append(fused_weights(kernel, cell.recurrent_kernel, cell.bias))
+        return layers
 
     def score_sequences(self, items, reset, mask) -> Any:
         """Full-catalogue scores [B, n_items] after padded sequences (see `encode`)."""
