@@ -13,6 +13,11 @@ GRU matmuls and of scoring the B + S candidates) in GFLOP/s, and that as a fract
 dense [B × H]·[H × (B + S)] forward + backward loop reaches on this machine in the same run (the
 roofline: the best this step's shapes can do with TensorFlow's matmul here).
 
+`--profile` fits each `--roofline` configuration once more, for one epoch, under TensorFlow's
+profiler and adds to its row where a step's time goes: per op type, the calls and the summed kernel
+time per step and its share of all ops' time (ops of the two cores summed, so the shares are of busy
+time, not of wall time). Profiling slows the run; that epoch is not timed.
+
 Speed targets live here, not in unit tests: numbers depend on the machine and on what else runs.
 """
 
@@ -85,7 +90,55 @@ def matmul_roofline(batch: int, hidden: int, candidates: int, seconds: float = 3
         n *= 2
 
 
-def roofline_rows(data: str, seed: int, epochs: int) -> list[dict[str, Any]]:
+# trace events that are not kernels: the executor's, the thread pool's, the eager runtime's
+_NOT_KERNELS = ("Process", "ThreadpoolListener", "ExecutorState", "KernelAndDevice", "EagerLocal")
+
+
+def op_time_breakdown(run, steps: int, top: int = 15) -> list[dict[str, Any]]:
+    """Runs `run()` under TensorFlow's profiler; per op type (the `top` costliest): calls and
+    microseconds of kernel time per step (`steps` steps in the run) and the share of all kernels'
+    time, from the profile's XPlane trace (events named "node:OpType")."""
+    import glob
+    import tempfile
+
+    import tensorflow as tf
+    from tensorflow.tsl.profiler.protobuf import xplane_pb2
+
+    with tempfile.TemporaryDirectory() as folder:
+        tf.profiler.experimental.start(folder)
+        try:
+            run()
+        finally:
+            tf.profiler.experimental.stop()
+        (trace,) = glob.glob(f"{folder}/**/*.xplane.pb", recursive=True)
+        space = xplane_pb2.XSpace()
+        with open(trace, "rb") as f:
+            space.ParseFromString(f.read())
+    calls: dict[str, int] = {}
+    picoseconds: dict[str, int] = {}
+    for plane in space.planes:
+        for line in plane.lines:
+            for event in line.events:
+                name = plane.event_metadata[event.metadata_id].name
+                if ":" not in name or name.startswith(_NOT_KERNELS):
+                    continue
+                op = name.rsplit(":", 1)[1]
+                calls[op] = calls.get(op, 0) + 1
+                picoseconds[op] = picoseconds.get(op, 0) + event.duration_ps
+    total = sum(picoseconds.values()) or 1
+    ranked = sorted(picoseconds, key=picoseconds.get, reverse=True)[:top]
+    return [
+        {
+            "op": op,
+            "calls_per_step": round(calls[op] / steps, 1),
+            "us_per_step": round(picoseconds[op] / 1e6 / steps, 1),
+            "share": round(picoseconds[op] / total, 3),
+        }
+        for op in ranked
+    ]
+
+
+def roofline_rows(data: str, seed: int, epochs: int, profile: bool = False) -> list[dict[str, Any]]:
     dataset = load_dataset(resolve_dataset(data))
     _, stream = prepare(dataset, "temporal", seed=seed)
     training = stream.training_data()
@@ -110,6 +163,12 @@ def roofline_rows(data: str, seed: int, epochs: int) -> list[dict[str, Any]]:
                 "fraction_of_roofline": round(achieved / roofline, 3),
             }
         )
+        if profile:
+            one_epoch = {**hparams, "epochs": 1}
+            rows[-1]["op_time_per_step"] = op_time_breakdown(
+                lambda one_epoch=one_epoch: GRU4RecRecommender(**one_epoch).fit(training),
+                steps=max(log["steps"] // epochs, 1),
+            )
         click.echo(json.dumps(rows[-1]))
     return rows
 
@@ -120,12 +179,21 @@ def roofline_rows(data: str, seed: int, epochs: int) -> list[dict[str, Any]]:
 @click.option("--roofline", is_flag=True, help="GRU4Rec's configurations against the matmul roofline.")
 @click.option("--epochs", default=2, show_default=True, help="Epochs per --roofline configuration.")
 @click.option("--output", default=None, help="Write the --roofline rows here as JSON.")
+@click.option("--profile", is_flag=True, help="Add each --roofline configuration's op-time breakdown.")
 @click.option("--seed", default=0, show_default=True)
 def main(
-    data: str, models: tuple[str, ...], roofline: bool, epochs: int, output: str | None, seed: int
+    data: str,
+    models: tuple[str, ...],
+    roofline: bool,
+    epochs: int,
+    output: str | None,
+    profile: bool,
+    seed: int,
 ) -> None:
+    if profile and not roofline:
+        raise click.UsageError("--profile profiles the --roofline configurations: give --roofline")
     if roofline:
-        rows = roofline_rows(data, seed, epochs)
+        rows = roofline_rows(data, seed, epochs, profile)
         if output:
             import tensorflow as tf
 

@@ -42,3 +42,26 @@ def test_variants_are_fitted_per_seed_and_scored_on_both_roles(fixtures_dir: Pat
     for row in rows:
         assert {"validation recall@20", "test recall@20", "seconds_per_epoch"} <= set(row)
         assert 0.0 <= row["validation recall@20"] <= 1.0
+
+
+def test_the_op_profile_finds_the_kernels_a_step_runs():
+    import tensorflow as tf
+
+    roofline = load_benchmark("train_throughput")
+    a = tf.random.stateless_normal([64, 64], seed=[0, 1])
+
+    @tf.function
+    def step(x):
+        return tf.nn.relu(tf.matmul(x, a))
+
+    step(a)  # traced outside the profile
+
+    def run():
+        for _ in range(5):
+            step(a)
+
+    breakdown = {row["op"]: row for row in roofline.op_time_breakdown(run, steps=5)}
+    assert breakdown["MatMul"]["calls_per_step"] == 1.0
+    assert breakdown["Relu"]["calls_per_step"] == 1.0
+    assert all(0 < row["share"] <= 1 for row in breakdown.values())
+    assert sum(row["share"] for row in breakdown.values()) <= 1.001
