@@ -2,7 +2,7 @@
 the checkpoint restored by the SavedModel's restore op, signatures run by `Session.run` on the
 SignatureDef's tensor names (`tensorflow/cc/saved_model/loader.cc`, which TF Serving's
 `SavedModelBundle` uses). `tf.saved_model.load` rebuilds Python objects instead and can hide
-an export that TF Serving cannot run (`keras_variables`); tests and the latency benchmark use this.
+an export that TF Serving cannot run (`keras_variables`); the serving tests use this.
 
     servable = SessionServable("/models/gru4rec/1")
     servable.run("recommend", {"item_ids": np.array([[b"50", b"181"]]), ...})
@@ -46,7 +46,8 @@ class SessionServable:
                 [signature_def.outputs[name].name for name in output_names],
                 [signature_def.inputs[name].name for name in input_names],
             )
-            self._callables[key] = output_names, run
+            dtypes = [tf.as_dtype(signature_def.inputs[name].dtype).as_numpy_dtype for name in input_names]
+            self._callables[key] = output_names, dtypes, run
         return self._callables[key]
 
     def run(self, signature: str, inputs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
@@ -61,9 +62,8 @@ class SessionServable:
                 f"input size does not match signature: inputs {sorted(inputs)} != {sorted(expected)}"
             )
         names = tuple(sorted(inputs))
-        output_names, run = self._callable(signature, names)
-        dtypes = {name: tf.as_dtype(self.signature_defs[signature].inputs[name].dtype) for name in names}
-        values = run(*(np.asarray(inputs[name], dtypes[name].as_numpy_dtype) for name in names))
+        output_names, dtypes, run = self._callable(signature, names)
+        values = run(*(np.asarray(inputs[name], dtype) for name, dtype in zip(names, dtypes, strict=True)))
         return dict(zip(output_names, values, strict=True))
 
     def close(self) -> None:

@@ -6,8 +6,9 @@ r, u = σ([x, h] W_ru + b_ru), c = tanh([x, r ⊙ h] W_c + b_c), h' = u ⊙ h + 
 cell's input kernel [K_z, K_r, K], recurrent kernel [U_z, U_r, U] and bias [b_z, b_r, b]:
 W_ru = [[K_r, −K_z]; [U_r, −U_z]], b_ru = [b_r, −b_z] gives r = eq. (4) and u = σ(−(K_z x + U_z h +
 b_z)) = 1 − z, so h' is eq. (1); W_c = [K; U], b_c = b gives eq. (3) (Hidasi et al. 2016). The same
-multiply-adds as the cell's. Keras has no fused GRU cell op, and the models run on the TensorFlow
-backend only, hence `tf.raw_ops` here (and only here).
+multiply-adds as the cell's, except for the 1-of-N input, whose identity input kernel adds a
+[3H × 3H] product per step (`GRU4Rec.fused_layers`). Keras has no fused GRU cell op, and the models
+run on the TensorFlow backend only, hence `tf.raw_ops` here (and only here).
 """
 
 from __future__ import annotations

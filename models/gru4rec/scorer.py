@@ -50,7 +50,7 @@ class GRU4RecHistoryScorer(keras.Model):
                 *(
                     self.add_weight(
                         shape=tuple(value.shape),
-                        initializer=keras.initializers.Constant(keras.ops.convert_to_numpy(value)),
+                        initializer=keras.initializers.Constant(ops.convert_to_numpy(value)),
                         trainable=False,
                         name=f"fused_{part}_{layer}",
                     )
