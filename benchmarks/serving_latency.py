@@ -7,7 +7,9 @@ weights) — the export (`serving/export.py`, the SavedModel TF Serving loads) i
 and 200 items (no timestamps: one session). Next to it, a NumPy brute force of the same math: the
 GRU over the history (eq. 1-4 of Hidasi et al. 2016, the model's weights), the full-catalogue scores,
 the history masked, the top 10 (argpartition); its top 10 is checked equal to the served one.
-Reports p50/p95/p99 per call (ms), calls/s and rows/s; prints a table and writes it as JSON.
+Reports p50/p95/p99 per call (ms), calls/s and rows/s; prints a table and writes it as JSON. The
+served and the NumPy calls alternate, so the ratio compares the two at the same moments (this
+machine's speed drifts by up to 2× between runs).
 
 The synthetic catalogues map raw ids with a `tf.lookup.StaticHashTable` where the pipeline's export
 holds Transform's vocabulary table (the same lookup kernels): Transform on Beam over 200,000 ids would
@@ -15,6 +17,10 @@ only add minutes. The 1,682-item model's export uses the same table over its ML-
 
     scripts/run python benchmarks/serving_latency.py --data ../shared/data/ml-100k \
         --output runs/serving_latency.json
+
+`--intra-op-threads` / `--inter-op-threads` size TensorFlow's thread pools as TF Serving's flags of the
+same names do (0: TensorFlow's choice, one thread per core each). NumPy's baseline runs on one thread
+except inside BLAS.
 
 Timings are of one run on whatever else the machine is doing: say so when quoting them.
 """
@@ -144,14 +150,18 @@ def percentiles(seconds: list[float], rows: int) -> dict[str, float]:
     }
 
 
-def timed(call, calls: int, warmup: int) -> list[float]:
+def timed_side_by_side(calls: list, n: int, warmup: int) -> list[list[float]]:
+    """Seconds per call of each of `calls`, called in turn n times (after `warmup` rounds): both sides
+    of a comparison see the same moments of a machine whose speed drifts between runs."""
     for _ in range(warmup):
-        call()
-    seconds = []
-    for _ in range(calls):
-        start = time.perf_counter()
-        call()
-        seconds.append(time.perf_counter() - start)
+        for call in calls:
+            call()
+    seconds = [[] for _ in calls]
+    for _ in range(n):
+        for call, times in zip(calls, seconds, strict=True):
+            start = time.perf_counter()
+            call()
+            times.append(time.perf_counter() - start)
     return seconds
 
 
@@ -175,8 +185,9 @@ def measure(name: str, model, items: np.ndarray, folder: str, calls: int, seed: 
             expected, _ = baseline.recommend(history, K)
             same = [i.decode() for i in served["item_ids"].numpy()[0]] == list(items[expected[0]])
             n = calls if batch == 1 else max(calls // 20, 5)
-            tf_seconds = timed(lambda inputs=inputs: recommend(**inputs), n, warmup=5)
-            np_seconds = timed(lambda history=history: baseline.recommend(history, K), n, warmup=2)
+            served_call = lambda inputs=inputs: recommend(**inputs)  # noqa: E731
+            numpy_call = lambda history=history: baseline.recommend(history, K)  # noqa: E731
+            tf_seconds, np_seconds = timed_side_by_side([served_call, numpy_call], n, warmup=5)
             row = {
                 "catalogue": name,
                 "n_items": len(items),
@@ -217,7 +228,34 @@ def table_row(row: dict) -> str:
 )
 @click.option("--output", default=None, help="Write the results as JSON here too.")
 @click.option("--seed", default=0, show_default=True)
-def main(data_dir: str, sizes: str, calls: int, output: str | None, seed: int) -> None:
+@click.option(
+    "--intra-op-threads",
+    default=0,
+    show_default=True,
+    type=click.IntRange(min=0),
+    help="TensorFlow's threads within an op (0: its choice), as tensorflow_model_server's "
+    "--tensorflow_intra_op_parallelism.",
+)
+@click.option(
+    "--inter-op-threads",
+    default=0,
+    show_default=True,
+    type=click.IntRange(min=0),
+    help="TensorFlow's threads running independent ops (0: its choice), as tensorflow_model_server's "
+    "--tensorflow_inter_op_parallelism.",
+)
+def main(
+    data_dir: str,
+    sizes: str,
+    calls: int,
+    output: str | None,
+    seed: int,
+    intra_op_threads: int,
+    inter_op_threads: int,
+) -> None:
+    # before TensorFlow's runtime starts (the first op): its thread pools are made once
+    tf.config.threading.set_intra_op_parallelism_threads(intra_op_threads)
+    tf.config.threading.set_inter_op_parallelism_threads(inter_op_threads)
     results = []
     click.echo(HEADER, err=True)
     with tempfile.TemporaryDirectory() as folder:
@@ -226,7 +264,14 @@ def main(data_dir: str, sizes: str, calls: int, output: str | None, seed: int) -
         for size in (int(s) for s in sizes.split(",") if s):
             model, items = synthetic(size, seed)
             results += measure(f"synthetic-{size // 1000}k", model, items, folder, calls, seed)
-    payload = {"k": K, "threads": os.cpu_count(), "tensorflow": tf.__version__, "results": results}
+    payload = {
+        "k": K,
+        "threads": os.cpu_count(),
+        "intra_op_threads": intra_op_threads,
+        "inter_op_threads": inter_op_threads,
+        "tensorflow": tf.__version__,
+        "results": results,
+    }
     if output:
         with tf.io.gfile.GFile(output, "w") as f:
             f.write(json.dumps(payload, indent=2))

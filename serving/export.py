@@ -196,15 +196,17 @@ class ServingModule(tf.Module):
         padded = _left_padded(row, columns, n_rows, fill=[-1, 0, -1])
         return tf.cast(padded[:, :, 0], tf.int32), padded[:, :, 1] > 0, unknown_ids, padded[:, :, 2]
 
-    def seen_mask(self, history: tf.Tensor, exclude: tf.Tensor | None = None) -> tf.Tensor:
-        """[B, n_items] True where the item is in the row's history or `exclude` ([B, E] indices, -1
-        or `n_items` where none): one scatter of the listed pairs, no B × T × n one-hot."""
+    def without_seen(
+        self, scores: tf.Tensor, history: tf.Tensor, exclude: tf.Tensor | None = None
+    ) -> tf.Tensor:
+        """scores [B, n_items] with -inf where the item is in the row's history or `exclude` ([B, E]
+        indices, -1 or `n_items` where none): one scatter of the listed pairs into the scores, no
+        [B, n_items] mask and no B × T × n one-hot."""
         listed = history if exclude is None else tf.concat([history, tf.cast(exclude, history.dtype)], 1)
         pairs = tf.where((listed >= 0) & (listed < self.n_items))
         items = tf.gather_nd(listed, pairs)
         coordinates = tf.stack([pairs[:, 0], tf.cast(items, tf.int64)], axis=1)
-        shape = tf.cast(tf.stack([tf.shape(listed)[0], self.n_items]), tf.int64)
-        return tf.scatter_nd(coordinates, tf.ones_like(items), shape) > 0
+        return tf.tensor_scatter_nd_update(scores, coordinates, tf.fill(tf.shape(items), -np.inf))
 
     def ranked(
         self, history: tf.Tensor, session_start: tf.Tensor, k: tf.Tensor, exclude: tf.Tensor | None = None
@@ -221,9 +223,9 @@ class ServingModule(tf.Module):
         """`ranked`'s answer from catalogue scores [B, n_items]: the history's and the excluded items
         removed, the top max(k) per row."""
         scores = tf.cast(scores, tf.float32)
-        scores = tf.where(self.seen_mask(history, exclude), tf.constant(-np.inf, tf.float32), scores)
+        scores = self.without_seen(scores, history, exclude)
         k = tf.clip_by_value(k, 0, self.n_items)
-        width = tf.maximum(tf.reduce_max(tf.concat([k, [0]], axis=0)), 0)
+        width = tf.reduce_max(tf.concat([k, [0]], axis=0))  # 0 for an empty batch
         values, indices = tf.math.top_k(scores, k=width)
         beyond = tf.range(width)[None, :] >= k[:, None]
         values = tf.where(beyond, tf.constant(-np.inf, tf.float32), values)
@@ -268,8 +270,13 @@ class ServingModule(tf.Module):
         return {**out, "unknown_ids": unknown_ids, "history_length": _lengths(history)}
 
     def request_history(self, signature: str, item_ids, timestamps, k, exclude) -> tuple:
-        """`recommend`'s (and `update_state`'s) tensor inputs checked and read: `history`'s four
-        answers plus the excluded indices [B, E] (-1 where none)."""
+        """`recommend`'s (and `update_state`'s) tensor inputs checked and read as `history` reads the
+        parsed Examples' — (indices, session_start) [B, T] left-padded (-1 / False) to the longest
+        known history, `unknown_ids` [B] int32, the known items' timestamps [B, T] (-1: padding or
+        untimed) — plus the excluded indices [B, E] (-1 where none). Computed on the dense [B, T]
+        request itself: one lookup, a stable per-row sort that puts the dropped entries first (and,
+        only when some row is timed, the canonical order before it), one batched gather; a short
+        history's cost is its number of small ops."""
         n_rows = tf.shape(item_ids)[0]
         checks = [
             _check(
@@ -288,24 +295,58 @@ class ServingModule(tf.Module):
         ]
         with tf.control_dependencies(checks):
             sent = item_ids != b""
+        width = tf.shape(item_ids)[1]
         # timestamps [B, 0]: none (-1 columns appended, no branch); else one per entry, the padding's
         # ("" entries) ignored; a row whose sent entries all have a negative timestamp has none
-        missing = tf.shape(item_ids)[1] - tf.shape(timestamps)[1]
-        times = tf.concat([timestamps, tf.fill(tf.stack([n_rows, missing]), tf.constant(-1, tf.int64))], 1)
-        timed = sent & (times >= 0)
-        # flat positions, row-major: a Where and a gather each (a boolean_mask is ~8 ops; string
-        # GatherV2 is a listed host op, GatherNd is not)
-        width = tf.shape(item_ids, out_type=tf.int64)[1]
-        sent_at, timed_at = (tf.where(tf.reshape(m, [-1]))[:, 0] for m in (sent, timed))
-        history = self.history(
-            tf.gather(tf.reshape(item_ids, [-1]), sent_at),
-            sent_at // width,
-            tf.gather(tf.reshape(times, [-1]), timed_at),
-            timed_at // width,
-            tf.shape(item_ids, out_type=tf.int64)[0],
+        untimed = tf.fill(tf.stack([n_rows, width - tf.shape(timestamps)[1]]), tf.constant(-1, tf.int64))
+        times = tf.concat([timestamps, untimed], axis=1)
+        n_sent = tf.reduce_sum(tf.cast(sent, tf.int32), axis=1)
+        n_times = tf.reduce_sum(tf.cast(sent & (times >= 0), tf.int32), axis=1)
+        consistent = tf.equal(n_times, 0) | tf.equal(n_times, n_sent)
+        check = _check(
+            tf.reduce_all(consistent),
+            [
+                "request field 'timestamps': give none, or one per entry of 'item_ids'; rows",
+                tf.where(~consistent)[:, 0],
+                "fail; timestamps per row:",
+                n_times,
+                "items per row:",
+                n_sent,
+            ],
         )
+        with tf.control_dependencies([check]):
+            index = self.lookup_2d(item_ids)
+        known = sent & (index < self.n_items)  # the OOV bucket is n_items: unknown ids are dropped
+        unknown_ids = n_sent - tf.reduce_sum(tf.cast(known, tf.int32), axis=1)
+        with_times = n_times > 0
+        # without timestamps the request order is the time order (the column stands in)
+        time = tf.where(with_times[:, None], times, tf.range(width, dtype=tf.int64)[None, :])
+        columns = tf.stack([index, time, tf.cast(known, tf.int64)], axis=2)  # [B, T, 3], int64 for GPUs
+
+        def canonical():
+            # same-second events by item index, then by time (two stable sorts, last key first)
+            order = tf.argsort(index, stable=True)
+            by_time = tf.argsort(tf.gather(time, order, batch_dims=1), stable=True)
+            order = tf.gather(order, by_time, batch_dims=1)
+            return tf.gather(columns, order, batch_dims=1)
+
+        # Untimed rows are already in that order: the usual request skips the sorts.
+        columns = tf.cond(tf.reduce_any(with_times), canonical, lambda: columns)
+        # the dropped entries first, the known ones after in order (top_k keeps equal keys in place),
+        # then only the batch's longest known history: the columns before it hold dropped entries
+        longest = tf.reduce_max(tf.concat([n_sent - unknown_ids, [0]], axis=0))
+        order = tf.math.top_k(1 - tf.cast(columns[:, :, 2], tf.int32), k=width).indices[:, width - longest :]
+        index, time, known = tf.unstack(tf.gather(columns, order, batch_dims=1), axis=2)
+        valid = known > 0
+        # a session opens at a row's first known item, and (timed rows) after a pause > session gap
+        # (padded as bool: Pad has GPU kernels for bool, none for int64)
+        after_valid = tf.pad(valid[:, :-1], [[0, 0], [1, 0]])
+        pause = tf.pad(time[:, 1:] - time[:, :-1] > self.session_gap, [[0, 0], [1, 0]])
+        session_start = valid & (~after_valid | (with_times[:, None] & pause))
+        history = tf.where(valid, tf.cast(index, tf.int32), -1)
+        times = tf.where(valid & with_times[:, None], time, tf.constant(-1, tf.int64))
         excluded = tf.where(exclude != b"", self.lookup_2d(exclude), tf.constant(-1, tf.int64))
-        return (*history, excluded)
+        return history, session_start, unknown_ids, times, excluded
 
     @tf.function(
         input_signature=[

@@ -236,7 +236,8 @@ class GRU4Rec(keras.Model):
     def encode_states(self, items, reset, mask, states=None, fused=None) -> tuple:
         """`encode` from given per-layer states (a tuple of n_layers [B, H]; zeros when None) → the
         per-layer states after each row's last valid step: how a served session advances its state
-        by its new events only.
+        by its new events only. `reset` None: no step zeroes the state (the loop then has no reset
+        arithmetic: a reader of the current session only never resets).
 
         Inference only (no dropout), so the loop body holds only the recurrence: the first layer's
         inputs of every step are one gather before it, and each layer's step is one fused kernel
@@ -245,8 +246,7 @@ class GRU4Rec(keras.Model):
         """
         items = ops.cast(items, "int32")
         inputs = ops.transpose(self.first_layer_inputs(items), (1, 0, 2))  # time-major: a step is a gather
-        keep = ops.transpose(1.0 - ops.cast(reset, self.output_weights.dtype))[:, :, None]  # [T, B, 1]
-        mask = ops.transpose(ops.cast(mask, "bool"))[:, :, None]
+        mask = ops.transpose(ops.cast(mask, "bool"))[:, :, None]  # [T, B, 1]
         if states is None:
             states = tuple(ops.zeros((ops.shape(items)[0], self.hidden_size)) for _ in self.cells)
         states = tuple(states)
@@ -262,15 +262,19 @@ class GRU4Rec(keras.Model):
             padded = ops.pad(sequence, [[front, 0], [0, 0], [0, 0]], constant_values=fill)
             return ops.reshape(padded, (blocks, UNROLL, *ops.shape(sequence)[1:]))
 
-        inputs, keep, mask = in_blocks(inputs, 0.0), in_blocks(keep, 1.0), in_blocks(mask, False)
+        sequences = [in_blocks(inputs, 0.0), in_blocks(mask, False)]
+        if reset is not None:
+            keep = ops.transpose(1.0 - ops.cast(reset, self.output_weights.dtype))[:, :, None]
+            sequences.append(in_blocks(keep, 1.0))
 
         def body(block, states):
-            steps = (ops.unstack(at_step(a, block), UNROLL, axis=0) for a in (inputs, keep, mask))
-            for x, step_keep, step_mask in zip(*steps, strict=True):
+            steps = [ops.unstack(at_step(a, block), UNROLL, axis=0) for a in sequences]
+            for x, step_mask, *step_keep in zip(*steps, strict=True):
+                read = [state * step_keep[0] for state in states] if step_keep else states
                 advanced = []
                 for layer in range(len(self.cells)):
                     below = x if layer == 0 else advanced[-1]
-                    advanced.append(fused_step(below, states[layer] * step_keep, fused[layer]))
+                    advanced.append(fused_step(below, read[layer], fused[layer]))
                 states = tuple(
                     ops.where(step_mask, new, old) for new, old in zip(advanced, states, strict=True)
                 )

@@ -72,12 +72,12 @@ class GRU4RecHistoryScorer(keras.Model):
             first = width - ops.sum(ops.cast(valid, "int32"), axis=1, keepdims=True)
         first = ops.maximum(first, width - self.max_history)
         mask = valid & (column >= first)
-        reset = session_start & mask if self.reset_at_sessions else ops.zeros_like(mask)
         # drop the leading columns no row reads (the histories are right-aligned)
         used = ops.max(ops.sum(ops.cast(mask, "int32"), axis=1))
         skip = width - used
+        reset = (session_start & mask)[:, skip:] if self.reset_at_sessions else None
         hidden = self.gru4rec.encode_states(
-            ops.maximum(items[:, skip:], 0), reset[:, skip:], mask[:, skip:], fused=self.fused
+            ops.maximum(items[:, skip:], 0), reset, mask[:, skip:], fused=self.fused
         )[-1]
         return self.gru4rec.score_all(hidden)
 
@@ -110,7 +110,7 @@ class GRU4RecHistoryScorer(keras.Model):
         """
         network = self.gru4rec
         session_start, mask = ops.cast(session_start, "bool"), ops.cast(mask, "bool")
-        reset = session_start & mask if self.resets_at_sessions else ops.zeros_like(mask)
+        reset = session_start & mask if self.resets_at_sessions else None
         shape = (-1, network.n_layers, network.hidden_size)
         layers = ops.reshape(ops.cast(state, network.output_weights.dtype), shape)
         states = [layers[:, i] for i in range(network.n_layers)]

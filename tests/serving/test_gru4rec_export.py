@@ -93,6 +93,29 @@ class Served:
         self.short = self.long_items[:10]
         n = len(setup.items)
         pad = [""] * 3
+        # one batch of every kind of row, for `recommend` (dense, "" padding anywhere) and as Examples
+        rng = np.random.default_rng(1)
+        tied = rng.permutation(30)  # the user's first 30 events, out of order (ML-100K: same-second ties)
+        later = rng.permutation(np.arange(100, 130))  # a later stretch, also out of order
+        mixed_rows = [
+            (
+                [self.long_items[i] for i in tied] + ["no-such-movie"],
+                [self.long_times[i] for i in tied] + [7],
+            ),
+            ([*self.long_items[40:45], "nor-this"], None),
+            ([self.long_items[i] for i in later], [self.long_times[i] for i in later]),
+            ([], None),
+        ]
+        self.mixed_rows = mixed_rows
+        mixed_width = max(len(items) for items, _ in mixed_rows) + 2
+        mixed_items, mixed_times = [], []
+        for items, times in mixed_rows:  # padding in front, in the middle and behind
+            gap = len(items) // 2
+            row = ["", *list(items[:gap]), "", *list(items[gap:])]
+            mixed_items.append(row + [""] * (mixed_width - len(row)))
+            timed = [-1] * len(items) if times is None else list(times)
+            row_times = [0, *timed[:gap], 0, *timed[gap:]]
+            mixed_times.append(row_times + [0] * (mixed_width - len(row_times)))
         requests = {
             "default": {
                 "long": [
@@ -108,9 +131,15 @@ class Served:
                     history_example([]),
                 ],
                 "empty_batch": [],
+                "mixed": [history_example(items, times) for items, times in mixed_rows],
             },
             "recommend": {
-                "long": ([self.long_items], [self.long_times], [n], np.zeros((1, 0), object)),
+                "long": (  # scrambled too: the canonical order is the signature's to restore
+                    [[self.long_items[i] for i in scrambled]],
+                    [[self.long_times[i] for i in scrambled]],
+                    [n],
+                    np.zeros((1, 0), object),
+                ),
                 "k": (
                     [self.short, self.short, self.short, self.short],
                     np.zeros((4, 0), np.int64),
@@ -123,6 +152,12 @@ class Served:
                     [list(range(13)), [-1] * 3 + [1, 2, 3, 4, 5, 6] + [-1] * 4],
                     [10, 10],
                     np.zeros((2, 0), object),
+                ),
+                "mixed": (
+                    mixed_items,
+                    mixed_times,
+                    [10] * len(mixed_rows),
+                    np.zeros((len(mixed_rows), 0), object),
                 ),
                 "empty_batch": (
                     np.zeros((0, 0), object),
@@ -252,6 +287,22 @@ def test_padding_is_not_history_and_timestamps_order_the_history(served):
     # known items and an unknown one between padding
     assert ids(padded["item_ids"][0]) == ids(short["item_ids"][0])[:10]
     assert padded["history_length"].tolist() == [10, 5] and padded["unknown_ids"].tolist() == [0, 1]
+
+
+def test_recommend_reads_a_mixed_batch_as_the_examples_path_reads_each_row(served):
+    """`recommend` lays out its dense request itself (one sort per row); `serving_default` parses
+    Examples into flat values. Rows with same-second events sent out of order, padding in the middle,
+    unknown ids, no timestamps, several sessions, or nothing at all rank the same on both paths."""
+    tied_times = served.mixed_rows[0][1][:30]
+    assert len(set(tied_times)) < len(tied_times)  # same-second events among them
+    dense, examples = served.answers["recommend"]["mixed"], served.answers["default"]["mixed"]
+    assert dense["history_length"].tolist() == [30, 5, 30, 0]
+    assert dense["unknown_ids"].tolist() == [1, 1, 0, 0]
+    for name in ("history_length", "unknown_ids"):
+        assert dense[name].tolist() == examples[name].tolist(), name
+    for row in range(len(served.mixed_rows)):  # k = 10 asked; the Examples get the export's top 100
+        assert ids(dense["item_ids"][row]) == ids(examples["item_ids"][row])[:10], row
+        np.testing.assert_allclose(dense["scores"][row], examples["scores"][row][:10], rtol=1e-6)
 
 
 def test_a_short_history_costs_only_its_steps(served):
