@@ -147,18 +147,7 @@ class ServingModule(tf.Module):
         of seen items reads them all."""
         index = self.lookup(ids)
         n_sent, n_times = _counts(id_rows, n_rows), _counts(time_rows, n_rows)
-        consistent = tf.equal(n_times, 0) | tf.equal(n_times, n_sent)
-        check = _check(
-            tf.reduce_all(consistent),
-            [
-                "request field 'timestamps': give none, or one per entry of 'item_ids'; rows",
-                tf.where(~consistent)[:, 0],
-                "fail; timestamps per row:",
-                n_times,
-                "items per row:",
-                n_sent,
-            ],
-        )
+        check = _timestamps_check(n_sent, n_times)
         with tf.control_dependencies([check]):
             index = tf.identity(index)
         row = id_rows
@@ -302,18 +291,7 @@ class ServingModule(tf.Module):
         times = tf.concat([timestamps, untimed], axis=1)
         n_sent = tf.reduce_sum(tf.cast(sent, tf.int32), axis=1)
         n_times = tf.reduce_sum(tf.cast(sent & (times >= 0), tf.int32), axis=1)
-        consistent = tf.equal(n_times, 0) | tf.equal(n_times, n_sent)
-        check = _check(
-            tf.reduce_all(consistent),
-            [
-                "request field 'timestamps': give none, or one per entry of 'item_ids'; rows",
-                tf.where(~consistent)[:, 0],
-                "fail; timestamps per row:",
-                n_times,
-                "items per row:",
-                n_sent,
-            ],
-        )
+        check = _timestamps_check(n_sent, n_times)
         with tf.control_dependencies([check]):
             index = self.lookup_2d(item_ids)
         known = sent & (index < self.n_items)  # the OOV bucket is n_items: unknown ids are dropped
@@ -441,6 +419,23 @@ def _check(condition: tf.Tensor, message: list) -> tf.Operation:
         m if isinstance(m, str) or m.dtype in (tf.string, tf.int32) else tf.cast(m, tf.int32) for m in message
     ]
     return tf.debugging.Assert(condition, data, summarize=20)
+
+
+def _timestamps_check(n_sent: tf.Tensor, n_times: tf.Tensor) -> tf.Operation:
+    """Each row has no timestamps or one per sent item (`n_sent`, `n_times` [B]), else the request
+    fails naming the rows and both counts."""
+    consistent = tf.equal(n_times, 0) | tf.equal(n_times, n_sent)
+    return _check(
+        tf.reduce_all(consistent),
+        [
+            "request field 'timestamps': give none, or one per entry of 'item_ids'; rows",
+            tf.where(~consistent)[:, 0],
+            "fail; timestamps per row:",
+            n_times,
+            "items per row:",
+            n_sent,
+        ],
+    )
 
 
 def _lengths(history: tf.Tensor) -> tf.Tensor:
