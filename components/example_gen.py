@@ -34,10 +34,10 @@ from tfx.types import standard_artifacts
 from tfx.types.standard_artifact_utils import encode_split_names
 
 from movierec.components.artifacts import DataReport
-from movierec.constants import SPLIT_OF_ROLE
+from movierec.constants import SPLIT_OF_ROLE, TRAIN
 from movierec.data import Dataset, load_dataset
 from movierec.data.beam_io import CHUNK_BYTES, ReadRatings, checksum_stream, load_report
-from movierec.data.beam_split import KEYED_PROTOCOLS
+from movierec.data.beam_split import KEYED_PROTOCOLS, SplitUser
 from movierec.data.errors import DataError
 from movierec.data.layouts import detect_layout
 from movierec.data.loader import DatasetPlan, plan_dataset
@@ -107,12 +107,40 @@ def to_example(row: dict) -> bytes:
         features["age_band"] = bytes_feature([band(row["age"], AGE_BANDS)])
     if "training_ratings" in row:
         features["activity_band"] = bytes_feature([band(row["training_ratings"], ACTIVITY_BANDS)])
-    if "item_training_ratings" in row:  # Transform weighs title words by it (each movie counts once)
-        features["item_training_ratings"] = int64_feature([row["item_training_ratings"]])
+    if "item_first_training_rating" in row:  # Transform's title words count each movie once by it
+        features["item_first_training_rating"] = int64_feature([row["item_first_training_rating"]])
     for name in ("gender", "occupation"):
         if isinstance(row.get(name), str):
             features[name] = bytes_feature([row[name]])
     return tf.train.Example(features=tf.train.Features(feature=features)).SerializeToString()
+
+
+def first_training_ratings(items: np.ndarray, timestamps: np.ndarray, users: np.ndarray, train: np.ndarray):
+    """int64 [n]: 1 on each item's first training rating — the earliest, same-second ratings by the
+    smaller user id (one per item: the loader rejects duplicate (user, item, timestamp) rows) — else 0.
+
+    Args:
+        items, timestamps, users: [n] the ratings' item ids (any type), timestamps and user ids
+            (numbers: the Beam path compares them as numbers).
+        train: the indices of the training ratings.
+    """
+    order = train[np.lexsort((users[train], timestamps[train], items[train]))]
+    first = order[np.r_[True, items[order][1:] != items[order][:-1]]] if len(order) else order
+    flags = np.zeros(len(items), np.int64)
+    flags[first] = 1
+    return flags
+
+
+def _first_training_events(user: SplitUser) -> Iterator[tuple[int, tuple[int, int]]]:
+    """(item, (timestamp, user)) of the user's earliest training rating of each item: a per-item min
+    over users gives `first_training_ratings`' choice."""
+    train = user.role == TRAIN
+    items, timestamps = user.item[train], user.timestamp[train]
+    order = np.lexsort((timestamps, items))
+    items, timestamps = items[order], timestamps[order]
+    first = np.r_[True, items[1:] != items[:-1]] if len(items) else np.zeros(0, bool)
+    for item, timestamp in zip(items[first].tolist(), timestamps[first].tolist(), strict=True):
+        yield item, (timestamp, user.user)
 
 
 class _LoadAndSplit(beam.DoFn):
@@ -146,9 +174,9 @@ class _LoadAndSplit(beam.DoFn):
         users = table["user_id"].to_numpy()
         per_user = pd.Series(users[split.train]).value_counts()
         table["training_ratings"] = pd.Series(users).map(per_user).fillna(0).astype(np.int64).to_numpy()
-        items = table["item_id"].to_numpy()
-        per_item = pd.Series(items[split.train]).value_counts()
-        table["item_training_ratings"] = pd.Series(items).map(per_item).fillna(0).astype(np.int64).to_numpy()
+        table["item_first_training_rating"] = first_training_ratings(  # ids: decimal strings
+            table["item_id"].to_numpy(), table["timestamp"].to_numpy(), users.astype(np.int64), split.train
+        )
         for name, rows in zip(SPLITS, (split.train, split.validation, split.test), strict=True):
             rows = np.sort(rows)  # file order inside a split; the chronological order is recomputed later
             for start in range(0, len(rows), CHUNK_ROWS):
@@ -184,7 +212,7 @@ class _ToExamples(beam.DoFn):
     def __init__(self, has_items: bool, has_users: bool) -> None:
         self.has_items, self.has_users = has_items, has_users
 
-    def process(self, user, tables, item_counts):
+    def process(self, user, tables, first_ratings):
         items, users = tables
         user_features = users.get(user.user, (None, None, None))
         for item, rating, timestamp, role in zip(
@@ -198,7 +226,9 @@ class _ToExamples(beam.DoFn):
                 "rating": float(np.float32(rating)),  # the interactions table's float32
                 "timestamp": timestamp,
                 "training_ratings": user.training_ratings,
-                "item_training_ratings": item_counts.get(item, 0),
+                "item_first_training_rating": int(
+                    role == TRAIN and first_ratings.get(item) == (timestamp, user.user)
+                ),
             }
             if self.has_items:
                 row["title"], row["year"], row["genres"] = items.get(item, (None, None, None))
@@ -297,10 +327,16 @@ def write_keyed_examples(
     read = p | "ReadRatings" >> ReadRatings(plan, chunk_bytes)
     split = read.events | "Split" >> KEYED_PROTOCOLS[protocol](**split_params)
     tables = p | "SideTables" >> beam.Create([_side_tables(plan)])
+    first_ratings = (
+        split.users
+        | "FirstTrainingEvents" >> beam.FlatMap(_first_training_events)
+        | "FirstTrainingRatings" >> beam.CombinePerKey(min)
+        | "FirstRatingDict" >> beam.combiners.ToDict()
+    )
     outputs = split.users | "ToExamples" >> beam.ParDo(
         _ToExamples(plan.items is not None, plan.users is not None),
         beam.pvalue.AsSingleton(tables),
-        beam.pvalue.AsSingleton(split.item_counts),
+        beam.pvalue.AsSingleton(first_ratings),
     ).with_outputs(*SPLITS)
     for name in SPLITS:
         _ = outputs[name] | f"Write{name}" >> beam.io.WriteToTFRecord(

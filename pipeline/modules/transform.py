@@ -11,9 +11,12 @@ this graph, so they take raw ids and strings. Outputs:
     lower-cased, runs of letters and digits (`title_words`, the same rule as
     `movierec.data.side_features.title_words`, checked on every ML-100K title by a test) — as indices
     of vocabulary `title_word`, -1 padded, cut after TITLE_LENGTH words. The vocabulary keeps words
-    found in at least MIN_WORD_COUNT distinct training movies' titles: each rating's title words are
-    counted once per title and weighted by 1 / its movie's number of training ratings (ExampleGen's
-    `item_training_ratings`), so a movie counts once however often it was rated.
+    found in at least MIN_WORD_COUNT distinct training movies' titles: a title's words are counted
+    once, on the movie's first training rating only (ExampleGen's `item_first_training_rating`, 1 on
+    exactly one training rating per movie), so a movie counts once however often it was rated and
+    the counts are whole numbers: the vocabulary's order (by count, then by word) is the same in
+    every run (weights of 1 / the movie's ratings, the earlier scheme, summed to floats whose last
+    bits depended on how Beam batched them, and reordered words of equal count from run to run).
   - `genre_index` int64 [B, GENRE_SLOTS]: the movie's genres as indices of vocabulary `genre`, -1
     padded ("(no genres listed)" is no genre).
   - `gender_index`, `occupation_index`, `age_band_index` int64 [B]: the user's, -1 where unknown
@@ -108,34 +111,30 @@ def _first_in_row(rows: tf.Tensor, words: tf.Tensor) -> tf.Tensor:
 
 
 def counted_words(
-    rows: tf.Tensor, words: tf.Tensor, item_ratings: tf.Tensor | None
+    rows: tf.Tensor, words: tf.Tensor, first_rating: tf.Tensor | None
 ) -> tuple[tf.Tensor, tf.Tensor | None]:
     """(words [m], weights [m] or None): what the title vocabulary counts — each title's words once,
-    weighted by 1 / the movie's number of training ratings where `item_ratings` [B] is given.
+    weighted by `first_rating` (1 on one training rating per movie, else 0) where it is given.
 
     Args:
         rows: [n] int64, the title (row) of each of `words` [n], in row order.
         words: [n] string, the titles' words.
-        item_ratings: [B] the movies' numbers of training ratings, or None (every rating counts).
+        first_rating: [B] int, 1 where the rating is its movie's first training rating, or None
+            (every rating counts).
     """
     first = _first_in_row(rows, words)
-    if item_ratings is None:
+    if first_rating is None:
         return tf.boolean_mask(words, first), None
-    # each movie once: its ratings share the weight 1
-    per_rating = 1.0 / tf.maximum(tf.cast(item_ratings, tf.float32), 1.0)
-    return tf.boolean_mask(words, first), tf.boolean_mask(tf.gather(per_rating, rows), first)
+    weights = tf.cast(tf.gather(first_rating, rows), tf.float32)  # 0 or 1: exact sums
+    return tf.boolean_mask(words, first), tf.boolean_mask(weights, first)
 
 
-def _title_word_index(title: tf.Tensor, item_ratings: tf.Tensor | None) -> tf.Tensor:
+def _title_word_index(title: tf.Tensor, first_rating: tf.Tensor | None) -> tf.Tensor:
     words = split_words(title)
     rows, positions = words.indices[:, 0], words.indices[:, 1]
-    counted, weights = counted_words(rows, words.values, item_ratings)
+    counted, weights = counted_words(rows, words.values, first_rating)
     vocabulary = tft.vocabulary(
-        counted,
-        weights=weights,
-        # weighted counts are sums of 1/n; half a movie below the threshold absorbs rounding
-        frequency_threshold=MIN_WORD_COUNT - 0.5,
-        vocab_filename="title_word",
+        counted, weights=weights, frequency_threshold=MIN_WORD_COUNT, vocab_filename="title_word"
     )
     index = tft.apply_vocabulary(words.values, vocabulary, num_oov_buckets=1)
     return _padded(rows, positions, index, words.dense_shape[0], TITLE_LENGTH)
@@ -186,9 +185,9 @@ def preprocessing_fn(inputs: dict) -> dict:
     if "genres" in inputs:
         outputs["genre_index"] = _genre_index(inputs["genres"])
     if "title" in inputs:
-        item_ratings = inputs.get("item_training_ratings")
+        first_rating = inputs.get("item_first_training_rating")
         outputs["title_word_index"] = _title_word_index(
-            _dense(inputs["title"], ""), None if item_ratings is None else _dense(item_ratings, 1)
+            _dense(inputs["title"], ""), None if first_rating is None else _dense(first_rating, 0)
         )
     for raw, transformed in USER_FIELDS.items():
         if raw in inputs:

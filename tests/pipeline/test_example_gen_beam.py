@@ -91,6 +91,22 @@ def test_ml100k_examples_and_report_equal_the_single_worker_path(ml100k_dir, tmp
     assert (split["validation"], split["test"]) == (len(new["eval"]), len(new["test"]))
     assert sum(split["dropped"].values()) > 0  # evaluation events of unseen users/items, counted
     assert new_report["load"]["total_rejected"] == 0 and "rejected_rows" not in metrics
+    # one flagged rating per training movie (Transform counts its title once), the earliest
+    flagged, earliest = {}, {}
+    for record in new["train"]:
+        feature = tf.train.Example.FromString(record).features.feature
+        item, time = feature["item_id"].bytes_list.value[0], feature["timestamp"].int64_list.value[0]
+        user = int(feature["user_id"].bytes_list.value[0])
+        earliest[item] = min(earliest.get(item, (time, user)), (time, user))
+        if feature["item_first_training_rating"].int64_list.value[0]:
+            assert item not in flagged
+            flagged[item] = (time, user)
+    assert flagged == earliest
+    for name in ("eval", "test"):
+        assert not any(
+            tf.train.Example.FromString(r).features.feature["item_first_training_rating"].int64_list.value[0]
+            for r in new[name]
+        )
 
 
 def ml100k_rows(ml100k_dir: Path, count: int) -> list[bytes]:

@@ -31,7 +31,7 @@ def test_title_words_in_the_graph_equal_the_command_lines_on_every_ml100k_title(
     assert [[w.decode() for w in row] for row in graph] == [title_words(t) for t in titles]
 
 
-def _interaction(user, item, title, genres, rating=4.0, gender=None, item_ratings=1, **extra):
+def _interaction(user, item, title, genres, rating=4.0, gender=None, first_rating=1, **extra):
     row = {
         "user_id": [user],
         "item_id": [item],
@@ -39,7 +39,7 @@ def _interaction(user, item, title, genres, rating=4.0, gender=None, item_rating
         "timestamp": [1],
         "title": [title],
         "genres": list(genres),
-        "item_training_ratings": [item_ratings],
+        "item_first_training_rating": [first_rating],
         "gender": [gender] if gender else [],
     }
     return row | extra
@@ -52,9 +52,9 @@ def transformed(tmp_path_factory):
     # "star" is in 2 movies' titles; "wars" in one movie rated 3 times (counted once); "tora" 3 times in
     # one title (once); "heat" in 2 movies
     rows = [
-        _interaction("u1", "1", "Star Wars (1977)", ["Action", "Sci-Fi"], gender="M", item_ratings=3),
-        _interaction("u2", "1", "Star Wars (1977)", ["Action", "Sci-Fi"], gender="F", item_ratings=3),
-        _interaction("u3", "1", "Star Wars (1977)", ["Action", "Sci-Fi"], item_ratings=3),
+        _interaction("u1", "1", "Star Wars (1977)", ["Action", "Sci-Fi"], gender="M"),
+        _interaction("u2", "1", "Star Wars (1977)", ["Action", "Sci-Fi"], gender="F", first_rating=0),
+        _interaction("u3", "1", "Star Wars (1977)", ["Action", "Sci-Fi"], first_rating=0),
         _interaction("u1", "2", "Star Trek (1979)", ["Sci-Fi"], gender="M"),
         _interaction("u1", "3", "Tora! Tora! Tora! (1970)", ["War"], gender="M"),
         _interaction("u2", "4", "Heat (1995)", ["(no genres listed)"], gender="F"),
@@ -134,27 +134,24 @@ def _ragged_named_genres(genres) -> tf.RaggedTensor:
     return tf.ragged.boolean_mask(genres, (genres != transform.NO_GENRES) & (genres != ""))
 
 
-def _ragged_counted_words(words: tf.RaggedTensor, item_ratings):
+def _ragged_counted_words(words: tf.RaggedTensor, first_rating):
     rows = tf.strings.as_string(words.value_rowids())
     keys, group = tf.unique(tf.strings.join([rows, words.flat_values], separator="\x00"))
     least = tf.math.unsorted_segment_min(tf.range(tf.size(group)), group, tf.size(keys))
     first = tf.scatter_nd(tf.expand_dims(least, 1), tf.ones_like(least, tf.bool), tf.shape(group))
     counted = tf.boolean_mask(words.flat_values, first)
     weights = None
-    if item_ratings is not None:
-        per_rating = 1.0 / tf.maximum(tf.cast(item_ratings, tf.float32), 1.0)
+    if first_rating is not None:
+        per_rating = tf.cast(first_rating, tf.float32)
         weights = tf.boolean_mask(tf.gather(per_rating, words.value_rowids()), first)
     return counted, weights
 
 
-def _ragged_title_word_index(title, item_ratings):
+def _ragged_title_word_index(title, first_rating):
     words = _ragged_words(title)
-    counted, weights = _ragged_counted_words(words, item_ratings)
+    counted, weights = _ragged_counted_words(words, first_rating)
     vocabulary = tft.vocabulary(
-        counted,
-        weights=weights,
-        frequency_threshold=transform.MIN_WORD_COUNT - 0.5,
-        vocab_filename="title_word",
+        counted, weights=weights, frequency_threshold=transform.MIN_WORD_COUNT, vocab_filename="title_word"
     )
     index = tft.apply_vocabulary(words.flat_values, vocabulary, num_oov_buckets=1)
     return _ragged_padded(words.with_flat_values(index), TITLE_LENGTH)
@@ -166,10 +163,10 @@ def _ragged_preprocessing_fn(inputs: dict) -> dict:
     named = _ragged_named_genres(inputs["genres"])
     index = tft.compute_and_apply_vocabulary(named.flat_values, num_oov_buckets=1, vocab_filename="genre")
     outputs["genre_index"] = _ragged_padded(named.with_flat_values(index), transform.GENRE_SLOTS)
-    item_ratings = inputs.get("item_training_ratings")
+    first_rating = inputs.get("item_first_training_rating")
     outputs["title_word_index"] = _ragged_title_word_index(
         transform._dense(inputs["title"], ""),
-        None if item_ratings is None else transform._dense(item_ratings, 1),
+        None if first_rating is None else transform._dense(first_rating, 0),
     )
     return outputs
 
@@ -285,15 +282,15 @@ def _analyse(fn, rows, folder):
 
 def test_transform_outputs_and_vocabularies_equal_the_ragged_implementations_on_ml100k(ml100k_dir, tmp_path):
     titles, genres = _movies(ml100k_dir)
-    # one rating per movie and a second for every third. Without `item_training_ratings`: the weighted
-    # counts (sums of 1/n, accumulated in an order Beam chooses) differ in their last bits from run to
-    # run, which reorders words of equal count in the vocabulary — the ragged implementation's too —
-    # so the weighted analyzer's inputs are compared in the test above, and here the integer counts.
+    # one rating per movie and a second for every third (not its first: weight 0). The weighted counts
+    # are whole numbers, so both implementations order the vocabulary the same in every run (with the
+    # earlier weights of 1 / the movie's ratings they did not: float sums whose last bits Beam's
+    # batching decided)
     ids = [str(k + 1) for k in range(len(titles))]
     rows = [
-        {k: v for k, v in _interaction("u1", item, title, row).items() if k != "item_training_ratings"}
+        _interaction(f"u{rating}", item, title, row, first_rating=int(rating == 0))
         for k, (item, title, row) in enumerate(zip(ids, titles, genres, strict=True))
-        for _ in range(1 + (k % 3 == 0))
+        for rating in range(1 + (k % 3 == 0))
     ]
     new, new_output = _analyse(preprocessing_fn, rows, str(tmp_path / "new"))
     old, old_output = _analyse(_ragged_preprocessing_fn, rows, str(tmp_path / "old"))

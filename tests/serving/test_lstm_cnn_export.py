@@ -88,10 +88,12 @@ def interactions(seed: int = 0) -> list[dict]:
                     "occupation": occupation,
                 }
             )
-    counts = {}
-    for row in rows:
-        counts[row["item_id"]] = counts.get(row["item_id"], 0) + 1
-    return [row | {"item_training_ratings": counts[row["item_id"]]} for row in rows]
+    seen = set()
+    flagged = []
+    for row in rows:  # the first of each movie's ratings (in the list's order) counts its title
+        flagged.append(row | {"item_first_training_rating": int(row["item_id"] not in seen)})
+        seen.add(row["item_id"])
+    return flagged
 
 
 def write_side_tables(folder, rows: list[dict]) -> str:
