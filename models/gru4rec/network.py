@@ -57,18 +57,20 @@ class SessionGRUCell(keras.layers.Layer):
         """`call` on an input projection that already holds the bias (inference adds it once for a
         whole sequence): x [B, 3H], state h_{t−1} [B, H] → h_t [B, H]. `kernels`: `split_kernels()`,
         read once outside a loop over steps."""
-        h = self.units
         u_zr, u = self.split_kernels() if kernels is None else kernels
-        recurrent = ops.matmul(state, u_zr)
-        z = ops.sigmoid(x[:, :h] + recurrent[:, :h])  # eq. (2)
-        r = ops.sigmoid(x[:, h : 2 * h] + recurrent[:, h:])  # eq. (4)
-        candidate = ops.tanh(x[:, 2 * h :] + ops.matmul(r * state, u))  # eq. (3)
+        # splits, not slices: a split's gradient is one concatenation, a slice's a zero-filled tensor
+        # of the whole input per slice, summed (a tenth of a training step's kernel time)
+        x_z, x_r, x_c = ops.split(x, 3, axis=1)
+        recurrent_z, recurrent_r = ops.split(ops.matmul(state, u_zr), 2, axis=1)
+        z = ops.sigmoid(x_z + recurrent_z)  # eq. (2)
+        r = ops.sigmoid(x_r + recurrent_r)  # eq. (4)
+        candidate = ops.tanh(x_c + ops.matmul(r * state, u))  # eq. (3)
         return (1.0 - z) * state + z * candidate  # eq. (1)
 
     def split_kernels(self) -> tuple[Any, Any]:
         """The recurrent kernel's [U_z; U_r] [H, 2H] and U [H, H] parts."""
-        h = self.units
-        return self.recurrent_kernel[:, : 2 * h], self.recurrent_kernel[:, 2 * h :]
+        u_zr, u = ops.split(self.recurrent_kernel, [2 * self.units], axis=1)
+        return u_zr, u
 
     def get_config(self) -> dict[str, Any]:
         return {**super().get_config(), "units": self.units, "input_dim": self.input_dim}

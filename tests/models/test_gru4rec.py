@@ -269,3 +269,41 @@ def test_serving_scorer_reads_a_history_exactly_as_evaluation_reads_the_context(
             starts[q, -p:] = seq.session_start[rows]
     served = np.asarray(model.history_scorer()({"items": items, "session_start": starts}))
     np.testing.assert_allclose(served, expected, atol=1e-5)
+
+
+def _sliced_recurrence(x, state, recurrent_kernel, h):
+    """eq. (1)–(4) with slices, the cell's formulation until 2026-11-30 (the README's GRU4Rec
+    figures were measured with it)."""
+    recurrent = ops.matmul(state, recurrent_kernel[:, : 2 * h])
+    z = ops.sigmoid(x[:, :h] + recurrent[:, :h])
+    r = ops.sigmoid(x[:, h : 2 * h] + recurrent[:, h:])
+    candidate = ops.tanh(x[:, 2 * h :] + ops.matmul(r * state, recurrent_kernel[:, 2 * h :]))
+    return (1.0 - z) * state + z * candidate
+
+
+def test_the_cells_splits_give_the_sliced_recurrences_values_and_gradients_bit_for_bit():
+    """The cell splits its gates (a split's gradient is one concatenation, cheaper than the
+    zero-filled tensors of slices): training must not move by one bit, or the README's figures would
+    need re-measuring."""
+    import tensorflow as tf
+
+    model = GRU4Rec(30, hidden_size=16, embedding_dim=6)
+    model.step(np.array([0]), model.initial_state(1))  # builds the weights
+    cell = model.cells[0]
+    rng = np.random.default_rng(0)
+    x = tf.constant(rng.normal(size=(7, 48)).astype(np.float32))
+    state = tf.constant(rng.normal(size=(7, 16)).astype(np.float32))
+    upstream = tf.constant(rng.normal(size=(7, 16)).astype(np.float32))
+    answers = []
+    for recurrence in (
+        lambda: cell.recur(x, state),
+        lambda: _sliced_recurrence(x, state, cell.recurrent_kernel, 16),
+    ):
+        with tf.GradientTape() as tape:
+            tape.watch([x, state])
+            out = recurrence()
+            loss = tf.reduce_sum(out * upstream)
+        grads = tape.gradient(loss, [x, state, cell.recurrent_kernel])
+        answers.append([out.numpy()] + [g.numpy() for g in grads])
+    for split, sliced in zip(*answers, strict=True):
+        np.testing.assert_array_equal(split, sliced)
