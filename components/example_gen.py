@@ -132,14 +132,13 @@ def first_training_ratings(items: np.ndarray, timestamps: np.ndarray, users: np.
 
 
 def _first_training_events(user: SplitUser) -> Iterator[tuple[int, tuple[int, int]]]:
-    """(item, (timestamp, user)) of the user's earliest training rating of each item: a per-item min
-    over users gives `first_training_ratings`' choice."""
-    train = user.role == TRAIN
-    items, timestamps = user.item[train], user.timestamp[train]
-    order = np.lexsort((timestamps, items))
-    items, timestamps = items[order], timestamps[order]
-    first = np.r_[True, items[1:] != items[:-1]] if len(items) else np.zeros(0, bool)
-    for item, timestamp in zip(items[first].tolist(), timestamps[first].tolist(), strict=True):
+    """(item, (timestamp, user)) of the user's earliest training rating of each item
+    (`first_training_ratings` over the user's events): a per-item min over users gives its choice
+    over all users."""
+    train = np.flatnonzero(user.role == TRAIN)
+    users = np.full(len(user.item), user.user, np.int64)
+    flagged = np.flatnonzero(first_training_ratings(user.item, user.timestamp, users, train))
+    for item, timestamp in zip(user.item[flagged].tolist(), user.timestamp[flagged].tolist(), strict=True):
         yield item, (timestamp, user.user)
 
 
