@@ -27,17 +27,28 @@ def read_user_histories(file_patterns: str | list[str]) -> dict[str, np.ndarray]
     """Flat arrays of every history in the files: `user_id` per history, event arrays + `lengths`."""
     patterns = [file_patterns] if isinstance(file_patterns, str) else list(file_patterns)
     files = sorted(f for pattern in patterns for f in tf.io.gfile.glob(pattern))
-    columns: dict[str, list] = {name: [] for name in _SPEC}
-    columns["lengths"] = []
+    batches = []
     if files:
         dataset = tf.data.TFRecordDataset(files, compression_type="GZIP").batch(4096)
-        for batch in dataset.map(lambda records: tf.io.parse_example(records, _SPEC)):
-            columns["user_id"].append(batch["user_id"].numpy().astype(str))
-            items = tf.RaggedTensor.from_sparse(batch["item_ids"])
-            columns["lengths"].append(items.row_lengths().numpy())
-            columns["item_ids"].append(items.flat_values.numpy().astype(str))
-            for name in ("timestamps", "ratings", "roles", "session_start"):
-                columns[name].append(batch[name].values.numpy())
+        batches = dataset.map(lambda records: tf.io.parse_example(records, _SPEC))
+    return _columns(batches)
+
+
+def parse_user_histories(records: list[bytes]) -> dict[str, np.ndarray]:
+    """`read_user_histories` of serialized user-history Examples (e.g. a Beam worker's batch)."""
+    return _columns([tf.io.parse_example(tf.constant(records, dtype=tf.string), _SPEC)] if records else [])
+
+
+def _columns(parsed_batches) -> dict[str, np.ndarray]:
+    columns: dict[str, list] = {name: [] for name in _SPEC}
+    columns["lengths"] = []
+    for batch in parsed_batches:
+        columns["user_id"].append(batch["user_id"].numpy().astype(str))
+        items = tf.RaggedTensor.from_sparse(batch["item_ids"])
+        columns["lengths"].append(items.row_lengths().numpy())
+        columns["item_ids"].append(items.flat_values.numpy().astype(str))
+        for name in ("timestamps", "ratings", "roles", "session_start"):
+            columns[name].append(batch[name].values.numpy())
     empty = {
         "user_id": str,
         "item_ids": str,

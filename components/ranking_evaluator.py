@@ -22,6 +22,10 @@ The rule (`decide`), on the validation users and `metric`:
 
 `metrics.json` in the ModelEvaluation artifact holds every model's metrics per split, the paired
 differences (candidate − each other model, every metric, per split) and the decision with its reason.
+
+The users are scored on Beam in batches (`movierec.components.user_scoring`); only per-user sums are
+joined (`per_user/<split>.npz` in the ModelEvaluation artifact), and they give the means and the
+bootstrap of one pass over all queries.
 """
 
 import json
@@ -29,16 +33,31 @@ import os
 from dataclasses import dataclass
 from typing import Any
 
+import apache_beam as beam
 import numpy as np
 import tensorflow as tf
 import tensorflow_transform as tft
 from tfx.components.evaluator import constants as evaluator_constants
-from tfx.dsl.component.experimental.annotations import InputArtifact, OutputArtifact, Parameter
+from tfx.dsl.component.experimental.annotations import (
+    BeamComponentParameter,
+    InputArtifact,
+    OutputArtifact,
+    Parameter,
+)
 from tfx.dsl.component.experimental.decorators import component
 from tfx.types import standard_artifacts
 
 from movierec.components.histories import read_user_histories, stream_from_histories, vocabulary
 from movierec.components.id_space import VOCABULARY_FILE, InVocabulary, ModelVocabulary
+from movierec.components.user_scoring import (
+    LATEST_BLESSED,
+    Contenders,
+    ScoredUsers,
+    ScoreUserBatch,
+    counts_baseline,
+    score_split,
+    training_item_counts,
+)
 from movierec.constants import (
     DEFAULT_METRIC,
     DEFAULT_SESSION_GAP,
@@ -48,14 +67,11 @@ from movierec.constants import (
     TRAIN,
     VALIDATION,
 )
-from movierec.data.stream import build_queries
-from movierec.evaluation import RankingAccumulator
-from movierec.evaluation.bootstrap import paired_difference
-from movierec.evaluation.experiment import EvaluationSettings, evaluate_ranking, evaluate_ratings
-from movierec.models import RatingPredictor, build_model, load_model
+from movierec.evaluation.experiment import EvaluationSettings
+from movierec.models import build_model, load_model, save_model
 
 RECOMMENDER_DIR = "recommender"  # where the Trainer module writes movierec's own format
-LATEST_BLESSED = "latest_blessed"
+PER_USER_DIR = "per_user"  # the evaluation artifact's per-user metric sums, one .npz per split
 BOOTSTRAP_RESAMPLES = 1000  # paired user-bootstrap draws (seed 0: the same decision on a re-run)
 
 
@@ -119,28 +135,11 @@ def same_artifact(a: Any, b: Any) -> bool:
     return a.uri.rstrip("/") == b.uri.rstrip("/")
 
 
-def paired(
-    a: RankingAccumulator, b: RankingAccumulator, query_users: np.ndarray, confidence: float
-) -> dict[str, dict[str, float]]:
-    """Paired user-bootstrap of mean(a) − mean(b) for every metric, both scored on the same queries."""
-    rows = a.query_rows()
-    if not np.array_equal(rows, b.query_rows()):
-        raise ValueError("the two models were scored on different queries: their results cannot be paired")
-    return paired_difference(
-        a.per_query(),
-        b.per_query(),
-        groups=query_users[rows],
-        n_resamples=BOOTSTRAP_RESAMPLES,
-        level=confidence,
-        seed=0,
-    )
-
-
 def _latest_blessed(
     candidate_artifact: Any, blessed_artifact: Any, items: np.ndarray, users: np.ndarray
-) -> tuple[dict[str, Any], InVocabulary | None]:
-    """What the report says about the latest blessed model, and the model to score (None when it is
-    the candidate itself, or cannot be compared)."""
+) -> tuple[dict[str, Any], str | None]:
+    """What the report says about the latest blessed model, and its folder to score it from (None when
+    it is the candidate itself, or cannot be compared)."""
     about: dict[str, Any] = {"model_id": blessed_artifact.id, "uri": blessed_artifact.uri}
     if same_artifact(candidate_artifact, blessed_artifact):
         return {**about, "same_as_candidate": True}, None
@@ -148,11 +147,11 @@ def _latest_blessed(
     saved = ModelVocabulary.load(directory)
     if saved is None:  # trained before the Trainer saved vocabularies: its indices mean nothing here
         return {**about, "comparable": False, "why": f"no {VOCABULARY_FILE} in {directory}"}, None
-    model = InVocabulary(load_model(directory), saved, items, users)
-    return {**about, "comparable": True, "coverage": model.coverage()}, model
+    coverage = InVocabulary(load_model(directory), saved, items, users).coverage()
+    return {**about, "comparable": True, "coverage": coverage}, directory
 
 
-@component
+@component(use_beam=True)
 def RankingEvaluator(
     model: InputArtifact[standard_artifacts.Model],
     user_histories: InputArtifact[standard_artifacts.Examples],
@@ -167,54 +166,58 @@ def RankingEvaluator(
     baseline: Parameter[str] = "pop",
     query_mode: Parameter[str] = "next-item",
     session_gap: Parameter[int] = DEFAULT_SESSION_GAP,
+    users_per_batch: Parameter[int] = 256,
     code_fingerprint: Parameter[str] = "",
+    beam_pipeline: BeamComponentParameter[beam.Pipeline] = None,
 ) -> None:
+    """See the module doc. `users_per_batch` users are scored at once on a Beam worker."""
     del code_fingerprint  # only keys the cache (movierec.pipeline.fingerprint): changed code re-runs it
     if not 0.0 < regression_confidence < 1.0:
         raise ValueError(f"regression_confidence must be in (0, 1), got {regression_confidence}")
     if regression_tolerance < 0.0:
         raise ValueError(f"regression_tolerance must be >= 0, got {regression_tolerance}")
+    if users_per_batch < 1:
+        raise ValueError(f"users_per_batch must be >= 1, got {users_per_batch}")
     transform_output = tft.TFTransformOutput(transform_graph.uri)
     items, users = vocabulary(transform_output, "item_id"), vocabulary(transform_output, "user_id")
-
-    def stream(split: str):
-        return stream_from_histories(
-            read_user_histories(_split_files(user_histories, split)), items, users, session_gap
+    baseline_dir = None
+    if not counts_baseline(baseline):  # trained here, in one place, as the Trainer trains the candidate
+        training = stream_from_histories(
+            read_user_histories(_split_files(user_histories, SPLIT_OF_ROLE[TRAIN])), items, users, session_gap
         )
-
-    candidate = load_model(os.path.join(model.uri, RECOMMENDER_DIR))
-    trained_baseline = build_model(baseline).fit(stream(SPLIT_OF_ROLE[TRAIN]).training_data())
-    baseline_name = f"baseline:{baseline}"
-    contenders = {"candidate": candidate, baseline_name: trained_baseline}
+        baseline_dir = os.path.join(evaluation.uri, "baseline")
+        save_model(build_model(baseline).fit(training.training_data()), baseline_dir)
     previous: dict[str, Any] | None = None
+    previous_dir = None
     if baseline_model is not None:
-        previous, previous_model = _latest_blessed(model, baseline_model, items, users)
-        if previous_model is not None:
-            contenders[LATEST_BLESSED] = previous_model
+        previous, previous_dir = _latest_blessed(model, baseline_model, items, users)
+    contenders = Contenders(os.path.join(model.uri, RECOMMENDER_DIR), baseline, baseline_dir, previous_dir)
+
+    summaries = {}
+    with beam_pipeline as p:
+        item_counts = training_item_counts(
+            p | "ReadTraining" >> beam.io.ReadFromTFRecord(_split_files(user_histories, SPLIT_OF_ROLE[TRAIN]))
+        )
+        for role in (VALIDATION, TEST):
+            split = SPLIT_OF_ROLE[role]
+            summaries[split] = os.path.join(evaluation.uri, PER_USER_DIR, f"{split}.npz")
+            settings = EvaluationSettings(role=ROLE_NAMES[role], query_mode=query_mode)
+            scorer = ScoreUserBatch(contenders, items, users, role, settings, session_gap)
+            records = p | f"Read{split}" >> beam.io.ReadFromTFRecord(_split_files(user_histories, split))
+            score_split(records, item_counts, scorer, users_per_batch, summaries[split], split)
 
     results: dict[str, dict[str, dict[str, float]]] = {}
     differences: dict[str, dict[str, dict[str, dict[str, float]]]] = {}
-    for role in (VALIDATION, TEST):
-        split = SPLIT_OF_ROLE[role]
-        events = stream(split)
-        settings = EvaluationSettings(role=ROLE_NAMES[role], query_mode=query_mode)
-        queries = build_queries(events, role, query_mode)
-        accumulators = {
-            name: evaluate_ranking(recommender, events, queries, settings)
-            for name, recommender in contenders.items()
-        }
-        for name, accumulator in accumulators.items():
-            results.setdefault(name, {})[split] = accumulator.result()
-            if isinstance(contenders[name], RatingPredictor):  # RMSE/MAE too, on the same users
-                results[name][split].update(evaluate_ratings(contenders[name], events, role))
-            if name != "candidate":
-                differences.setdefault(f"candidate - {name}", {})[split] = paired(
-                    accumulators["candidate"], accumulator, queries.users, regression_confidence
-                )
+    for split, path in summaries.items():
+        scored = ScoredUsers.load(path)
+        for name, values in scored.results().items():
+            results.setdefault(name, {})[split] = values
+        for name, values in scored.differences(regression_confidence, BOOTSTRAP_RESAMPLES).items():
+            differences.setdefault(name, {})[split] = values
 
     validation = {name: r[SPLIT_OF_ROLE[VALIDATION]][metric] for name, r in results.items()}
     regression = None
-    if LATEST_BLESSED in contenders:
+    if previous_dir is not None:
         versus = differences[f"candidate - {LATEST_BLESSED}"][SPLIT_OF_ROLE[VALIDATION]][metric]
         regression = Regression(
             previous=validation[LATEST_BLESSED],
@@ -227,7 +230,7 @@ def RankingEvaluator(
     blessed, reason = decide(
         metric,
         validation["candidate"],
-        validation[baseline_name],
+        validation[contenders.baseline_name],
         margin,
         regression,
         regression_tolerance,

@@ -126,23 +126,54 @@ def resampled_means(
     n_groups = int(group_of.max()) + 1
 
     values = np.column_stack(columns)
-    undefined = np.isnan(values)
-    values[undefined] = 0.0
-    defined = (~undefined).astype(np.float64)
     if groups is None:
-        sums_by_group, counts_by_group = values, defined
-    else:  # per group: the sum of its queries' values and how many of them are defined, per metric
-        sums_by_group = np.column_stack(
-            [np.bincount(group_of, weights=values[:, j], minlength=n_groups) for j in range(len(names))]
-        )
-        counts_by_group = np.column_stack(
-            [np.bincount(group_of, weights=defined[:, j], minlength=n_groups) for j in range(len(names))]
-        )
-    del undefined
+        undefined = np.isnan(values)
+        values[undefined] = 0.0
+        sums_by_group, counts_by_group = values, (~undefined).astype(np.float64)
+    else:
+        sums_by_group, counts_by_group = group_sums(values, group_of, n_groups)
+    return names, resampled_group_means(sums_by_group, counts_by_group, n_resamples=n_resamples, seed=seed)
 
+
+def group_sums(values: np.ndarray, group_of: np.ndarray, n_groups: int) -> tuple[np.ndarray, np.ndarray]:
+    """Per group and metric, the sum of its queries' defined values and how many are defined
+    ([n_groups, metrics] each) from per-query `values` [queries, metrics] (NaN = undefined) and each
+    query's group index. Values are added in query order, so a group's sum does not depend on which
+    other groups were summarised with it."""
+    undefined = np.isnan(values)
+    values = np.where(undefined, 0.0, values)
+    defined = (~undefined).astype(np.float64)
+    sums = np.column_stack(
+        [np.bincount(group_of, weights=values[:, j], minlength=n_groups) for j in range(values.shape[1])]
+    )
+    counts = np.column_stack(
+        [np.bincount(group_of, weights=defined[:, j], minlength=n_groups) for j in range(values.shape[1])]
+    )
+    return sums.reshape(n_groups, values.shape[1]), counts.reshape(n_groups, values.shape[1])
+
+
+def resampled_group_means(
+    sums_by_group: np.ndarray, counts_by_group: np.ndarray, *, n_resamples: int = 1000, seed: int = 0
+) -> np.ndarray:
+    """Bootstrap means [n_resamples, metrics] from per-group sums and defined counts [groups, metrics]
+    (groups drawn with replacement; NaN where a resample has no defined value). The draws depend only
+    on the number of groups and `seed`: the same groups, summarised in one place or in many, give the
+    same resamples."""
+    if isinstance(n_resamples, bool) or not isinstance(n_resamples, int) or n_resamples < 1:
+        raise ValueError(f"n_resamples must be a positive integer, got {n_resamples!r}")
+    sums_by_group = np.asarray(sums_by_group, dtype=np.float64)
+    counts_by_group = np.asarray(counts_by_group, dtype=np.float64)
+    if sums_by_group.ndim != 2 or sums_by_group.shape != counts_by_group.shape:
+        raise ValueError(
+            f"sums and counts must both be [groups, metrics], got {sums_by_group.shape} and "
+            f"{counts_by_group.shape}"
+        )
+    n_groups, n_metrics = sums_by_group.shape
+    if n_groups == 0:
+        return np.full((n_resamples, n_metrics), math.nan)
     rng = np.random.default_rng(seed)
     step = max(1, _RESAMPLE_BUDGET // n_groups)
-    means = np.empty((n_resamples, len(names)), dtype=np.float64)
+    means = np.empty((n_resamples, n_metrics), dtype=np.float64)
     index_dtype = np.int32 if n_groups < 2**31 else np.int64  # 32-bit draws are about twice as fast
     weights = np.empty((min(step, n_resamples), n_groups), dtype=np.float64)
     for lo in range(0, n_resamples, step):
@@ -154,7 +185,7 @@ def resampled_means(
         del draws
         with np.errstate(invalid="ignore", divide="ignore"):
             means[lo : lo + size] = (weights[:size] @ sums_by_group) / (weights[:size] @ counts_by_group)
-    return names, means
+    return means
 
 
 def _check_level(level: float) -> None:

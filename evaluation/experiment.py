@@ -24,6 +24,7 @@ from movierec.data.splits import Split, make_split
 from movierec.data.stream import EventStream, Queries, build_queries, build_stream
 from movierec.evaluation import Ragged, RankingAccumulator, bootstrap_intervals, rating_metrics
 from movierec.evaluation.bootstrap import difference_summary, percentile_interval, resampled_means
+from movierec.evaluation.rating import rating_error_sums
 from movierec.models import RatingPredictor, Recommender, build_model, get_spec
 from movierec.models.base import gather_ranges, predict_ratings_at
 
@@ -88,6 +89,11 @@ def evaluate_ratings(model: RatingPredictor, stream: EventStream, role: int) -> 
     """RMSE/MAE over the role's events (each predicted from the model trained before the period; a
     time-dependent model also gets each event's timestamp)."""
     return rating_metrics(*_rated_and_predicted(model, stream, role)[:2])
+
+
+def evaluate_rating_sums(model: RatingPredictor, stream: EventStream, role: int) -> dict[str, float]:
+    """`evaluate_ratings` as sums (`rating_error_sums`), to be added over parts of the users."""
+    return rating_error_sums(*_rated_and_predicted(model, stream, role)[:2])
 
 
 def _rated_and_predicted(

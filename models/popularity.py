@@ -31,6 +31,17 @@ class Popularity:
         self.counts = np.bincount(data.sequences.items, minlength=data.n_items).astype(np.float32)
         return self
 
+    @classmethod
+    def from_counts(cls, counts: np.ndarray) -> Popularity:
+        """The model `fit` gives for these training-event counts per item index (counted elsewhere,
+        e.g. by a Beam combine over the training histories)."""
+        counts = np.asarray(counts)
+        if counts.ndim != 1 or (counts < 0).any():
+            raise ValueError(f"counts must be one non-negative count per item, got shape {counts.shape}")
+        model = cls()
+        model.counts = counts.astype(np.float32)
+        return model
+
     def score(self, batch: QueryBatch) -> np.ndarray:
         return np.tile(self._fitted_counts(), (len(batch), 1))
 

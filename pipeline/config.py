@@ -36,6 +36,8 @@ class PipelineConfig:
     regression_tolerance: float = 0.0
     regression_confidence: float = 0.95
     baseline: str = "pop"
+    # users a Beam worker of the RankingEvaluator scores at once (components.user_scoring)
+    evaluation_users_per_batch: int = 256
     # rating models (blessed by TFMA, pipeline/rating_evaluation.py): RMSE bound on the validation
     # users, and how much worse than the latest blessed model's RMSE a candidate may be
     max_rmse: float = 1.1

@@ -255,6 +255,7 @@ def create_pipeline(
         regression_confidence=config.regression_confidence,
         baseline=config.baseline,
         session_gap=config.session_gap,
+        users_per_batch=config.evaluation_users_per_batch,
         code_fingerprint=code,
     )
     gate = evaluator

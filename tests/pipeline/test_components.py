@@ -10,8 +10,9 @@ from tfx.types import standard_artifacts
 from tfx.types.standard_artifact_utils import encode_split_names
 
 from movierec.components.histories import read_user_histories, stream_from_histories
-from movierec.components.ranking_evaluator import Regression, decide, paired, same_artifact
+from movierec.components.ranking_evaluator import Regression, decide, same_artifact
 from movierec.components.sequence_gen import _user_history
+from movierec.components.user_scoring import paired_sums
 from movierec.components.validation_gate import AnomalyGate, anomalies_by_split
 from movierec.data.splits import TEST, TRAIN
 
@@ -115,11 +116,11 @@ def test_paired_differences_need_the_same_queries():
     relevant = [[0], [1], [0], [0], [0]]
     better = accumulator([[1, 0], [0, 1], [1, 0], [1, 0], [1, 0]], relevant)
     worse = accumulator([[0, 1], [1, 0], [0, 1], [0, 1], [1, 0]], relevant)
-    difference = paired(better, worse, users, 0.95)["recall@1"]
+    difference = paired_sums(better, worse, users).difference_summaries(0.95)["recall@1"]
     assert difference["difference"] == pytest.approx(4 / 5) and difference["low"] > 0
     skipped = accumulator([[0, 1], [1, 0], [0, 1], [0, 1], [1, 0]], [[0], [], [0], [0], [0]])
     with pytest.raises(ValueError, match="scored on different queries"):
-        paired(better, skipped, users, 0.95)
+        paired_sums(better, skipped, users)
 
 
 def anomalies_artifact(tmp_path, with_anomaly: bool):
@@ -182,3 +183,30 @@ def test_the_trainer_logs_every_models_epochs_to_tensorboard():
     # LSIC: the held-out run's curves (figure 3) under selection/
     lsic_log = {"selection": [{"phase": "adversarial", "epoch": 1, "g_precision_at_5": 0.2, "seconds": 4.0}]}
     assert epoch_summaries(lsic_log, "selection") == [{"g_precision_at_5": 0.2, "seconds": 4.0}]
+
+
+def test_scored_batches_join_save_and_load_into_the_whole_splits_results(tmp_path):
+    from movierec.components.user_scoring import ScoredUsers
+    from movierec.evaluation.user_sums import UserSums
+
+    def batch(users: list[int], recall: list[float], squared: float, absolute: float, n: int) -> ScoredUsers:
+        sums = UserSums.of_queries({"recall@20": np.array(recall)}, np.array(users))
+        return ScoredUsers(
+            {"candidate": sums},
+            {},
+            {
+                "candidate": {
+                    "queries": len(users),
+                    "queries_without_relevant": 0,
+                    "queries_without_negatives": 0,
+                }
+            },
+            {"candidate": {"squared_error": squared, "absolute_error": absolute, "count": n}},
+        )
+
+    joined = ScoredUsers.join([batch([9, 9], [1.0, 0.0], 2.0, 2.0, 2), batch([3], [1.0], 16.0, 4.0, 2)])
+    joined.save(str(tmp_path / "per_user" / "eval.npz"))
+    results = ScoredUsers.load(str(tmp_path / "per_user" / "eval.npz")).results()["candidate"]
+    assert results["recall@20"] == pytest.approx(2 / 3) and results["queries"] == 3
+    assert results["rmse"] == pytest.approx(np.sqrt(18 / 4)) and results["mae"] == pytest.approx(6 / 4)
+    assert results["count"] == 4

@@ -98,6 +98,43 @@ def refreshed_copy(folder: Path, target: Path) -> Path:
     return target
 
 
+def assert_evaluated_as_in_one_process(config: PipelineConfig, evaluation: dict, model_dir: str) -> None:
+    """The Evaluator's Beam transforms (batches of `evaluation_users_per_batch` users, joined per user)
+    give the metrics and paired intervals of one in-process pass over all of a split's queries."""
+    from movierec.constants import ROLE_NAMES, SPLIT_OF_ROLE, TEST, VALIDATION
+    from movierec.data.stream import build_queries
+    from movierec.evaluation import paired_difference
+    from movierec.evaluation.experiment import EvaluationSettings, evaluate_ranking
+    from movierec.models import build_model, load_model
+
+    training, _ = evaluated_stream(config, "train")
+    contenders = {
+        "candidate": load_model(model_dir),
+        "baseline:pop": build_model("pop").fit(training.training_data()),
+    }
+    for role in (VALIDATION, TEST):
+        split = SPLIT_OF_ROLE[role]
+        stream, _ = evaluated_stream(config, split)
+        queries = build_queries(stream, role)
+        assert len(np.unique(queries.users)) > 2 * config.evaluation_users_per_batch  # several batches
+        settings = EvaluationSettings(role=ROLE_NAMES[role])
+        accumulators = {
+            name: evaluate_ranking(m, stream, queries, settings) for name, m in contenders.items()
+        }
+        for name, accumulator in accumulators.items():
+            expected = accumulator.result()
+            got = evaluation["results"][name][split]
+            assert set(got) == set(expected)
+            for metric, value in expected.items():
+                assert got[metric] == pytest.approx(value, rel=1e-12, abs=1e-15, nan_ok=True), (name, metric)
+        candidate, pop = (accumulators[n].per_query() for n in contenders)
+        groups = queries.users[accumulators["candidate"].query_rows()]
+        expected = paired_difference(candidate, pop, groups=groups, level=config.regression_confidence)
+        got = evaluation["paired_differences"]["candidate - baseline:pop"][split]
+        for metric, summary in expected.items():
+            assert got[metric] == pytest.approx(summary, rel=1e-12, abs=1e-15, nan_ok=True), metric
+
+
 SERVE = textwrap.dedent("""
     import json, sys
     import tensorflow as tf
@@ -128,6 +165,7 @@ def test_pipeline_runs_blesses_pushes_caches_and_refuses_a_weak_model(ml100k_sli
         tune_trials=2,
         tune_minutes=None,
         tune_patience=None,
+        evaluation_users_per_batch=4,  # the slice has ~12 validation users: several batches, joined
     )
     summary = run(config)
     assert summary["blessed"], summary.get("reason")
@@ -151,6 +189,7 @@ def test_pipeline_runs_blesses_pushes_caches_and_refuses_a_weak_model(ml100k_sli
     assert summary["pushed_model"].rstrip("/").endswith(version)
     results = summary["evaluation"]["results"]
     assert results["candidate"]["eval"]["recall@20"] > results["baseline:pop"]["eval"]["recall@20"]
+    assert_evaluated_as_in_one_process(config, summary["evaluation"], model_dir)
 
     # What TF Serving loads: the signature, and a call in a process that never imported movierec.
     model_dir = os.path.join(config.serving_model_dir, version)

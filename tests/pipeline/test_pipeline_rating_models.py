@@ -123,10 +123,19 @@ def test_iarn_is_pushed_with_its_explain_signature_and_serves_the_evaluated_rati
         model="iarn",
         hparams=TINY_IARN,
         max_rmse=2.0,
+        # a baseline the RankingEvaluator trains in its own process (pop is counted on Beam)
+        baseline="itemknn",
         code_fingerprint=code_fingerprint(),
     )
     summary = run(config)
     assert summary["blessed"], summary
+    results = summary["evaluation"]["results"]
+    assert set(results) == {"candidate", "baseline:itemknn"}
+    for split in ("eval", "test"):
+        assert results["baseline:itemknn"][split]["queries"] == results["candidate"][split]["queries"] > 0
+        assert results["baseline:itemknn"][split]["recall@20"] > 0.02  # a trained model, not random
+        # the candidate rates too: RMSE from rating-error sums joined over the Beam batches
+        assert results["candidate"][split]["count"] > 0 and 0 < results["candidate"][split]["rmse"] < 2
     (version,) = pushed_versions(config)
     model_dir = os.path.join(config.serving_model_dir, version)
     assert signatures(model_dir) >= {"serving_default", "predict_rating", "recommend", "explain"}
