@@ -283,6 +283,7 @@ def measure_size(
     training: bool,
     mode: str = "multi_processing",
     deadline: float | None = None,
+    data_stages: bool = True,
 ) -> dict[str, Any]:
     folder, synth_seconds = synth_data(work, size, seed, layout)
     load_before = os.getloadavg()  # what else ran: wall times stretch with it, CPU seconds less
@@ -290,41 +291,48 @@ def measure_size(
     run_dir.mkdir(parents=True, exist_ok=True)
     rows: dict[str, dict[str, Any]] = {}
 
-    with tempfile.TemporaryDirectory(dir=run_dir) as out:
-        result = Path(out) / "result.json"
-        args = ["--child", "data", "--child-data", str(folder), "--child-out", out]
-        args += ["--child-result", str(result), "--workers", str(workers)]
-        args += ["--memory-budget-mb", str(budget_mb), "--running-mode", mode]
-        sampler, finished = run_measured(args, period, run_dir / "data_stages.log", deadline)
-        if finished:
-            child = json.loads(result.read_text())
-        else:  # stopped at the deadline: the stages ML Metadata records as finished
-            metadata_db = Path(out) / "metadata.sqlite"
-            spans = stage_spans(str(metadata_db)) if metadata_db.exists() else {}
-            sampled = [sampler.samples[0][0], sampler.samples[-1][0]] if sampler.samples else [0.0, 0.0]
-            child = {"spans": spans, "construct": sampled[:1] * 2, "run": sampled, "beam_pipeline_args": []}
-    interrupted = None if finished else "data stages"
-    for stage in DATA_STAGES:
-        spans = [
-            s
-            for node, node_spans in child["spans"].items()
-            if NODE_STAGE.get(node) == stage
-            for s in node_spans
-        ]
-        nodes = {node for node, name in NODE_STAGE.items() if name == stage}
-        if not finished and not nodes <= set(child["spans"]):
-            continue  # not (wholly) run by the deadline
-        if not spans:
-            raise click.ClickException(f"no ML Metadata execution for {stage} at {size} events")
-        seconds = sum(s[1] - s[0] for s in spans)
-        rows[stage] = {"seconds": round(seconds, 2), "events": size, **sampler.peak(spans)}
-    run_start, run_end = child["run"]
-    pipeline = {
-        "construct_seconds": round(child["construct"][1] - child["construct"][0], 2),
-        "run_seconds": round(run_end - run_start, 2),
-        "beam_pipeline_args": child["beam_pipeline_args"],
-        **sampler.peak([(run_start, run_end)]),
-    }
+    interrupted, finished, pipeline = None, True, None
+    if data_stages:
+        with tempfile.TemporaryDirectory(dir=run_dir) as out:
+            result = Path(out) / "result.json"
+            args = ["--child", "data", "--child-data", str(folder), "--child-out", out]
+            args += ["--child-result", str(result), "--workers", str(workers)]
+            args += ["--memory-budget-mb", str(budget_mb), "--running-mode", mode]
+            sampler, finished = run_measured(args, period, run_dir / "data_stages.log", deadline)
+            if finished:
+                child = json.loads(result.read_text())
+            else:  # stopped at the deadline: the stages ML Metadata records as finished
+                metadata_db = Path(out) / "metadata.sqlite"
+                spans = stage_spans(str(metadata_db)) if metadata_db.exists() else {}
+                sampled = [sampler.samples[0][0], sampler.samples[-1][0]] if sampler.samples else [0.0, 0.0]
+                child = {
+                    "spans": spans,
+                    "construct": sampled[:1] * 2,
+                    "run": sampled,
+                    "beam_pipeline_args": [],
+                }
+        interrupted = None if finished else "data stages"
+        for stage in DATA_STAGES:
+            spans = [
+                s
+                for node, node_spans in child["spans"].items()
+                if NODE_STAGE.get(node) == stage
+                for s in node_spans
+            ]
+            nodes = {node for node, name in NODE_STAGE.items() if name == stage}
+            if not finished and not nodes <= set(child["spans"]):
+                continue  # not (wholly) run by the deadline
+            if not spans:
+                raise click.ClickException(f"no ML Metadata execution for {stage} at {size} events")
+            seconds = sum(s[1] - s[0] for s in spans)
+            rows[stage] = {"seconds": round(seconds, 2), "events": size, **sampler.peak(spans)}
+        run_start, run_end = child["run"]
+        pipeline = {
+            "construct_seconds": round(child["construct"][1] - child["construct"][0], 2),
+            "run_seconds": round(run_end - run_start, 2),
+            "beam_pipeline_args": child["beam_pipeline_args"],
+            **sampler.peak([(run_start, run_end)]),
+        }
 
     if training and finished:
         with tempfile.TemporaryDirectory(dir=run_dir) as out:
@@ -474,6 +482,7 @@ def parse_sizes(ctx, param, value: str) -> list[int]:
 )
 @click.option("--sample-seconds", default=0.2, show_default=True, help="Memory sampling period.")
 @click.option("--no-training", is_flag=True, help="Skip the GRU4Rec epoch.")
+@click.option("--no-data", is_flag=True, help="Skip the data stages (measure GRU4Rec's load and epoch only).")
 @click.option(
     "--deadline-minutes",
     type=float,
@@ -501,6 +510,7 @@ def main(
     running_mode: str,
     sample_seconds: float,
     no_training: bool,
+    no_data: bool,
     deadline_minutes: float | None,
     combine: str | None,
     child: str | None,
@@ -525,12 +535,19 @@ def main(
         "cpus": os.cpu_count(),
     }
     results: list[dict[str, Any]] = []
-    if combine:  # no runs: one report from the results of earlier runs (a size's last one wins)
-        by_size = {}
+    if combine:  # no runs: one report from the results of earlier runs (a stage's last run wins)
+        by_size: dict[int, dict[str, Any]] = {}
         for path in combine.split(","):
             earlier = json.loads(Path(path).read_text())
             settings = {k: earlier.get(k, v) for k, v in settings.items()}
-            by_size.update({result["events"]: result for result in earlier["results"]})
+            for result in earlier["results"]:
+                size = result["events"]
+                if size in by_size:  # the later run's stages replace the earlier's, the others stay
+                    merged = {**by_size[size], **{k: v for k, v in result.items() if k != "stages"}}
+                    merged["stages"] = {**by_size[size]["stages"], **result["stages"]}
+                    merged["pipeline"] = result.get("pipeline") or by_size[size].get("pipeline")
+                    result = merged
+                by_size[size] = result
         results = [by_size[size] for size in sorted(by_size)]
         report(results, settings, output, png)
         return
@@ -554,6 +571,7 @@ def main(
                 not no_training,
                 running_mode,
                 deadline,
+                data_stages=not no_data,
             )
         )
         for stage, row in results[-1]["stages"].items():

@@ -55,7 +55,9 @@ def tie_key(users: np.ndarray, items: np.ndarray) -> np.ndarray:
     """A fixed pseudo-random uint64 per (user, item): orders same-timestamp events deterministically
     (whatever the file order) without following the ids' order."""
     pairs = np.char.add(np.char.add(np.asarray(users, dtype=str), "\x1f"), np.asarray(items, dtype=str))
-    return pd.util.hash_array(pairs.astype(object))
+    # categorize=False: the same hashes; the pairs are unique, so pandas' default of hashing the
+    # distinct values once only added a factorization (a hash table of every pair, slow at millions)
+    return pd.util.hash_array(pairs.astype(object), categorize=False)
 
 
 def same_second_share(interactions: pd.DataFrame) -> float:
@@ -83,14 +85,20 @@ def chronological_order(interactions: pd.DataFrame) -> np.ndarray:
     )
 
 
+def isin_ids(values: np.ndarray, allowed: np.ndarray) -> np.ndarray:
+    """`np.isin` for ids, by hashing: numpy compares object (string) ids in Python through a sort of
+    both arrays, which dominated a temporal split at millions of events."""
+    return pd.Series(values).isin(pd.unique(allowed)).to_numpy()
+
+
 def _drop_unseen(
     interactions: pd.DataFrame, train: np.ndarray, evaluated: np.ndarray
 ) -> tuple[np.ndarray, dict[str, int]]:
     """Keeps the evaluation rows whose user and item occur in training; counts the others."""
     users = interactions["user_id"].to_numpy()
     items = interactions["item_id"].to_numpy()
-    known_user = np.isin(users[evaluated], np.unique(users[train]))
-    known_item = np.isin(items[evaluated], np.unique(items[train]))
+    known_user = isin_ids(users[evaluated], users[train])
+    known_item = isin_ids(items[evaluated], items[train])
     dropped = {
         "user_not_in_train": int((~known_user).sum()),
         "item_not_in_train": int((known_user & ~known_item).sum()),
@@ -139,7 +147,7 @@ def temporal_split(
     shuffled = np.random.default_rng(seed).permutation(eval_users)
     validation_users = shuffled[: round(len(shuffled) * validation_share)]
     kept, dropped = _drop_unseen(interactions, train, evaluated)
-    is_validation = np.isin(interactions["user_id"].to_numpy()[kept], validation_users)
+    is_validation = isin_ids(interactions["user_id"].to_numpy()[kept], validation_users)
     return Split(
         protocol="temporal",
         params={
@@ -220,7 +228,7 @@ def random_split(
     users = interactions["user_id"].to_numpy()
     eval_users = rng.permutation(np.unique(users[kept]))
     validation_users = eval_users[: round(len(eval_users) * validation_share)]
-    is_validation = np.isin(users[kept], validation_users)
+    is_validation = isin_ids(users[kept], validation_users)
     return Split(
         protocol="random",
         params={"test_fraction": test_fraction, "validation_share": validation_share, "seed": seed},
@@ -272,11 +280,11 @@ def given_split(interactions: pd.DataFrame) -> Split:
     if len(train) == 0:
         raise ValueError("given-split: the training file has no rows")
     items = interactions["item_id"].to_numpy()
-    known_items = pd.unique(items[train])  # hash-based, like isin below: string ids sort slowly
+    known_items = pd.unique(items[train])
     kept, dropped = {}, {"item_not_in_train": 0}
     for role in (ROLE_NAMES[VALIDATION], ROLE_NAMES[TEST]):
         rows = np.flatnonzero(given == categories.index(role))
-        known = pd.Series(items[rows]).isin(known_items).to_numpy()
+        known = isin_ids(items[rows], known_items)
         kept[role] = rows[known]
         dropped["item_not_in_train"] += int((~known).sum())
     sessions = bool(interactions.attrs.get(SESSION_IDS, False))
