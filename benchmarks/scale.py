@@ -24,9 +24,9 @@ and the workers at that moment. A stage shorter than the sampling period gets th
 `--memory-budget-mb` is the budget the peaks are checked against. What it sets: Beam's
 `--max_cache_memory_usage_mb` (the SDK workers' state cache) to an eighth of the budget per worker,
 capped at Beam's default of 100. DirectRunner has no flag that bounds the PCollections its runner
-process buffers between stages, and ExampleGen's piece size (`movierec.data.beam_io.CHUNK_BYTES`,
-64 MB) is not a component parameter, so the budget is a check, not a limit: the JSON says per stage
-whether the measured peak stayed under it.
+process buffers between stages, and ExampleGen's piece size (`PipelineConfig.example_gen_piece_bytes`,
+`movierec pipeline run --piece-mb`) stays at its default 64 MB here, so the budget is a check, not a
+limit: the JSON says per stage whether the measured peak stayed under it.
 
 Goal (issue 15): events/s within ±30% from the smallest to the largest size ("linear") and peaks under
 the budget, not growing with the data ("bounded"). The verdicts printed are computed from the numbers

@@ -116,6 +116,21 @@ def pipeline_options(f):
             help="Train under tf.distribute.MirroredStrategy over the local GPUs (or logical CPUs).",
         ),
         click.option(
+            "--piece-mb",
+            default=64,
+            show_default=True,
+            type=click.IntRange(min=1),
+            help="ExampleGen reads rating files in pieces of about this size (one piece per worker "
+            "task: the bound on a worker's parse memory).",
+        ),
+        click.option(
+            "--evaluation-users-per-batch",
+            default=256,
+            show_default=True,
+            type=click.IntRange(min=1),
+            help="Users a Beam worker of the RankingEvaluator scores at once.",
+        ),
+        click.option(
             "--beam-arg",
             "beam_args",
             multiple=True,
@@ -174,6 +189,8 @@ def _pipeline_config(
     tune=True,
     tune_budget=(DEFAULT_TUNE_TRIALS, DEFAULT_TUNE_MINUTES),
     tune_patience=DEFAULT_TUNE_PATIENCE,
+    piece_mb=64,
+    evaluation_users_per_batch=256,
     local_data=True,
 ):
     from movierec.pipeline.config import PipelineConfig
@@ -214,6 +231,8 @@ def _pipeline_config(
         tune_trials=tune_budget[0],
         tune_minutes=tune_budget[1],
         tune_patience=tune_patience or None,
+        example_gen_piece_bytes=piece_mb << 20,
+        evaluation_users_per_batch=evaluation_users_per_batch,
     )
     if beam_args:
         config.beam_pipeline_args = list(beam_args)

@@ -361,10 +361,14 @@ def MovieLensExampleGen(
     protocol: Parameter[str] = "temporal",
     split_params: Parameter[str] = "{}",
     strict: Parameter[bool] = False,
+    piece_bytes: Parameter[int] = CHUNK_BYTES,
     code_fingerprint: Parameter[str] = "",
     beam_pipeline: BeamComponentParameter[beam.Pipeline] = None,
 ) -> None:
     """Reads GroupLens/Netflix files into tf.Examples.
+
+    `piece_bytes`: the data-parallel path reads rating files in pieces of about this size (one Beam
+    element each, so it bounds what one worker parses at once); the Examples do not depend on it.
 
     `data_fingerprint` (the files' checksum, computed when the pipeline is built) is part of the cache
     key, so changed data re-runs the pipeline while unchanged data is served from the cache;
@@ -372,12 +376,14 @@ def MovieLensExampleGen(
     `split_params` is the protocol's parameters as JSON.
     """
     del data_fingerprint, code_fingerprint  # only part of the cache key
+    if piece_bytes < 1:
+        raise ValueError(f"piece_bytes must be >= 1, got {piece_bytes}")
     report_path = os.path.join(report.uri, "report.json")
     plan = data_parallel(data_path, protocol)
     if plan is not None:
         with beam_pipeline as p:
             write_keyed_examples(
-                p, plan, examples.uri, report_path, json.loads(split_params), strict, protocol=protocol
+                p, plan, examples.uri, report_path, json.loads(split_params), strict, piece_bytes, protocol
             )
     else:
         _write_single_worker(

@@ -28,6 +28,8 @@ class PipelineConfig:
     split_params: dict[str, Any] = field(default_factory=dict)
     session_gap: int = DEFAULT_SESSION_GAP
     strict: bool = False
+    # ExampleGen reads rating files in pieces of about this many bytes (one Beam element each)
+    example_gen_piece_bytes: int = 64 << 20
     # blessing
     metric: str = DEFAULT_METRIC
     margin: float = 0.0

@@ -133,6 +133,7 @@ def data_components(config: PipelineConfig, fingerprint: str | None, code: str) 
         protocol=config.protocol,
         split_params=json.dumps(config.split_params),
         strict=config.strict,
+        piece_bytes=config.example_gen_piece_bytes,
         code_fingerprint=code,
     )
     statistics_gen = tfx.components.StatisticsGen(examples=example_gen.outputs["examples"])

@@ -17,6 +17,8 @@ def test_kubeflow_v2_spec_compiles(tmp_path):
         output_dir="gs://some-bucket/movierec",  # no bucket here: compiling must not touch it
         model="gru4rec",
         beam_pipeline_args=["--runner=DataflowRunner"],
+        example_gen_piece_bytes=8 << 20,
+        evaluation_users_per_batch=64,
     )
     spec_file = compile_pipeline(
         config,
@@ -40,6 +42,13 @@ def test_kubeflow_v2_spec_compiles(tmp_path):
         "AnomalyGate",
     ):
         assert name in tasks, sorted(tasks)
+    # the Beam components' sizes reach the pods as component parameters
+    for task, parameter, value in (
+        ("MovieLensExampleGen", "piece_bytes", 8 << 20),
+        ("RankingEvaluator", "users_per_batch", 64),
+    ):
+        given = tasks[task]["inputs"]["parameters"][parameter]["runtimeValue"]
+        assert int(given["constantValue"]["intValue"]) == value, given
 
 
 def test_every_artifact_type_in_the_spec_is_importable_by_its_title(tmp_path):
