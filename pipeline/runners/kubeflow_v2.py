@@ -11,6 +11,7 @@ math; the others parse, count and evaluate on CPUs, so a GPU there would only wa
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import posixpath
 
@@ -52,6 +53,29 @@ def trainer_resources(gpus: int, accelerator: str = DEFAULT_ACCELERATOR) -> Reso
     )
 
 
+# The Beam flags that say where workers get their Python packages (TFX's dependency_utils checks these).
+WORKER_DEPENDENCY_FLAGS = (
+    "--extra_package",
+    "--extra_packages",
+    "--setup_file",
+    "--requirements_file",
+    "--worker_harness_container_image",
+    "--sdk_container_image",
+)
+
+
+def with_worker_image(beam_args: list[str], image: str) -> list[str]:
+    """`beam_args` plus `--sdk_container_image=image` unless they already name the workers' packages.
+
+    Why: a remote Beam runner (Dataflow, Flink) started from a pod needs movierec on its workers (the
+    components' DoFns are movierec code), and the pods' image has it. Without such a flag every TFX
+    Beam executor instead builds an sdist of TFX alone (no movierec) for the workers; a DirectRunner
+    inside the pod ignores the flag."""
+    if any(arg.split("=", 1)[0] in WORKER_DEPENDENCY_FLAGS for arg in beam_args):
+        return list(beam_args)
+    return [*beam_args, f"--sdk_container_image={image}"]
+
+
 def compile_pipeline(
     config: PipelineConfig,
     output_file: str,
@@ -88,6 +112,9 @@ def compile_pipeline(
         config=tfx.orchestration.experimental.KubeflowV2DagRunnerConfig(default_image=image),
         output_dir=directory,
         output_filename=name,
+    )
+    config = dataclasses.replace(
+        config, beam_pipeline_args=with_worker_image(config.beam_pipeline_args, image)
     )
     # Kubeflow and Vertex AI keep their own ML Metadata: no SQLite file under the (gs://) output dir.
     pipeline = create_pipeline(config, fingerprint=fingerprint, local_metadata=False)

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
+import shutil
+import tempfile
+from collections.abc import Iterator
 from typing import Any
 
 from ml_metadata import errors
@@ -21,8 +25,26 @@ from movierec.pipeline.pipeline import create_pipeline, not_tuned_because
 
 
 def run(config: PipelineConfig) -> dict[str, Any]:
-    tfx.orchestration.LocalDagRunner().run(create_pipeline(config))
+    with run_temporary_folder():
+        tfx.orchestration.LocalDagRunner().run(create_pipeline(config))
     return summarize(config)
+
+
+@contextlib.contextmanager
+def run_temporary_folder() -> Iterator[str]:
+    """The run's temporary files (Python's `tempfile`) in one folder, removed when the run ends.
+
+    Why: each TFX Beam executor builds an sdist of TFX (~50 MB) under `tempfile.mkdtemp()` for remote
+    workers when the Beam arguments name no worker packages, and never removes it; LocalDagRunner runs
+    the executors in this process, so they land here and go with the folder."""
+    previous = tempfile.tempdir
+    folder = tempfile.mkdtemp(prefix="movierec-run-")
+    tempfile.tempdir = folder
+    try:
+        yield folder
+    finally:
+        tempfile.tempdir = previous
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 def _latest(store, pipeline_name: str, type_name: str, producer: str | None = None):

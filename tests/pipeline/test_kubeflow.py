@@ -32,6 +32,9 @@ def test_kubeflow_v2_spec_compiles(tmp_path):
     executors = pipeline_spec["deploymentSpec"]["executors"]
     images = {e["container"]["image"] for e in executors.values() if "container" in e}
     assert images == {"example.org/movierec:1"}
+    # Beam workers (Dataflow here) run the same image: movierec's DoFns are on them, and no TFX
+    # executor builds its TFX-only sdist for them
+    assert "--sdk_container_image=example.org/movierec:1" in json.dumps(spec)
     tasks = pipeline_spec["root"]["dag"]["tasks"]
     for name in (
         "MovieLensExampleGen",
@@ -285,3 +288,14 @@ def test_cli_trainer_gpus_with_mirrored(tmp_path):
     )
     assert result.exit_code == 0, result.output
     assert _container_resources(str(tmp_path / "spec.json"))["Trainer"]["accelerator"]["count"] == "4"
+
+
+def test_worker_packages_named_by_the_user_are_kept():
+    from movierec.pipeline.runners.kubeflow_v2 import with_worker_image
+
+    mine = ["--runner=DataflowRunner", "--setup_file=./setup.py"]
+    assert with_worker_image(mine, "example.org/movierec:1") == mine
+    assert with_worker_image(["--runner=DataflowRunner"], "img:1") == [
+        "--runner=DataflowRunner",
+        "--sdk_container_image=img:1",
+    ]

@@ -98,6 +98,18 @@ def refreshed_copy(folder: Path, target: Path) -> Path:
     return target
 
 
+def tfx_sdists_in_temp() -> set[str]:
+    """The folders in the system's temporary folder that hold TFX's ephemeral sdist build."""
+    import tempfile
+
+    root = tempfile.gettempdir()
+    return {
+        name
+        for name in os.listdir(root)
+        if os.path.isfile(os.path.join(root, name, "build", "tfx", "setup.py"))
+    }
+
+
 def assert_evaluated_as_in_one_process(config: PipelineConfig, evaluation: dict, model_dir: str) -> None:
     """The Evaluator's Beam transforms (batches of `evaluation_users_per_batch` users, joined per user)
     give the metrics and paired intervals of one in-process pass over all of a split's queries."""
@@ -167,8 +179,11 @@ def test_pipeline_runs_blesses_pushes_caches_and_refuses_a_weak_model(ml100k_sli
         tune_patience=None,
         evaluation_users_per_batch=4,  # the slice has ~12 validation users: several batches, joined
     )
+    leftovers_before = tfx_sdists_in_temp()
     summary = run(config)
     assert summary["blessed"], summary.get("reason")
+    # TFX's Beam executors build an sdist of TFX in a temporary folder each: the run removed them
+    assert tfx_sdists_in_temp() <= leftovers_before
     first = completed(config)
     assert set(first) >= COMPONENTS | {TUNER} and all(first[c] == 1 for c in COMPONENTS | {TUNER}), first
     # The Tuner's trials are in the summary; the Trainer trained the best values over --set's epochs.
