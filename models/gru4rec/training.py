@@ -53,11 +53,11 @@ def indexed_adagrad(
             index = self._get_variable_index(variable)
             accumulator = self._accumulators[index]
             lr = tf.cast(learning_rate, variable.dtype)
-            if sparse:
+            if sparse:  # the slots' rows are read alone (`.value`: the resource variable; see take_rows)
                 rows, position = tf.unique(gradient.indices)
                 values = tf.math.unsorted_segment_sum(gradient.values, position, tf.shape(rows)[0])
                 self.assign_add(accumulator, tf.IndexedSlices(tf.square(values), rows))
-                step = lr * values / tf.sqrt(tf.gather(accumulator, rows) + self.epsilon)
+                step = lr * values / tf.sqrt(tf.gather(accumulator.value, rows) + self.epsilon)
             else:
                 self.assign_add(accumulator, tf.square(gradient))
                 step = lr * gradient / tf.sqrt(accumulator + self.epsilon)
@@ -66,7 +66,7 @@ def indexed_adagrad(
                 return
             velocity = self._velocities[index]
             if sparse:
-                updated = momentum * tf.gather(velocity, rows) - step
+                updated = momentum * tf.gather(velocity.value, rows) - step
                 self.assign(velocity, tf.IndexedSlices(updated, rows))
             else:
                 updated = momentum * velocity - step

@@ -176,3 +176,36 @@ def test_candidate_scores_are_the_same_whichever_way_they_are_computed(n_candida
         rtol=1e-5,
         atol=1e-6,
     )
+
+
+@pytest.mark.parametrize("constrained", [True, False])
+@pytest.mark.parametrize("momentum", [0.0, 0.5])
+def test_a_training_step_reads_only_the_rows_it_uses_of_the_item_tables(momentum, constrained):
+    """The compiled step must not read a whole item table (output weights and bias, the 1-of-N input
+    kernel, the optimizer's slots): with such a read alive, the in-place row update makes TensorFlow
+    copy the table, and a step costs O(catalogue) instead of O(candidates)."""
+    n_items = 50
+    step = tail_step()
+    step["samples"] = tf.constant([5, 6, 7, 8], tf.int32)  # 4 + 4 candidates < 50 items: row lookups
+    model = GRU4Rec(n_items, 5, constrained_embedding=constrained)
+    optimizer = indexed_adagrad(0.1, momentum)
+    optimizer.build(model.trainable_variables)
+
+    @tf.function
+    def train():
+        value, grads = gradients(model, step, 4.0, loss="cross-entropy")
+        optimizer.apply(grads, model.trainable_variables)
+        return value
+
+    graph = train.get_concrete_function().graph
+    handles = {id(t): p for t, p in graph.captures}
+    tables = [model.output_weights, model.output_bias]
+    if not constrained:
+        tables.append(model.cells[0].input_kernel)
+    slots = [v for v in optimizer.variables if v.shape[:1] == (n_items,)]
+    assert len(slots) == len(tables) * (2 if momentum else 1)
+    for variable in tables + slots:
+        inside = handles[id(variable.value.handle)]
+        readers = {op.type for op in inside.consumers()}
+        assert "ResourceGather" in readers, (variable.path, readers)
+        assert "ReadVariableOp" not in readers, (variable.path, readers)
