@@ -22,8 +22,7 @@ def take_rows(table: keras.Variable, rows) -> Any:
     On TensorFlow the lookup reads only those rows (`tf.gather` on the resource variable:
     ResourceGather). `ops.take` would first read the whole table, and while that read is alive the
     optimizer's in-place update of the step's rows (a scatter) makes TensorFlow copy the whole table
-    (copy-on-write): a training step then cost O(catalogue), not O(candidates) (about 4 ms per step
-    more at 80,000 items on this project's CPU).
+    (copy-on-write): a training step then costs O(catalogue), not O(candidates).
     """
     if keras.backend.backend() == "tensorflow":
         import tensorflow as tf
