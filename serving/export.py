@@ -94,19 +94,16 @@ def _counts(rows: tf.Tensor, n_rows: tf.Tensor) -> tf.Tensor:
     return tf.cast(tf.math.unsorted_segment_sum(tf.ones_like(rows, tf.int32), rows, n_rows), tf.int64)
 
 
-def _left_padded(rows: tf.Tensor, values: tf.Tensor, n_rows: tf.Tensor, fill: list[int]) -> tf.Tensor:
-    """Int64 values grouped by row (`rows` [m] int64, non-decreasing; `values` [m, C]) → [B, T, C]
-    int64, right-aligned, the oldest columns padded with `fill` (one per C); T is the longest row (0
-    for an empty batch). One scatter for all C columns; int64 throughout: the fill and the scatter
-    have GPU kernels for it (not for int32 or bool)."""
-    lengths = _counts(rows, n_rows)
-    width = tf.reduce_max(tf.concat([lengths, tf.zeros([1], tf.int64)], axis=0))
-    position = tf.range(tf.size(rows, out_type=tf.int64)) - tf.gather(
-        tf.cumsum(lengths, exclusive=True), rows
-    )
-    column = width - tf.gather(lengths, rows) + position
-    padding = tf.tile(tf.constant(fill, tf.int64)[None, None, :], tf.stack([n_rows, width, 1]))
-    return tf.tensor_scatter_nd_update(padding, tf.stack([rows, column], axis=1), values)
+def _rows_to_grid(
+    rows: tf.Tensor, values: tf.Tensor, lengths: tf.Tensor, width: tf.Tensor, fill: int
+) -> tf.Tensor:
+    """Int64 values grouped by row (`rows` [m] int64, non-decreasing; `values` [m]; `lengths` [B] the
+    count per row, at most `width`) → [B, width] int64, a row's values at columns 0, 1, … in order, the
+    other columns `fill`. One scatter; int64 throughout: the fill and the scatter have GPU kernels for
+    it (not for int32 or bool)."""
+    column = tf.range(tf.size(rows, out_type=tf.int64)) - tf.gather(tf.cumsum(lengths, exclusive=True), rows)
+    grid = tf.fill(tf.stack([tf.size(lengths, out_type=tf.int64), width]), tf.constant(fill, tf.int64))
+    return tf.tensor_scatter_nd_update(grid, tf.stack([rows, column], axis=1), values)
 
 
 class ServingModule(tf.Module):
@@ -133,57 +130,6 @@ class ServingModule(tf.Module):
         """Raw item ids [n] → the model's int64 indices [n]; `n_items` (the OOV bucket) where unknown."""
         out = self.tft_layer({ITEM_FEATURE: tf.reshape(ids, [-1, 1])})[ITEM_INDEX]
         return tf.cast(tf.reshape(out, [-1]), tf.int64)
-
-    def history(
-        self, ids: tf.Tensor, id_rows: tf.Tensor, times: tf.Tensor, time_rows: tf.Tensor, n_rows: tf.Tensor
-    ) -> tuple[tf.Tensor, tf.Tensor, tf.Tensor, tf.Tensor]:
-        """The sent raw ids `ids` [m] of rows `id_rows` [m] (int64, row by row, in request order), the
-        timestamps `times` of rows `time_rows` likewise ("" entries already removed), `n_rows` →
-        (indices, session_start) [B, T] left-padded (-1 / False) to the batch's longest known history
-        (a short history never costs a long padding), `unknown_ids` [B] int32: how many of the
-        row's ids the vocabulary lacks (they are dropped), and the known items' timestamps [B, T]
-        int64 (-1: padding or untimed). Every known item of the row is in
-        `indices`, however long the history: the scorer applies the model's own cap, the exclusion
-        of seen items reads them all."""
-        index = self.lookup(ids)
-        n_sent, n_times = _counts(id_rows, n_rows), _counts(time_rows, n_rows)
-        check = _timestamps_check(n_sent, n_times)
-        with tf.control_dependencies([check]):
-            index = tf.identity(index)
-        row = id_rows
-        known = index < self.n_items  # the OOV bucket is n_items: unknown ids are dropped
-        unknown_ids = tf.math.unsorted_segment_sum(tf.cast(~known, tf.int32), row, n_rows)
-        with_times = tf.gather(n_times > 0, row)
-        position = tf.range(tf.size(index, out_type=tf.int64)) - tf.gather(
-            tf.cumsum(n_sent, exclusive=True), row
-        )
-        # The rows with timestamps hold exactly one per item, so the k-th such item has the k-th
-        # timestamp; without timestamps the request order is the time order (position stands in).
-        padded_times = tf.concat([times, tf.zeros([1], tf.int64)], axis=0)
-        nth_timed = tf.cumsum(tf.cast(with_times, tf.int64), exclusive=True)
-        time_index = tf.where(with_times, nth_timed, tf.size(padded_times, tf.int64) - 1)
-        time = tf.where(with_times, tf.gather(padded_times, time_index), position)
-        kept = tf.where(known)[:, 0]  # one Where and a gather per tensor (a boolean_mask is ~8 ops)
-        row, index, time, with_times = (tf.gather(t, kept) for t in (row, index, time, with_times))
-
-        def canonical():
-            # by row, then time, then item index (three stable sorts, last key first)
-            order = tf.argsort(index, stable=True)
-            order = tf.gather(order, tf.argsort(tf.gather(time, order), stable=True))
-            order = tf.gather(order, tf.argsort(tf.gather(row, order), stable=True))
-            return tuple(tf.gather(t, order) for t in (row, index, time, with_times))
-
-        # Untimed items are already in that order (row by row, time = position): the usual request
-        # skips the sorts, a dozen ops of a short history's ~250.
-        row, index, time, with_times = tf.cond(
-            tf.reduce_any(with_times), canonical, lambda: (row, index, time, with_times)
-        )
-        first_of_row = tf.concat([[True], row[1:] != row[:-1]], axis=0)
-        pause = tf.concat([[False], time[1:] - time[:-1] > self.session_gap], axis=0)
-        session_start = first_of_row | (with_times & pause)
-        columns = tf.stack([index, tf.cast(session_start, tf.int64), tf.where(with_times, time, -1)], axis=1)
-        padded = _left_padded(row, columns, n_rows, fill=[-1, 0, -1])
-        return tf.cast(padded[:, :, 0], tf.int32), padded[:, :, 1] > 0, unknown_ids, padded[:, :, 2]
 
     def without_seen(
         self, scores: tf.Tensor, history: tf.Tensor, exclude: tf.Tensor | None = None
@@ -232,12 +178,19 @@ class ServingModule(tf.Module):
             },
         )
         ids, times = parsed["item_ids"], parsed["timestamps"]
-        history, session_start, unknown_ids, _ = self.history(
-            ids.flat_values,
-            _row_ids(ids.row_splits),
-            times.flat_values,
-            _row_ids(times.row_splits),
-            tf.size(examples, out_type=tf.int64),
+        n_rows = tf.size(examples, out_type=tf.int64)
+        id_rows, time_rows = _row_ids(ids.row_splits), _row_ids(times.row_splits)
+        n_sent, n_times = _counts(id_rows, n_rows), _counts(time_rows, n_rows)
+        with tf.control_dependencies([_timestamps_check(n_sent, n_times)]):
+            index = self.lookup(ids.flat_values)
+        # the Examples as `recommend`'s [B, T] request: every listed id is sent (an empty one too: it
+        # is unknown), a timed row's k-th timestamp beside its k-th id (the check above: one per id)
+        width = tf.reduce_max(tf.concat([n_sent, tf.zeros([1], tf.int64)], axis=0))
+        grid_index = _rows_to_grid(id_rows, index, n_sent, width, fill=self.n_items)
+        grid_times = _rows_to_grid(time_rows, times.flat_values, n_times, width, fill=-1)
+        sent = tf.range(width)[None, :] < n_sent[:, None]
+        history, session_start, unknown_ids, _ = self.read_history(
+            grid_index, sent, grid_times, tf.cast(n_sent, tf.int32), tf.cast(n_times, tf.int32)
         )
         k = tf.fill(tf.shape(examples), tf.constant(self.top_k, tf.int32))
         out = self.ranked(history, session_start, k)
@@ -259,13 +212,11 @@ class ServingModule(tf.Module):
         return {**out, "unknown_ids": unknown_ids, "history_length": _lengths(history)}
 
     def request_history(self, signature: str, item_ids, timestamps, k, exclude) -> tuple:
-        """`recommend`'s (and `update_state`'s) tensor inputs checked and read as `history` reads the
-        parsed Examples' — (indices, session_start) [B, T] left-padded (-1 / False) to the longest
-        known history, `unknown_ids` [B] int32, the known items' timestamps [B, T] (-1: padding or
-        untimed) — plus the excluded indices [B, E] (-1 where none). Computed on the dense [B, T]
-        request itself: one lookup, a stable per-row sort that puts the dropped entries first (and,
-        only when some row is timed, the canonical order before it), one batched gather; a short
-        history's cost is its number of small ops."""
+        """`recommend`'s (and `update_state`'s) tensor inputs checked and read by `read_history` (as
+        `serve` reads the parsed Examples) — (indices, session_start) [B, T] left-padded (-1 / False)
+        to the longest known history, `unknown_ids` [B] int32, the known items' timestamps [B, T] (-1:
+        padding or untimed) — plus the excluded indices [B, E] (-1 where none). "" entries are
+        padding; a row whose sent entries all have a negative timestamp has none."""
         n_rows = tf.shape(item_ids)[0]
         checks = [
             _check(
@@ -294,6 +245,23 @@ class ServingModule(tf.Module):
         check = _timestamps_check(n_sent, n_times)
         with tf.control_dependencies([check]):
             index = self.lookup_2d(item_ids)
+        history, session_start, unknown_ids, times = self.read_history(index, sent, times, n_sent, n_times)
+        excluded = tf.where(exclude != b"", self.lookup_2d(exclude), tf.constant(-1, tf.int64))
+        return history, session_start, unknown_ids, times, excluded
+
+    def read_history(self, index, sent, times, n_sent, n_times) -> tuple:
+        """The history every signature reads from its request, as evaluation reads a user's stream:
+        item indices `index` [B, T] int64 (`n_items`: unknown), `sent` [B, T] (the entries the request
+        holds), `times` [B, T] int64 (a timed row's timestamps; ignored in untimed rows), `n_sent` and
+        `n_times` [B] int32 (a row's sent entries and timestamps: none or one per entry, checked
+        before) → (indices, session_start) [B, T'] left-padded (-1 / False) to the batch's longest
+        known history, `unknown_ids` [B] int32, the known items' timestamps [B, T'] (-1: padding or
+        untimed). Known items in time order, same-second ones by item index (the canonical order);
+        sessions split at pauses longer than the session gap in timed rows. Computed on the dense
+        [B, T] request itself: a stable per-row sort that puts the dropped entries first (and, only
+        when some row is timed, the canonical order before it), one batched gather; a short
+        history's cost is its number of small ops."""
+        width = tf.shape(index)[1]
         known = sent & (index < self.n_items)  # the OOV bucket is n_items: unknown ids are dropped
         unknown_ids = n_sent - tf.reduce_sum(tf.cast(known, tf.int32), axis=1)
         with_times = n_times > 0
@@ -323,8 +291,7 @@ class ServingModule(tf.Module):
         session_start = valid & (~after_valid | (with_times[:, None] & pause))
         history = tf.where(valid, tf.cast(index, tf.int32), -1)
         times = tf.where(valid & with_times[:, None], time, tf.constant(-1, tf.int64))
-        excluded = tf.where(exclude != b"", self.lookup_2d(exclude), tf.constant(-1, tf.int64))
-        return history, session_start, unknown_ids, times, excluded
+        return history, session_start, unknown_ids, times
 
     @tf.function(
         input_signature=[
