@@ -181,13 +181,13 @@ class ServingModule(tf.Module):
         n_rows = tf.size(examples, out_type=tf.int64)
         id_rows, time_rows = _row_ids(ids.row_splits), _row_ids(times.row_splits)
         n_sent, n_times = _counts(id_rows, n_rows), _counts(time_rows, n_rows)
-        with tf.control_dependencies([_timestamps_check(n_sent, n_times)]):
-            index = self.lookup(ids.flat_values)
+        with tf.control_dependencies([_timestamps_check(n_sent, n_times)]):  # before any scatter
+            index, flat_times = self.lookup(ids.flat_values), tf.identity(times.flat_values)
         # the Examples as `recommend`'s [B, T] request: every listed id is sent (an empty one too: it
-        # is unknown), a timed row's k-th timestamp beside its k-th id (the check above: one per id)
+        # is unknown), a timed row's k-th timestamp beside its k-th id (the check: one per id)
         width = tf.reduce_max(tf.concat([n_sent, tf.zeros([1], tf.int64)], axis=0))
         grid_index = _rows_to_grid(id_rows, index, n_sent, width, fill=self.n_items)
-        grid_times = _rows_to_grid(time_rows, times.flat_values, n_times, width, fill=-1)
+        grid_times = _rows_to_grid(time_rows, flat_times, n_times, width, fill=-1)
         sent = tf.range(width)[None, :] < n_sent[:, None]
         history, session_start, unknown_ids, _ = self.read_history(
             grid_index, sent, grid_times, tf.cast(n_sent, tf.int32), tf.cast(n_times, tf.int32)

@@ -176,6 +176,7 @@ class Served:
             "bad_default": {
                 "garbage": [history_example(self.short), b"not-an-example"],
                 "timestamps": [history_example(self.short), history_example(self.short[:2], [5])],
+                "timestamps_extra": [history_example(self.short[:1], [5, 6, 7]), history_example(self.short)],
             },
             "bad_recommend": {
                 "k_rows": (
@@ -318,6 +319,7 @@ def test_malformed_requests_fail_with_an_error_naming_them_and_the_servable_keep
     errors = {name: (message or "").replace("\\'", "'") for name, message in served.answers["errors"].items()}
     assert "Could not parse example input" in errors["garbage"] and "not-an-example" in errors["garbage"]
     assert "'timestamps'" in errors["timestamps"] and "rows] [1]" in errors["timestamps"]
+    assert "'timestamps'" in errors["timestamps_extra"] and "rows] [0]" in errors["timestamps_extra"]
     assert "'k'" in errors["k_rows"]
     assert "'timestamps'" in errors["timestamps_shape"]
     assert "'exclude'" in errors["exclude_rows"]
