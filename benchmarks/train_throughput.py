@@ -92,12 +92,24 @@ def matmul_roofline(batch: int, hidden: int, candidates: int, seconds: float = 3
 
 # trace events that are not kernels: the executor's, the thread pool's, the eager runtime's
 _NOT_KERNELS = ("Process", "ThreadpoolListener", "ExecutorState", "KernelAndDevice", "EagerLocal")
+# oneDNN (on by default where the CPU has AVX-512 VNNI/BF16 or AMX) runs ops as "_Mkl<Op>" or
+# "_MklNative<Op>": counted under the op they implement, so profiles of different CPUs compare
+_ONEDNN_PREFIXES = ("_MklNative", "_Mkl")
+
+
+def op_type(name: str) -> str:
+    """The op type of a trace event "node:OpType", oneDNN's kernel names mapped to their op."""
+    op = name.rsplit(":", 1)[1]
+    for prefix in _ONEDNN_PREFIXES:
+        if op.startswith(prefix):
+            return op[len(prefix) :]
+    return op
 
 
 def op_time_breakdown(run, steps: int, top: int = 15) -> list[dict[str, Any]]:
     """Runs `run()` under TensorFlow's profiler; per op type (the `top` costliest): calls and
     microseconds of kernel time per step (`steps` steps in the run) and the share of all kernels'
-    time, from the profile's XPlane trace (events named "node:OpType")."""
+    time, from the profile's XPlane trace (events named "node:OpType"; see `op_type`)."""
     import glob
     import tempfile
 
@@ -122,7 +134,7 @@ def op_time_breakdown(run, steps: int, top: int = 15) -> list[dict[str, Any]]:
                 name = plane.event_metadata[event.metadata_id].name
                 if ":" not in name or name.startswith(_NOT_KERNELS):
                     continue
-                op = name.rsplit(":", 1)[1]
+                op = op_type(name)
                 calls[op] = calls.get(op, 0) + 1
                 picoseconds[op] = picoseconds.get(op, 0) + event.duration_ps
     total = sum(picoseconds.values()) or 1

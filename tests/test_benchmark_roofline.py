@@ -65,3 +65,10 @@ def test_the_op_profile_finds_the_kernels_a_step_runs():
     assert breakdown["Relu"]["calls_per_step"] == 1.0
     assert all(0 < row["share"] <= 1 for row in breakdown.values())
     assert sum(row["share"] for row in breakdown.values()) <= 1.001
+
+
+def test_onednn_kernels_are_reported_under_the_op_they_implement():
+    roofline = load_benchmark("train_throughput")
+    assert roofline.op_type("model/dense/MatMul:_MklMatMul") == "MatMul"
+    assert roofline.op_type("model/dense/MatMul:_MklNativeFusedMatMul") == "FusedMatMul"
+    assert roofline.op_type("a/b:Relu") == "Relu"
