@@ -212,6 +212,7 @@ def run_data_stages(data: str, out: str, workers: int, budget_mb: int, mode: str
 
     from movierec.pipeline.config import PipelineConfig
     from movierec.pipeline.pipeline import create_data_pipeline
+    from movierec.pipeline.runners.local import run_temporary_folder
 
     config = PipelineConfig(
         data_path=data,
@@ -223,7 +224,8 @@ def run_data_stages(data: str, out: str, workers: int, budget_mb: int, mode: str
     started = time.time()
     pipeline = create_data_pipeline(config)  # hashes the data files (ExampleGen's cache key)
     built = time.time()
-    tfx.orchestration.LocalDagRunner().run(pipeline)
+    with run_temporary_folder():  # the TFX sdists each Beam executor leaves go with it
+        tfx.orchestration.LocalDagRunner().run(pipeline)
     ended = time.time()
     return {
         "construct": [started, built],

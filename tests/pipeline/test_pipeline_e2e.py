@@ -14,6 +14,7 @@ import json
 import os
 import subprocess
 import sys
+import tempfile
 import textwrap
 from pathlib import Path
 
@@ -98,16 +99,9 @@ def refreshed_copy(folder: Path, target: Path) -> Path:
     return target
 
 
-def tfx_sdists_in_temp() -> set[str]:
-    """The folders in the system's temporary folder that hold TFX's ephemeral sdist build."""
-    import tempfile
-
-    root = tempfile.gettempdir()
-    return {
-        name
-        for name in os.listdir(root)
-        if os.path.isfile(os.path.join(root, name, "build", "tfx", "setup.py"))
-    }
+def tfx_sdists_in(root: Path) -> set[str]:
+    """The folders under `root` that hold TFX's ephemeral sdist build."""
+    return {str(setup.parents[2]) for setup in root.glob("**/build/tfx/setup.py")}
 
 
 def assert_evaluated_as_in_one_process(config: PipelineConfig, evaluation: dict, model_dir: str) -> None:
@@ -164,7 +158,9 @@ SERVE = textwrap.dedent("""
 """)
 
 
-def test_pipeline_runs_blesses_pushes_caches_and_refuses_a_weak_model(ml100k_slice, source_copy, tmp_path):
+def test_pipeline_runs_blesses_pushes_caches_and_refuses_a_weak_model(
+    ml100k_slice, source_copy, tmp_path, monkeypatch
+):
     config = PipelineConfig(
         data_path=str(ml100k_slice),
         output_dir=str(tmp_path / "run"),
@@ -179,11 +175,14 @@ def test_pipeline_runs_blesses_pushes_caches_and_refuses_a_weak_model(ml100k_sli
         tune_patience=None,
         evaluation_users_per_batch=4,  # the slice has ~12 validation users: several batches, joined
     )
-    leftovers_before = tfx_sdists_in_temp()
+    # Python's temporary folder for this test alone (other processes on the machine may run TFX too)
+    system_temp = tmp_path / "system-temp"
+    system_temp.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(system_temp))
     summary = run(config)
     assert summary["blessed"], summary.get("reason")
     # TFX's Beam executors build an sdist of TFX in a temporary folder each: the run removed them
-    assert tfx_sdists_in_temp() <= leftovers_before
+    assert not tfx_sdists_in(system_temp)
     first = completed(config)
     assert set(first) >= COMPONENTS | {TUNER} and all(first[c] == 1 for c in COMPONENTS | {TUNER}), first
     # The Tuner's trials are in the summary; the Trainer trained the best values over --set's epochs.
