@@ -72,3 +72,32 @@ def test_onednn_kernels_are_reported_under_the_op_they_implement():
     assert roofline.op_type("model/dense/MatMul:_MklMatMul") == "MatMul"
     assert roofline.op_type("model/dense/MatMul:_MklNativeFusedMatMul") == "FusedMatMul"
     assert roofline.op_type("a/b:Relu") == "Relu"
+
+
+def test_the_official_comparison_writes_our_sessions_and_settings_in_the_authors_terms():
+    import numpy as np
+
+    compare = load_benchmark("gru4rec_vs_official")
+    items = np.array([7, 8, 9, 3, 4, 5, 6])
+    table = compare.session_table(items, np.array([0, 4]), np.array([3, 2]))
+    assert table.splitlines() == [
+        "SessionId\tItemId\tTime",
+        "0\t7\t0",
+        "0\t8\t1",
+        "0\t9\t2",
+        "1\t4\t3",
+        "1\t5\t4",
+    ]
+    config = GRU4RecConfig(loss="bpr-max", hidden_size=224, batch_size=80, n_sample=2048, elu_param=0.5)
+    params = compare.official_params(config, epochs=3)
+    assert params["layers"] == [224] and params["n_epochs"] == 3 and params["loss"] == "bpr-max"
+    assert (params["batch_size"], params["n_sample"], params["elu_param"]) == (80, 2048, 0.5)
+    assert (
+        params["dropout_p_hidden"] == config.dropout_hidden and params["sample_alpha"] == config.sample_alpha
+    )
+    with pytest.raises(ValueError, match="one GRU layer"):
+        compare.official_params(GRU4RecConfig(n_layers=2), epochs=1)
+    log = (
+        "Epoch1 --> loss: 0.512345 \t(4.62s) \t[10.0 mb/s | 900 e/s]\nEpoch2 --> loss: 0.4 \t(4.70s) \t[x]\n"
+    )
+    assert [float(m.group(3)) for m in compare.EPOCH_LINE.finditer(log)] == [4.62, 4.70]
