@@ -1,6 +1,11 @@
 """Ranking losses over a score matrix whose row b scores its target (column `target[b]`) against
 negatives (every other column unless `negative_mask` says otherwise).
 
+`negative_mask` [B, C] is 0/1, or a column's multiplicity: how many candidates it stands for (GRU4Rec
+scores the whole catalogue when the catalogue is no larger than its candidate list, and an item drawn
+k times is one column of weight k). Every loss equals its value over the candidate list with the
+column repeated k times; with 0/1 masks the arithmetic is exactly that of a plain mask.
+
 One implementation serves BPR-MF (a positive column plus sampled negatives) and GRU4Rec (mini-batch
 negatives: the other rows' targets, plus optional extra sampled items). Written with keras.ops so
 they run on any Keras 3 backend. Equations: Hidasi et al., ICLR 2016, section 3.1.2 (BPR, TOP1) and
@@ -45,19 +50,25 @@ def top1_loss(scores, target, negative_mask=None):
     return _masked_mean(values, mask)
 
 
+def _weighted_logits(scores, weights):
+    """Logits of a softmax over the columns with weight > 0, a column of weight k counting k times
+    (score + log k; for weight 1 that adds an exact 0.0, so a 0/1 mask gives the plain scores)."""
+    counted = weights > 0
+    return ops.where(counted, scores + ops.log(ops.where(counted, weights, 1.0)), ops.full_like(scores, -1e9))
+
+
 def cross_entropy_loss(scores, target, negative_mask=None):
     """Categorical cross-entropy of the target under a softmax over target and negatives."""
     mask = _negatives(scores, target, negative_mask)
     n_columns = ops.shape(scores)[1]
     keep = mask + ops.one_hot(ops.cast(target, "int32"), n_columns, dtype=scores.dtype)
-    logits = ops.where(keep > 0, scores, ops.full_like(scores, -1e9))
-    return -ops.squeeze(_target_scores(ops.log_softmax(logits, axis=1), target), 1)
+    return -ops.squeeze(_target_scores(ops.log_softmax(_weighted_logits(scores, keep), axis=1), target), 1)
 
 
 def _negative_softmax(scores, mask):
-    """s_j: softmax over each row's negatives only (0 elsewhere), Hidasi & Karatzoglou 2018, §3.2."""
-    logits = ops.where(mask > 0, scores, ops.full_like(scores, -1e9))
-    return ops.softmax(logits, axis=1) * mask
+    """s_j: softmax over each row's negatives only (0 elsewhere), Hidasi & Karatzoglou 2018, §3.2;
+    a negative of multiplicity k weighs k (the softmax over the candidate list it stands for)."""
+    return ops.softmax(_weighted_logits(scores, mask), axis=1) * ops.cast(mask > 0, scores.dtype)
 
 
 def top1_max_loss(scores, target, negative_mask=None):

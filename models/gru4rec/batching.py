@@ -109,3 +109,16 @@ def negative_mask(targets, samples, active) -> Any:
     usable = ops.concatenate([ops.cast(active, "float32"), ops.ones((ops.shape(samples)[0],))], axis=0)
     hit = ops.equal(ops.expand_dims(candidates, 0), ops.expand_dims(ops.cast(targets, "int32"), 1))
     return (1.0 - ops.cast(hit, "float32")) * ops.expand_dims(usable, 0)
+
+
+def catalogue_negatives(targets, samples, active, n_items: int) -> Any:
+    """[B, n_items]: `negative_mask` over the catalogue's columns instead of the candidates' — how
+    many usable candidates (active lanes' targets, then samples) each item is, 0 at the row's own
+    target. A loss over the catalogue's scores with these weights equals the loss over the B + S
+    candidate columns with `negative_mask`, without picking those columns out of the scores (nor
+    scattering their gradients back): the cheaper form when the catalogue is no larger than the
+    candidate list (`models.losses` weighs a column of multiplicity k as k columns)."""
+    candidates = ops.concatenate([ops.cast(targets, "int32"), ops.cast(samples, "int32")], axis=0)
+    usable = ops.concatenate([ops.cast(active, "float32"), ops.ones((ops.shape(samples)[0],))], axis=0)
+    counts = ops.segment_sum(usable, candidates, num_segments=n_items)
+    return ops.expand_dims(counts, 0) * (1.0 - ops.one_hot(ops.cast(targets, "int32"), n_items))

@@ -14,6 +14,7 @@ from keras import ops
 
 from movierec.models.base import TrainingData, tie_shuffled_order
 from movierec.models.gru4rec.batching import (
+    catalogue_negatives,
     negative_mask,
     popularity_sampler,
     session_parallel_batches,
@@ -98,11 +99,20 @@ def step_loss(
     step with k busy lanes weighs k/B of a full step, as in the authors' code) or the number of active
     lanes. `log_q_correction(targets, samples)` → the [B + S] sampling probabilities (already raised
     to the power logq) whose logs are subtracted from the logits (logQ correction of sampled softmax).
+    Where the catalogue is no larger than the candidate list (and without logQ), the same loss is
+    computed over the catalogue's columns weighted by `catalogue_negatives`.
     """
     import keras_rs
 
     state, hidden = model.step(items, state, reset, training=True)
     candidates = ops.concatenate([targets, samples], axis=0)
+    if log_q_correction is None and candidates.shape[0] is not None and model.n_items <= candidates.shape[0]:
+        # the catalogue is no larger than the candidate list: score it whole and weigh each item's
+        # column by how many candidates it is (the same loss, with no column pick and scatter-back)
+        scores = model.score_all(hidden)  # [b, n_items]
+        weights = catalogue_negatives(targets, samples, active, model.n_items)
+        per_lane = loss_fn(scores, targets, weights)
+        return state, ops.sum(per_lane * ops.cast(active, scores.dtype)) / denominator
     scores = model.score_candidates(hidden, candidates)  # [b, b + S]
     if log_q_correction is not None:
         probability = ops.expand_dims(log_q_correction(targets, samples), 0)

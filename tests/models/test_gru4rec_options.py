@@ -209,3 +209,63 @@ def test_a_training_step_reads_only_the_rows_it_uses_of_the_item_tables(momentum
         readers = {op.type for op in inside.consumers()}
         assert "ResourceGather" in readers, (variable.path, readers)
         assert "ReadVariableOp" not in readers, (variable.path, readers)
+
+
+@pytest.mark.parametrize("loss", sorted(RANKING_LOSSES))
+def test_the_catalogue_form_of_the_loss_equals_the_loss_over_the_candidate_columns(loss, monkeypatch):
+    """With 4 lanes + 10 samples ≥ 12 items the step scores the catalogue and weighs each item by how
+    many usable candidates it is; the value and every gradient must be those of the candidate list
+    (duplicated samples, a sample equal to a lane's target, idle lanes' targets not counted)."""
+    from movierec.models.gru4rec.batching import catalogue_negatives, negative_mask
+
+    keras.utils.set_random_seed(0)
+    model = GRU4Rec(N_ITEMS, hidden_size=5)
+    step = {**tail_step(), "samples": tf.constant([5, 6, 7, 5, 3, 1, 1, 9, 10, 11], tf.int32)}
+    weights = ops.convert_to_numpy(
+        catalogue_negatives(step["targets"], step["samples"], step["active"], N_ITEMS)
+    )
+    assert weights[0, 1] == 2 and weights[0, 3] == 0 and weights[1, 3] == 2 and weights[0, 0] == 0
+
+    def over_candidates():
+        with tf.GradientTape() as tape:
+            _, hidden = model.step(step["items"], step["state"], step["reset"], training=False)
+            candidates = ops.concatenate([step["targets"], step["samples"]], axis=0)
+            scores = ops.take(model.score_all(hidden), candidates, axis=1)
+            mask = negative_mask(step["targets"], step["samples"], step["active"])
+            per_lane = RANKING_LOSSES[loss](scores, ops.arange(LANES, dtype="int32"), mask)
+            value = ops.sum(per_lane * ops.cast(step["active"], "float32")) / LANES
+        return value, tape.gradient(value, model.trainable_variables)
+
+    from movierec.models.gru4rec import training
+
+    used = []
+    monkeypatch.setattr(
+        training, "catalogue_negatives", lambda *args: used.append(args) or catalogue_negatives(*args)
+    )
+
+    def catalogue():  # what step_loss computes here (dropout 0: training changes nothing)
+        with tf.GradientTape() as tape:
+            _, value = step_loss(model, RANKING_LOSSES[loss], denominator=float(LANES), **step)
+        return value, tape.gradient(value, model.trainable_variables)
+
+    expected, expected_grads = over_candidates()
+    value, grads = catalogue()
+    assert used, "the step did not take the catalogue form"
+    assert float(value) == pytest.approx(float(expected), rel=1e-5)
+    for got, want in zip(grads, expected_grads, strict=True):
+        np.testing.assert_allclose(
+            ops.convert_to_numpy(tf.convert_to_tensor(got)),
+            ops.convert_to_numpy(tf.convert_to_tensor(want)),
+            rtol=1e-4,
+            atol=1e-7,
+        )
+
+
+def test_a_0_1_mask_gives_the_plain_softmax_over_the_negatives_bit_for_bit():
+    from movierec.models.losses import _negative_softmax
+
+    rng = np.random.default_rng(0)
+    scores = rng.normal(size=(4, 9)).astype(np.float32)
+    mask = (rng.random((4, 9)) < 0.6).astype(np.float32)
+    plain = ops.softmax(np.where(mask > 0, scores, -1e9).astype(np.float32), axis=1) * mask
+    np.testing.assert_array_equal(ops.convert_to_numpy(_negative_softmax(scores, mask)), plain)
