@@ -85,14 +85,41 @@ def bpr_max_loss(
     """BPR-max: −log Σ_j s_j σ(r_i − r_j) + λ Σ_j s_j r_j², s = softmax over the negatives' scores
     (Hidasi & Karatzoglou 2018, eq. 10 with the score regularisation of eq. 11). `elu_param` α > 0:
     the scores first pass through ELU(α), as the authors' implementation does for BPR-max (it bounds
-    negative scores below by −α, so the softmax and the regulariser see no large negative values)."""
-    if elu_param > 0:
-        scores = ops.elu(scores, alpha=elu_param)
+    negative scores below by −α, so the softmax and the regulariser see no large negative values).
+
+    The gradient is written out (one pass over the scores instead of autodiff's ~40 elementwise ops,
+    most of a GRU4Rec step's loss time): with P = Σ_j w_j r_j (+ε), a_j = ∂L/∂w_j = −r_j/P + λ r_j²,
+      ∂L/∂r_j = w_j (a_j − Σ_k w_k a_k) + w_j σ'_j / P + 2λ w_j r_j      (softmax, sigmoid, regulariser)
+      ∂L/∂r_i = −Σ_j w_j σ'_j / P                                        (the target's own score)
+    σ'_j = σ_j (1 − σ_j), then × ELU' (1 above 0, ELU(x) + α below)."""
     mask = _negatives(scores, target, negative_mask)
-    weights = _negative_softmax(scores, mask)
-    ranked_above = ops.sigmoid(_target_scores(scores, target) - scores)
-    loss = -ops.log(ops.sum(weights * ranked_above, axis=1) + 1e-10)
-    return loss + score_regularization * ops.sum(weights * ops.square(scores), axis=1)
+    target = ops.cast(target, "int32")
+    at_target = ops.one_hot(target, ops.shape(scores)[1], dtype=scores.dtype)
+
+    @ops.custom_gradient
+    def loss_of(raw):
+        s = ops.elu(raw, alpha=elu_param) if elu_param > 0 else raw
+        weights = _negative_softmax(s, mask)
+        ranked_above = ops.sigmoid(_target_scores(s, target) - s)
+        total = ops.sum(weights * ranked_above, axis=1) + 1e-10
+        square = ops.square(s)
+        loss = -ops.log(total) + score_regularization * ops.sum(weights * square, axis=1)
+
+        def grad(*args, upstream=None):
+            upstream = args[0] if upstream is None else upstream
+            inverse = ops.expand_dims(1.0 / total, 1)
+            slope = ranked_above * (1.0 - ranked_above)
+            per_weight = score_regularization * square - ranked_above * inverse
+            mean = ops.sum(weights * per_weight, axis=1, keepdims=True)
+            g = weights * (per_weight - mean + slope * inverse + 2.0 * score_regularization * s)
+            g = g - at_target * ops.sum(weights * slope, axis=1, keepdims=True) * inverse
+            if elu_param > 0:
+                g = g * ops.where(raw > 0, ops.ones_like(s), s + elu_param)
+            return g * ops.expand_dims(upstream, 1)
+
+        return loss, grad
+
+    return loss_of(scores)
 
 
 RANKING_LOSSES: dict[str, Callable] = {

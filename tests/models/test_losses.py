@@ -73,3 +73,36 @@ def test_keras_wrapper_round_trips_its_config():
     assert RankingLoss.from_config(loss.get_config()).kind == "top1"
     with pytest.raises(ValueError, match="unknown ranking loss"):
         RankingLoss("hinge")
+
+
+@pytest.mark.parametrize(("regularization", "elu"), [(1.0, 0.5), (0.3, 0.0), (0.0, 1.0)])
+def test_bpr_max_s_written_out_gradient_is_autodiff_s(regularization, elu):
+    """The hand-written gradient equals autodiff of the plain formula (eq. 10–11), with ELU, with
+    multiplicity weights (0, 1, 2) and a target in every position."""
+    import tensorflow as tf
+
+    from movierec.models import losses
+
+    def plain(scores, target, mask):
+        if elu > 0:
+            scores = ops.elu(scores, alpha=elu)
+        negatives = losses._negatives(scores, target, mask)
+        weights = losses._negative_softmax(scores, negatives)
+        ranked_above = ops.sigmoid(losses._target_scores(scores, target) - scores)
+        value = -ops.log(ops.sum(weights * ranked_above, axis=1) + 1e-10)
+        return value + regularization * ops.sum(weights * ops.square(scores), axis=1)
+
+    rng = np.random.default_rng(0)
+    scores = tf.constant(2 * rng.normal(size=(6, 11)).astype(np.float32))
+    target = tf.constant([0, 3, 5, 10, 2, 2])
+    mask = tf.constant(rng.integers(0, 3, size=(6, 11)).astype(np.float32))
+    upstream = tf.constant(rng.random(6).astype(np.float32))
+    with tf.GradientTape(persistent=True) as tape:
+        tape.watch(scores)
+        written = losses.bpr_max_loss(scores, target, mask, regularization, elu)
+        reference = plain(scores, target, mask)
+        weighted = (tf.reduce_sum(written * upstream), tf.reduce_sum(reference * upstream))
+    np.testing.assert_array_equal(written.numpy(), reference.numpy())  # the same forward arithmetic
+    np.testing.assert_allclose(
+        tape.gradient(weighted[0], scores).numpy(), tape.gradient(weighted[1], scores).numpy(), atol=1e-6
+    )
