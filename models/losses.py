@@ -87,8 +87,9 @@ def bpr_max_loss(
     the scores first pass through ELU(α), as the authors' implementation does for BPR-max (it bounds
     negative scores below by −α, so the softmax and the regulariser see no large negative values).
 
-    The gradient is written out (one pass over the scores instead of autodiff's ~40 elementwise ops,
-    most of a GRU4Rec step's loss time): with P = Σ_j w_j r_j (+ε), a_j = ∂L/∂w_j = −r_j/P + λ r_j²,
+    The gradient is written out (one pass over the scores instead of autodiff's chain of elementwise
+    ops). With w_j the softmax weights (s_j above), σ_j = σ(r_i − r_j), P = Σ_j w_j σ_j (+ε) and
+    a_j = ∂L/∂w_j = −σ_j/P + λ r_j²:
       ∂L/∂r_j = w_j (a_j − Σ_k w_k a_k) + w_j σ'_j / P + 2λ w_j r_j      (softmax, sigmoid, regulariser)
       ∂L/∂r_i = −Σ_j w_j σ'_j / P                                        (the target's own score)
     σ'_j = σ_j (1 − σ_j), then × ELU' (1 above 0, ELU(x) + α below)."""

@@ -98,6 +98,14 @@ def popularity_sampler(items: np.ndarray, n_items: int, alpha: float) -> np.ndar
     return weights / weights.sum()
 
 
+def _usable_candidates(targets, samples, active) -> tuple[Any, Any]:
+    """The candidates [B + S] (the lanes' targets, then the samples) and whether each is usable (1.0;
+    an idle lane's target is no candidate)."""
+    candidates = ops.concatenate([ops.cast(targets, "int32"), ops.cast(samples, "int32")], axis=0)
+    usable = ops.concatenate([ops.cast(active, "float32"), ops.ones((ops.shape(samples)[0],))], axis=0)
+    return candidates, usable
+
+
 def negative_mask(targets, samples, active) -> Any:
     """[B, B + S] mask of the candidates that act as negatives for each lane's target.
 
@@ -105,8 +113,7 @@ def negative_mask(targets, samples, active) -> Any:
     samples (2018 §3.1). Idle lanes' targets are no candidates, and a candidate equal to the row's
     own target (an accidental hit: another lane's identical target, or a sample of it) is masked.
     """
-    candidates = ops.concatenate([ops.cast(targets, "int32"), ops.cast(samples, "int32")], axis=0)
-    usable = ops.concatenate([ops.cast(active, "float32"), ops.ones((ops.shape(samples)[0],))], axis=0)
+    candidates, usable = _usable_candidates(targets, samples, active)
     hit = ops.equal(ops.expand_dims(candidates, 0), ops.expand_dims(ops.cast(targets, "int32"), 1))
     return (1.0 - ops.cast(hit, "float32")) * ops.expand_dims(usable, 0)
 
@@ -118,7 +125,6 @@ def catalogue_negatives(targets, samples, active, n_items: int) -> Any:
     candidate columns with `negative_mask`, without picking those columns out of the scores (nor
     scattering their gradients back): the cheaper form when the catalogue is no larger than the
     candidate list (`models.losses` weighs a column of multiplicity k as k columns)."""
-    candidates = ops.concatenate([ops.cast(targets, "int32"), ops.cast(samples, "int32")], axis=0)
-    usable = ops.concatenate([ops.cast(active, "float32"), ops.ones((ops.shape(samples)[0],))], axis=0)
+    candidates, usable = _usable_candidates(targets, samples, active)
     counts = ops.segment_sum(usable, candidates, num_segments=n_items)
     return ops.expand_dims(counts, 0) * (1.0 - ops.one_hot(ops.cast(targets, "int32"), n_items))

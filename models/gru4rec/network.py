@@ -214,12 +214,18 @@ class GRU4Rec(keras.Model):
         bias = take_rows(self.output_bias, items)
         return self.activation(ops.matmul(hidden, ops.transpose(weights)) + bias)
 
+    def scores_whole_catalogue(self, n_candidates: int | None) -> bool:
+        """Whether scoring the whole catalogue is the cheaper way to score `n_candidates` (a static
+        count; None: unknown): when the catalogue is no larger than the candidate list (ML-100K's
+        1,682 movies against 80 + 2,048 training candidates), one full-catalogue matmul beats
+        gathering [C, H] output rows, and the output weights get one dense gradient instead of C
+        gathered rows."""
+        return n_candidates is not None and self.n_items <= n_candidates
+
     def score_candidates(self, hidden, items) -> Any:
-        """`score_items`' values, computed the cheaper way for the candidate count: when the catalogue
-        is no larger than the candidate list (ML-100K's 1,682 movies against 80 + 2,048 training
-        candidates), one full-catalogue matmul and a column pick beat gathering [C, H] output rows,
-        and the output weights get one dense gradient instead of C gathered rows."""
-        if items.shape[0] is not None and self.n_items <= items.shape[0]:
+        """`score_items`' values, computed the cheaper way for the candidate count
+        (`scores_whole_catalogue`: the catalogue's scores, then a column pick)."""
+        if self.scores_whole_catalogue(items.shape[0]):
             return ops.take(self.score_all(hidden), ops.cast(items, "int32"), axis=1)
         return self.score_items(hidden, items)
 

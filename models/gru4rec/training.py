@@ -106,7 +106,7 @@ def step_loss(
 
     state, hidden = model.step(items, state, reset, training=True)
     candidates = ops.concatenate([targets, samples], axis=0)
-    if log_q_correction is None and candidates.shape[0] is not None and model.n_items <= candidates.shape[0]:
+    if log_q_correction is None and model.scores_whole_catalogue(candidates.shape[0]):
         # the catalogue is no larger than the candidate list: score it whole and weigh each item's
         # column by how many candidates it is (the same loss, with no column pick and scatter-back)
         scores = model.score_all(hidden)  # [b, n_items]
