@@ -79,44 +79,66 @@ def top1_max_loss(scores, target, negative_mask=None):
     return ops.sum(_negative_softmax(scores, mask) * values, axis=1)
 
 
-def bpr_max_loss(
+def bpr_max_value_and_gradient(
     scores, target, negative_mask=None, score_regularization: float = 1.0, elu_param: float = 0.0
-):
-    """BPR-max: −log Σ_j s_j σ(r_i − r_j) + λ Σ_j s_j r_j², s = softmax over the negatives' scores
-    (Hidasi & Karatzoglou 2018, eq. 10 with the score regularisation of eq. 11). `elu_param` α > 0:
-    the scores first pass through ELU(α), as the authors' implementation does for BPR-max (it bounds
-    negative scores below by −α, so the softmax and the regulariser see no large negative values).
+) -> tuple:
+    """BPR-max's value per row [B] (`bpr_max_loss`) and its gradient with respect to `scores`
+    [B, C], in one pass over the scores (a compiler can fuse all of it into a few loops; GRU4Rec's
+    training compiles it with XLA).
 
-    The gradient is written out (one pass over the scores instead of autodiff's chain of elementwise
-    ops). With w_j the softmax weights (s_j above), σ_j = σ(r_i − r_j), P = Σ_j w_j σ_j (+ε) and
+    With w_j the softmax weights (s_j in `bpr_max_loss`), σ_j = σ(r_i − r_j), P = Σ_j w_j σ_j (+ε) and
     a_j = ∂L/∂w_j = −σ_j/P + λ r_j²:
       ∂L/∂r_j = w_j (a_j − Σ_k w_k a_k) + w_j σ'_j / P + 2λ w_j r_j      (softmax, sigmoid, regulariser)
       ∂L/∂r_i = −Σ_j w_j σ'_j / P                                        (the target's own score)
     σ'_j = σ_j (1 − σ_j), then × ELU' (1 above 0, ELU(x) + α below)."""
     mask = _negatives(scores, target, negative_mask)
     target = ops.cast(target, "int32")
+    s = ops.elu(scores, alpha=elu_param) if elu_param > 0 else scores
+    weights = _negative_softmax(s, mask)
+    ranked_above = ops.sigmoid(_target_scores(s, target) - s)
+    total = ops.sum(weights * ranked_above, axis=1) + 1e-10
+    square = ops.square(s)
+    loss = -ops.log(total) + score_regularization * ops.sum(weights * square, axis=1)
+
+    inverse = ops.expand_dims(1.0 / total, 1)
+    slope = ranked_above * (1.0 - ranked_above)
+    per_weight = score_regularization * square - ranked_above * inverse
+    mean = ops.sum(weights * per_weight, axis=1, keepdims=True)
+    gradient = weights * (per_weight - mean + slope * inverse + 2.0 * score_regularization * s)
     at_target = ops.one_hot(target, ops.shape(scores)[1], dtype=scores.dtype)
+    gradient = gradient - at_target * ops.sum(weights * slope, axis=1, keepdims=True) * inverse
+    if elu_param > 0:
+        gradient = gradient * ops.where(scores > 0, ops.ones_like(s), s + elu_param)
+    return loss, gradient
+
+
+def bpr_max_loss(
+    scores,
+    target,
+    negative_mask=None,
+    score_regularization: float = 1.0,
+    elu_param: float = 0.0,
+    value_and_gradient: Callable | None = None,
+):
+    """BPR-max: −log Σ_j s_j σ(r_i − r_j) + λ Σ_j s_j r_j², s = softmax over the negatives' scores
+    (Hidasi & Karatzoglou 2018, eq. 10 with the score regularisation of eq. 11). `elu_param` α > 0:
+    the scores first pass through ELU(α), as the authors' implementation does for BPR-max (it bounds
+    negative scores below by −α, so the softmax and the regulariser see no large negative values).
+
+    The gradient is written out (`bpr_max_value_and_gradient`; autodiff would chain ~40 elementwise
+    ops) and computed with the value, so the backward pass is one product with the upstream
+    gradient. `value_and_gradient`: a compiled form of `bpr_max_value_and_gradient` (the same
+    arguments and results) to use instead.
+    """
+    compute = value_and_gradient or bpr_max_value_and_gradient
 
     @ops.custom_gradient
     def loss_of(raw):
-        s = ops.elu(raw, alpha=elu_param) if elu_param > 0 else raw
-        weights = _negative_softmax(s, mask)
-        ranked_above = ops.sigmoid(_target_scores(s, target) - s)
-        total = ops.sum(weights * ranked_above, axis=1) + 1e-10
-        square = ops.square(s)
-        loss = -ops.log(total) + score_regularization * ops.sum(weights * square, axis=1)
+        loss, gradient = compute(raw, target, negative_mask, score_regularization, elu_param)
 
         def grad(*args, upstream=None):
             upstream = args[0] if upstream is None else upstream
-            inverse = ops.expand_dims(1.0 / total, 1)
-            slope = ranked_above * (1.0 - ranked_above)
-            per_weight = score_regularization * square - ranked_above * inverse
-            mean = ops.sum(weights * per_weight, axis=1, keepdims=True)
-            g = weights * (per_weight - mean + slope * inverse + 2.0 * score_regularization * s)
-            g = g - at_target * ops.sum(weights * slope, axis=1, keepdims=True) * inverse
-            if elu_param > 0:
-                g = g * ops.where(raw > 0, ops.ones_like(s), s + elu_param)
-            return g * ops.expand_dims(upstream, 1)
+            return gradient * ops.expand_dims(upstream, 1)
 
         return loss, grad
 

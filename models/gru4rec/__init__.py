@@ -15,6 +15,7 @@ view over raw histories).
 """
 
 from movierec.models.gru4rec.batching import (
+    InverseCdfSampler,
     negative_mask,
     popularity_sampler,
     session_parallel_batches,
@@ -34,6 +35,7 @@ __all__ = [
     "GRU4RecConfig",
     "GRU4RecHistoryScorer",
     "GRU4RecRecommender",
+    "InverseCdfSampler",
     "SessionGRUCell",
     "negative_mask",
     "popularity_sampler",

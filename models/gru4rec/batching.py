@@ -98,6 +98,47 @@ def popularity_sampler(items: np.ndarray, n_items: int, alpha: float) -> np.ndar
     return weights / weights.sum()
 
 
+class InverseCdfSampler:
+    """Draws item ids with the given probabilities: `draw(rng, shape)` returns exactly what
+    `rng.choice(len(probabilities), shape, p=probabilities)` returns, and leaves `rng` in the same
+    state (the same uniform draws, the same inverse-CDF rule), at a fraction of its cost.
+
+    `rng.choice` binary-searches the CDF for every draw (GRU4Rec's 2,048 samples per step are ~2.4M
+    draws per ML-100K epoch, ≈ 5% of a BPR-max epoch). Here a guide table splits [0, 1) into ≥ 64
+    buckets per item: a draw whose bucket holds no CDF boundary takes the bucket's precomputed answer
+    (one lookup), and only the few draws in a bucket with a boundary are searched.
+
+    Args:
+        probabilities: [n_items], non-negative, summing to 1 (`popularity_sampler`).
+
+    Example:
+        >>> sampler = InverseCdfSampler(np.array([0.5, 0.0, 0.5]))
+        >>> sampler.draw(np.random.default_rng(0), (2, 3)).shape
+        (2, 3)
+    """
+
+    def __init__(self, probabilities: np.ndarray):
+        cdf = np.asarray(probabilities, dtype=np.float64).cumsum()
+        cdf /= cdf[-1]  # as numpy's Generator.choice normalises it
+        self.cdf = cdf
+        # a power of two: a draw's bucket floor(u · m) and the buckets' edges b / m are exact
+        self.buckets = 1 << int(np.ceil(np.log2(max(64 * len(cdf), 2))))
+        edges = np.arange(self.buckets + 1, dtype=np.float64) / self.buckets
+        # the answer for u is the number of CDF values <= u; in bucket [e_b, e_b+1) it is at least
+        # `first[b]`, and exactly that where no CDF value lies inside the bucket
+        self.first = cdf.searchsorted(edges[:-1], side="right")
+        self.settled = self.first == cdf.searchsorted(edges[1:], side="left")
+
+    def draw(self, rng: np.random.Generator, shape: tuple[int, ...]) -> np.ndarray:
+        """Item ids [*shape] (int64) drawn with the sampler's probabilities."""
+        uniform = rng.random(shape)
+        bucket = (uniform * self.buckets).astype(np.int64)
+        items = self.first[bucket]
+        unsettled = ~self.settled[bucket]
+        items[unsettled] = self.cdf.searchsorted(uniform[unsettled], side="right")
+        return items
+
+
 def _usable_candidates(targets, samples, active) -> tuple[Any, Any]:
     """The candidates [B + S] (the lanes' targets, then the samples) and whether each is usable (1.0;
     an idle lane's target is no candidate)."""

@@ -14,6 +14,7 @@ from keras import ops
 
 from movierec.models.base import TrainingData, tie_shuffled_order
 from movierec.models.gru4rec.batching import (
+    InverseCdfSampler,
     catalogue_negatives,
     negative_mask,
     popularity_sampler,
@@ -22,7 +23,7 @@ from movierec.models.gru4rec.batching import (
 )
 from movierec.models.gru4rec.config import GRU4RecConfig
 from movierec.models.gru4rec.network import GRU4Rec
-from movierec.models.losses import RANKING_LOSSES
+from movierec.models.losses import RANKING_LOSSES, bpr_max_loss, bpr_max_value_and_gradient
 
 
 def indexed_adagrad(
@@ -259,9 +260,19 @@ def make_optimizer(config: GRU4RecConfig) -> keras.optimizers.Optimizer:
 
 
 def make_loss(config: GRU4RecConfig):
+    """The step's loss function (scores, target columns, negative weights) → loss per lane.
+
+    BPR-max's value and written-out gradient are compiled with XLA into one kernel of a few fused
+    loops (TensorFlow would run each of their ~40 elementwise ops as a pass over the [B, C] scores).
+    """
     if config.loss == "bpr-max":
+        import tensorflow as tf
+
         return functools.partial(
-            RANKING_LOSSES[config.loss], score_regularization=config.bpreg, elu_param=config.elu_param
+            bpr_max_loss,
+            score_regularization=config.bpreg,
+            elu_param=config.elu_param,
+            value_and_gradient=tf.function(bpr_max_value_and_gradient, jit_compile=True, autograph=False),
         )
     return RANKING_LOSSES[config.loss]
 
@@ -276,6 +287,7 @@ def train_gru4rec(model: GRU4Rec, data: TrainingData, config: GRU4RecConfig) -> 
     optimizer.build(model.trainable_variables)
     batch_size, n_sample = c.batch_size, c.n_sample
     probabilities = popularity_sampler(seq.items, data.n_items, c.sample_alpha) if n_sample else None
+    sampler = InverseCdfSampler(probabilities) if n_sample else None
     correction = log_q_probabilities(seq.items, data.n_items, probabilities, c.logq) if c.logq else None
     train_chunk = make_train_chunk(
         model, optimizer, make_loss(c), batch_size, n_sample, c.loss_normalization, correction
@@ -296,7 +308,7 @@ def train_gru4rec(model: GRU4Rec, data: TrainingData, config: GRU4RecConfig) -> 
             cut = len(busy) if busy.all() else int(np.argmin(busy))
             items, targets, reset, active = items[:cut], targets[:cut], reset[:cut], active[:cut]
         if n_sample:  # shared by the mini-batch, one draw per step (2018, §3.1)
-            samples = rng.choice(data.n_items, size=(len(items), n_sample), p=probabilities).astype(np.int32)
+            samples = sampler.draw(rng, (len(items), n_sample)).astype(np.int32)
         else:
             samples = np.zeros((len(items), 0), np.int32)
         state = model.initial_state(batch_size)

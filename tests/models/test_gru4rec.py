@@ -10,7 +10,9 @@ from movierec.models import GRU4Rec, GRU4RecRecommender, QueryBatch, TrainingDat
 from movierec.models import load_model as load_recommender
 from movierec.models import save_model as save_recommender
 from movierec.models.gru4rec import (
+    InverseCdfSampler,
     negative_mask,
+    popularity_sampler,
     session_parallel_batches,
     session_parallel_schedule,
     training_sessions,
@@ -130,6 +132,26 @@ def test_negative_mask_drops_accidental_hits_and_idle_lanes():
     with_hit = RANKING_LOSSES["cross-entropy"](scores, np.array([0]), np.array([[1, 1, 0, 1]], np.float32))
     without = RANKING_LOSSES["cross-entropy"](scores[:, [0, 1, 3]], np.array([0]))
     np.testing.assert_allclose(ops.convert_to_numpy(with_hit), ops.convert_to_numpy(without), rtol=1e-6)
+
+
+@pytest.mark.parametrize("alpha", [0.0, 0.5, 1.0])
+@pytest.mark.parametrize("n_items", [1, 7, 1682])
+def test_the_inverse_cdf_sampler_draws_exactly_what_numpy_s_choice_draws(alpha, n_items):
+    """Same draws as `rng.choice(n, shape, p=p)` (so training's samples did not change), the
+    generator left in the same state; items without support (probability 0) never drawn."""
+    rng = np.random.default_rng(n_items)
+    support = rng.zipf(1.4, 20 * n_items) % n_items
+    support = support[support != n_items // 2]  # one item never seen: probability 0
+    probabilities = popularity_sampler(support, n_items, alpha)
+    sampler = InverseCdfSampler(probabilities)
+    ours, numpys = np.random.default_rng(1), np.random.default_rng(1)
+    drawn = sampler.draw(ours, (300, 257))
+    np.testing.assert_array_equal(drawn, numpys.choice(n_items, size=(300, 257), p=probabilities))
+    assert ours.random() == numpys.random()
+    if n_items > 1:
+        assert not (drawn == n_items // 2).any()
+    # the draws that needed a search are the few whose bucket holds a CDF boundary
+    assert (~sampler.settled).mean() <= 1 / 32
 
 
 # -- the recommender ------------------------------------------------------------------------------------

@@ -269,3 +269,41 @@ def test_a_0_1_mask_gives_the_plain_softmax_over_the_negatives_bit_for_bit():
     mask = (rng.random((4, 9)) < 0.6).astype(np.float32)
     plain = ops.softmax(np.where(mask > 0, scores, -1e9).astype(np.float32), axis=1) * mask
     np.testing.assert_array_equal(ops.convert_to_numpy(_negative_softmax(scores, mask)), plain)
+
+
+@pytest.mark.parametrize("elu", [0.0, 0.5])
+def test_the_training_s_compiled_bpr_max_equals_the_plain_loss(elu):
+    """`make_loss` compiles BPR-max's value and gradient with XLA: inside a compiled training step its
+    value and every gradient must be the plain loss's within float rounding, and the loss the step
+    calls must really be the compiled one (its graph holds an XLA-compiled call)."""
+    from movierec.models.gru4rec.config import GRU4RecConfig
+    from movierec.models.gru4rec.training import make_loss
+
+    keras.utils.set_random_seed(0)
+    model = GRU4Rec(N_ITEMS, hidden_size=5)
+    step = {**tail_step(), "samples": tf.constant([5, 6, 7, 5, 3, 1, 1, 9, 10, 11], tf.int32)}
+    compiled = make_loss(GRU4RecConfig(loss="bpr-max", elu_param=elu, bpreg=0.7))
+    plain = RANKING_LOSSES["bpr-max"]
+
+    @tf.function(autograph=False)
+    def value_and_grads(loss_fn):
+        with tf.GradientTape() as tape:
+            _, value = step_loss(model, loss_fn, denominator=float(LANES), **step)
+        return value, tape.gradient(value, model.trainable_variables)
+
+    def expected_loss(scores, target, mask):
+        return plain(scores, target, mask, score_regularization=0.7, elu_param=elu)
+
+    value, grads = value_and_grads(compiled)
+    expected, expected_grads = value_and_grads(expected_loss)
+    graph = value_and_grads.get_concrete_function(compiled).graph
+    nested = [f for f in graph.as_graph_def().library.function]
+    assert any(f.attr["_XlaMustCompile"].b for f in nested), "BPR-max was not compiled"
+    assert float(value) == pytest.approx(float(expected), rel=1e-5)
+    for got, want in zip(grads, expected_grads, strict=True):
+        np.testing.assert_allclose(
+            ops.convert_to_numpy(tf.convert_to_tensor(got)),
+            ops.convert_to_numpy(tf.convert_to_tensor(want)),
+            rtol=1e-4,
+            atol=1e-7,
+        )
