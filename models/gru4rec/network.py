@@ -31,6 +31,19 @@ def take_rows(table: keras.Variable, rows) -> Any:
     return ops.take(table, rows, axis=0)
 
 
+def times_transposed(x, rows) -> Any:
+    """x [B, H] · rowsᵀ for item rows [N, H] (a table or rows taken from one): [B, N].
+
+    On TensorFlow one MatMul that reads `rows` transposed (`transpose_b`): `ops.transpose` would
+    materialise rowsᵀ, and its gradient transposes [H, N] back — two passes over the rows a step.
+    """
+    if keras.backend.backend() == "tensorflow":
+        import tensorflow as tf
+
+        return tf.matmul(x, rows, transpose_b=True)
+    return ops.matmul(x, ops.transpose(rows))
+
+
 @keras.saving.register_keras_serializable(package="movierec")
 class SessionGRUCell(keras.layers.Layer):
     """One GRU layer for one time step, with the gates of Hidasi et al. 2016, §3 eq. (1)–(4):
@@ -212,7 +225,7 @@ class GRU4Rec(keras.Model):
         items = ops.cast(items, "int32")
         weights = take_rows(self.output_weights, items)  # [C, H]
         bias = take_rows(self.output_bias, items)
-        return self.activation(ops.matmul(hidden, ops.transpose(weights)) + bias)
+        return self.activation(times_transposed(hidden, weights) + bias)
 
     def scores_whole_catalogue(self, n_candidates: int | None) -> bool:
         """Whether scoring the whole catalogue is the cheaper way to score `n_candidates` (a static
@@ -231,7 +244,7 @@ class GRU4Rec(keras.Model):
 
     def score_all(self, hidden) -> Any:
         """Scores of the whole catalogue for hidden states [B, H]: [B, n_items]."""
-        return self.activation(ops.matmul(hidden, ops.transpose(self.output_weights)) + self.output_bias)
+        return self.activation(times_transposed(hidden, self.output_weights) + self.output_bias)
 
     def call(self, inputs: dict, training: bool = False) -> tuple[Any, Any]:
         """inputs: "items" [B], "state" [L, B, H] (zeros when absent), optional "reset" [B] and
