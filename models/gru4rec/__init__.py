@@ -16,6 +16,7 @@ view over raw histories).
 
 from movierec.models.gru4rec.batching import (
     InverseCdfSampler,
+    narrowing_segments,
     negative_mask,
     popularity_sampler,
     session_parallel_batches,
@@ -37,6 +38,7 @@ __all__ = [
     "GRU4RecRecommender",
     "InverseCdfSampler",
     "SessionGRUCell",
+    "narrowing_segments",
     "negative_mask",
     "popularity_sampler",
     "session_parallel_batches",

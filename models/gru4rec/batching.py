@@ -4,6 +4,7 @@ Karatzoglou, CIKM 2018, §3.1). Plain numpy schedules, so they can be tested on 
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import numpy as np
@@ -87,6 +88,45 @@ def session_parallel_batches(
     inputs = np.where(active, items[event], 0).astype(np.int32)
     targets = np.where(active, items[np.minimum(event + 1, len(items) - 1)], 0).astype(np.int32)
     return inputs, targets, active & (offset == 0), active
+
+
+def narrowing_segments(
+    active: np.ndarray, shrink: int = 8, multiple: int = 1, narrowest: int = 4
+) -> list[tuple[int, int, np.ndarray]]:
+    """The epoch's steps cut into segments that run on fewer lanes as the sessions run out:
+    [(first step, end step, lanes)], `lanes` the sorted lane indices (into the [n_steps, B] arrays of
+    `session_parallel_batches`) that the segment's steps keep.
+
+    A lane goes idle only once no session is left to start, and then stays idle: from the first step
+    where the busy lanes fit in 1/`shrink` of the current width, the later steps need only those lanes
+    (padded with idle ones to that width; each width a multiple of `multiple`, the distribution
+    strategy's replicas, and none under `narrowest`: an epoch has a few distinct widths, hence few
+    compiled shapes). The authors' implementation likewise drops finished lanes from its batch. Idle
+    lanes carry no loss and are no candidates, so each step's loss and gradients are those of the
+    full width.
+    """
+    n_steps, width = active.shape
+    if shrink < 2 or multiple < 1:
+        raise ValueError(f"narrowing_segments: need shrink >= 2 and multiple >= 1, got {shrink}, {multiple}")
+    busy = active.sum(axis=1)
+    lanes = np.arange(width)
+    segments, start = [], 0
+    while True:
+        narrower = math.ceil(math.ceil(len(lanes) / shrink) / multiple) * multiple
+        fits = np.flatnonzero(busy[start:] <= narrower)
+        if narrower >= len(lanes) or narrower < narrowest or not len(fits):
+            break
+        cut = start + int(fits[0])
+        here = active[cut, lanes]
+        kept = np.sort(np.concatenate([lanes[here], lanes[~here][: narrower - int(here.sum())]]))
+        dropped = np.setdiff1d(lanes, kept)
+        if active[cut:, dropped].any():  # the schedule broke its contract: a freed lane restarted
+            raise RuntimeError("narrowing_segments: a lane went busy again after going idle")
+        if cut > start:
+            segments.append((start, cut, lanes))
+        lanes, start = kept, cut
+    segments.append((start, n_steps, lanes))
+    return segments
 
 
 def popularity_sampler(items: np.ndarray, n_items: int, alpha: float) -> np.ndarray:

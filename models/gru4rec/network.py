@@ -181,12 +181,13 @@ class GRU4Rec(keras.Model):
     def initial_state(self, batch_size: int) -> Any:
         return ops.zeros((self.n_layers, batch_size, self.hidden_size))
 
-    def step(self, items, state, reset=None, training: bool = False) -> tuple[Any, Any]:
+    def step(self, items, state, reset=None, training: bool = False, output_weights=None) -> tuple[Any, Any]:
         """Feeds `items` [B] to the network in `state` [L, B, H]; returns (next state, top hidden [B, H]).
 
         Where `reset` [B] is true the lane's state is zeroed BEFORE the item is read: the item opens a
         new session (§3.1.1). The state is not a differentiable input of the step: gradients stop at
-        it (BPTT of length 1, as in the paper).
+        it (BPTT of length 1, as in the paper). `output_weights`: the output weights already read
+        whole (`read_output_weights`), from which the tied embedding takes its rows (see there).
         """
         state = ops.stop_gradient(ops.convert_to_tensor(state, dtype=self.output_weights.dtype))
         if reset is not None:
@@ -199,11 +200,12 @@ class GRU4Rec(keras.Model):
                 # dropout of the 1-of-N input: the whole item is dropped (scaled by 1/(1 − p)) or kept
                 projected = projected * self.input_dropout(ops.ones((ops.shape(items)[0], 1)), training=True)
         else:
-            vectors = (
-                take_rows(self.embedding.embeddings, items)
-                if self.embedding is not None
-                else take_rows(self.output_weights, items)
-            )
+            if self.embedding is not None:
+                vectors = take_rows(self.embedding.embeddings, items)
+            elif output_weights is None:  # the tied embedding: the output weights' rows
+                vectors = take_rows(self.output_weights, items)
+            else:
+                vectors = ops.take(output_weights, items, axis=0)
             projected = self.cells[0].project(self.input_dropout(vectors, training=training))
         next_states, hidden = [], None
         for cell in self.cells:
@@ -242,9 +244,23 @@ class GRU4Rec(keras.Model):
             return ops.take(self.score_all(hidden), ops.cast(items, "int32"), axis=1)
         return self.score_items(hidden, items)
 
-    def score_all(self, hidden) -> Any:
-        """Scores of the whole catalogue for hidden states [B, H]: [B, n_items]."""
-        return self.activation(times_transposed(hidden, self.output_weights) + self.output_bias)
+    def score_all(self, hidden, output_weights=None) -> Any:
+        """Scores of the whole catalogue for hidden states [B, H]: [B, n_items] (`output_weights`: the
+        table already read, `read_output_weights`)."""
+        table = self.output_weights if output_weights is None else output_weights
+        return self.activation(times_transposed(hidden, table) + self.output_bias)
+
+    def read_output_weights(self) -> Any:
+        """The output weights read whole, for a training step that scores the whole catalogue: its
+        tied-embedding lookup (`step`) and its scores (`score_all`) share this one read. TensorFlow
+        switches a variable that is ever accessed row-wise (a gather) to copy-on-read: from then on
+        every whole read and every dense update copies the table. A step that reads the table
+        whole anyway takes its rows from the read, so the table is never accessed row-wise."""
+        if keras.backend.backend() == "tensorflow":
+            import tensorflow as tf
+
+            return tf.convert_to_tensor(self.output_weights.value)  # one ReadVariableOp for both uses
+        return ops.convert_to_tensor(self.output_weights)
 
     def call(self, inputs: dict, training: bool = False) -> tuple[Any, Any]:
         """inputs: "items" [B], "state" [L, B, H] (zeros when absent), optional "reset" [B] and

@@ -16,6 +16,7 @@ from movierec.models.base import TrainingData, tie_shuffled_order
 from movierec.models.gru4rec.batching import (
     InverseCdfSampler,
     catalogue_negatives,
+    narrowing_segments,
     negative_mask,
     popularity_sampler,
     session_parallel_batches,
@@ -24,6 +25,10 @@ from movierec.models.gru4rec.batching import (
 from movierec.models.gru4rec.config import GRU4RecConfig
 from movierec.models.gru4rec.network import GRU4Rec
 from movierec.models.losses import RANKING_LOSSES, bpr_max_loss, bpr_max_value_and_gradient
+
+# an epoch's tail runs on 1/TAIL_SHRINK of the lanes once its busy lanes fit there (`narrowing_segments`;
+# on ML-100K a step's cost hardly falls below an eighth of the lanes, and each width compiles anew)
+TAIL_SHRINK = 8
 
 
 def indexed_adagrad(
@@ -106,6 +111,7 @@ def step_loss(
     samples,
     denominator,
     log_q_correction=None,
+    whole_catalogue: bool | None = None,
 ) -> tuple[Any, Any]:
     """One session-parallel step: (next state, summed loss of the active lanes / `denominator`).
 
@@ -115,19 +121,24 @@ def step_loss(
     lanes. `log_q_correction(targets, samples)` → the [B + S] sampling probabilities (already raised
     to the power logq) whose logs are subtracted from the logits (logQ correction of sampled softmax).
     Where the catalogue is no larger than the candidate list (and without logQ), the same loss is
-    computed over the catalogue's columns weighted by `catalogue_negatives`.
+    computed over the catalogue's columns weighted by `catalogue_negatives`; `whole_catalogue` says
+    whether to (None: decide from the candidates' static count).
     """
     import keras_rs
 
-    state, hidden = model.step(items, state, reset, training=True)
     candidates = ops.concatenate([targets, samples], axis=0)
-    if log_q_correction is None and model.scores_whole_catalogue(candidates.shape[0]):
+    if whole_catalogue is None:
+        whole_catalogue = model.scores_whole_catalogue(candidates.shape[0])
+    if log_q_correction is None and whole_catalogue:
         # the catalogue is no larger than the candidate list: score it whole and weigh each item's
         # column by how many candidates it is (the same loss, with no column pick and scatter-back)
-        scores = model.score_all(hidden)  # [b, n_items]
+        table = model.read_output_weights()
+        state, hidden = model.step(items, state, reset, training=True, output_weights=table)
+        scores = model.score_all(hidden, table)  # [b, n_items]
         weights = catalogue_negatives(targets, samples, active, model.n_items)
         per_lane = loss_fn(scores, targets, weights)
         return state, ops.sum(per_lane * ops.cast(active, scores.dtype)) / denominator
+    state, hidden = model.step(items, state, reset, training=True)
     scores = model.score_candidates(hidden, candidates)  # [b, b + S]
     if log_q_correction is not None:
         probability = ops.expand_dims(log_q_correction(targets, samples), 0)
@@ -178,6 +189,10 @@ def make_train_chunk(
 ):
     """A compiled function that runs K training steps: (state, chunk arrays [K, …]) → (state, loss sum).
 
+    The lane count may vary between calls (one trace: the tail of an epoch runs on fewer lanes, see
+    `narrowing_segments`); the loss is still divided by `batch_size` (or the active lanes), and the
+    loss form (candidates or catalogue) is the one of a full-width step.
+
     Inside a `tf.distribute` strategy's scope (the TFX Trainer fits inside `MirroredStrategy.scope()`),
     every step runs under `strategy.run`, even with one replica (its variables are still mirrored and
     can only be updated from a replica context): replica r of R trains lanes [r·B/R, (r+1)·B/R) of the
@@ -195,12 +210,22 @@ def make_train_chunk(
             f"gru4rec: batch_size={batch_size} is not divisible by the {replicas} replicas of the "
             f"distribution strategy; each replica trains batch_size / replicas session-parallel lanes"
         )
-    lanes = batch_size // replicas
+    whole_catalogue = model.scores_whole_catalogue(batch_size // replicas + n_sample)
 
     def one_step(state, items, targets, reset, active, samples, denominator):
         with tf.GradientTape() as tape:
             state, loss = step_loss(
-                model, loss_fn, state, items, targets, reset, active, samples, denominator, log_q_correction
+                model,
+                loss_fn,
+                state,
+                items,
+                targets,
+                reset,
+                active,
+                samples,
+                denominator,
+                log_q_correction,
+                whole_catalogue,
             )
         variables = model.trainable_variables
         # Under several replicas, `apply` all-reduces (sums) the replicas' gradients before the
@@ -219,9 +244,9 @@ def make_train_chunk(
         replica = tf.distribute.get_replica_context().replica_id_in_sync_group
 
         def mine(lane_values):  # [B] → this replica's [B/R]
-            return tf.reshape(lane_values, (replicas, lanes))[replica]
+            return tf.reshape(lane_values, (replicas, -1))[replica]
 
-        local_state = tf.reshape(state, (model.n_layers, replicas, lanes, model.hidden_size))[:, replica]
+        local_state = tf.reshape(state, (model.n_layers, replicas, -1, model.hidden_size))[:, replica]
         return one_step(
             local_state, mine(items), mine(targets), mine(reset), mine(active), samples, active_count(active)
         )
@@ -239,11 +264,11 @@ def make_train_chunk(
 
     spec = tf.TensorSpec
     signature = [
-        spec((model.n_layers, batch_size, model.hidden_size), tf.float32),
-        spec((None, batch_size), tf.int32),
-        spec((None, batch_size), tf.int32),
-        spec((None, batch_size), tf.bool),
-        spec((None, batch_size), tf.bool),
+        spec((model.n_layers, None, model.hidden_size), tf.float32),
+        spec((None, None), tf.int32),
+        spec((None, None), tf.int32),
+        spec((None, None), tf.bool),
+        spec((None, None), tf.bool),
         spec((None, n_sample), tf.int32),
     ]
 
@@ -293,7 +318,9 @@ def make_loss(config: GRU4RecConfig):
 
 def train_gru4rec(model: GRU4Rec, data: TrainingData, config: GRU4RecConfig) -> dict[str, Any]:
     """Trains `model` in place on `data`'s sessions for `config.epochs` epochs; returns the training
-    log (loss per epoch, steps, seconds, training targets per second)."""
+    log (loss per epoch, steps, seconds in all and per epoch, training targets per second)."""
+    import tensorflow as tf
+
     c = config
     rng = np.random.default_rng(c.seed)
     seq = data.sequences
@@ -307,8 +334,9 @@ def train_gru4rec(model: GRU4Rec, data: TrainingData, config: GRU4RecConfig) -> 
         model, optimizer, make_loss(c), batch_size, n_sample, c.loss_normalization, correction
     )
 
+    replicas = int(tf.distribute.get_strategy().num_replicas_in_sync)  # tail widths divide among them
     starts, lengths = training_sessions(seq, c.session_mode)
-    started, steps, losses = time.perf_counter(), 0, []
+    started, steps, losses, epoch_ends = time.perf_counter(), 0, [], []
     for epoch in range(c.epochs):
         order = rng.permutation(len(starts)) if c.shuffle_sessions else np.arange(len(starts))
         # Same-second events in a new random order every epoch: the network must not learn the
@@ -325,16 +353,21 @@ def train_gru4rec(model: GRU4Rec, data: TrainingData, config: GRU4RecConfig) -> 
             samples = sampler.draw(rng, (len(items), n_sample)).astype(np.int32)
         else:
             samples = np.zeros((len(items), 0), np.int32)
-        state = model.initial_state(batch_size)
+        state, lanes_now = model.initial_state(batch_size), np.arange(batch_size)
         epoch_loss = 0.0
-        for k in range(0, len(items), c.steps_per_call):
-            chunk = slice(k, k + c.steps_per_call)
-            state, total = train_chunk(
-                state, items[chunk], targets[chunk], reset[chunk], active[chunk], samples[chunk]
-            )
-            epoch_loss += float(total)
+        for start, stop, lanes in narrowing_segments(active, TAIL_SHRINK, replicas):
+            if len(lanes) < len(lanes_now):  # the tail: carry on with the lanes still busy
+                state = ops.take(state, np.searchsorted(lanes_now, lanes), axis=1)
+                lanes_now = lanes
+            for k in range(start, stop, c.steps_per_call):
+                chunk = (slice(k, min(k + c.steps_per_call, stop)), lanes)
+                state, total = train_chunk(
+                    state, items[chunk], targets[chunk], reset[chunk], active[chunk], samples[chunk[0]]
+                )
+                epoch_loss += float(total)
         steps += len(items)
         losses.append(epoch_loss / max(len(items), 1))
+        epoch_ends.append(time.perf_counter() - started)
         if not np.isfinite(losses[-1]):
             raise FloatingPointError(f"gru4rec: the training loss became {losses[-1]} in epoch {epoch + 1}")
     seconds = time.perf_counter() - started
@@ -343,5 +376,6 @@ def train_gru4rec(model: GRU4Rec, data: TrainingData, config: GRU4RecConfig) -> 
         "epoch_losses": losses,
         "steps": steps,
         "seconds": seconds,
+        "epoch_seconds": [float(t) for t in np.diff([0.0, *epoch_ends])],  # the first includes tracing
         "events_per_second": n_targets / seconds if seconds > 0 else float("nan"),
     }

@@ -1,6 +1,7 @@
 """GRU4Rec: session-parallel schedule, state resets, negatives, inference modes, a pattern to learn."""
 
 import dataclasses
+import itertools
 
 import numpy as np
 import pytest
@@ -11,6 +12,7 @@ from movierec.models import load_model as load_recommender
 from movierec.models import save_model as save_recommender
 from movierec.models.gru4rec import (
     InverseCdfSampler,
+    narrowing_segments,
     negative_mask,
     popularity_sampler,
     session_parallel_batches,
@@ -63,6 +65,61 @@ def test_session_parallel_batches_feed_each_event_and_target_the_next():
     assert targets.tolist() == [[11, 21], [12, 32], [0, 33]]
     assert reset.tolist() == [[True, True], [False, True], [False, False]]  # exactly at session starts
     assert active.tolist() == [[True, True], [True, True], [False, True]]
+
+
+@pytest.mark.parametrize(("shrink", "multiple", "narrowest"), [(4, 1, 1), (2, 1, 4), (4, 2, 2)])
+def test_narrowing_segments_keep_every_busy_lane_on_fewer_lanes(shrink, multiple, narrowest):
+    rng = np.random.default_rng(0)
+    lengths = rng.integers(2, 40, size=90)
+    session, _ = session_parallel_schedule(lengths, batch_size=32)
+    active = session >= 0
+    segments = narrowing_segments(active, shrink, multiple, narrowest)
+    assert segments[0][0] == 0 and segments[-1][1] == len(active)
+    widths = [len(lanes) for _, _, lanes in segments]
+    assert widths[0] == 32 and len(widths) >= 3  # the tail did narrow, more than once
+    assert min(widths) >= narrowest and min(widths) < narrowest * shrink
+    for (_, stop, lanes), (next_start, _, next_lanes) in itertools.pairwise(segments):
+        assert stop == next_start and set(next_lanes) <= set(lanes) and len(next_lanes) < len(lanes)
+    for start, stop, lanes in segments:
+        assert len(lanes) % multiple == 0 and (np.diff(lanes) > 0).all()
+        outside = np.setdiff1d(np.arange(32), lanes)
+        assert not active[start:stop][:, outside].any()  # no busy lane left out
+        if start > 0:  # a narrowing happens once the busy lanes fit in 1/shrink of the width before
+            assert active[start].sum() <= len(lanes)
+    # a full batch to the end (every lane busy every step) never narrows
+    assert [len(lanes) for *_, lanes in narrowing_segments(np.ones((5, 8), bool))] == [8]
+    with pytest.raises(ValueError, match="shrink"):
+        narrowing_segments(active, shrink=1)
+
+
+def test_an_epoch_on_narrowing_lanes_trains_as_the_full_width(monkeypatch):
+    """The tail on fewer lanes is the same training (dropout off: its draws depend on the width):
+    the same epoch losses and weights, up to float rounding, as every step on all lanes."""
+    from movierec.models.gru4rec import training
+
+    rng = np.random.default_rng(0)
+    per_user = [list(rng.integers(0, 30, size=rng.integers(3, 25))) for _ in range(80)]
+    data = TrainingData(80, 30, sequences(per_user))
+    config = {**SMALL, "batch_size": 32, "dropout_hidden": 0.0, "epochs": 2}
+    widths = []
+
+    def spy(active, *args):
+        segments = narrowing_segments(active, *args)
+        widths.extend(len(lanes) for *_, lanes in segments)
+        return segments
+
+    monkeypatch.setattr(training, "narrowing_segments", spy)
+    narrowed = GRU4RecRecommender(**config).fit(data)
+    assert min(widths) < 32  # the tails did run on fewer lanes
+    monkeypatch.setattr(
+        training, "narrowing_segments", lambda active, *_: [(0, len(active), np.arange(active.shape[1]))]
+    )
+    full = GRU4RecRecommender(**config).fit(data)
+    np.testing.assert_allclose(
+        narrowed.training_log["epoch_losses"], full.training_log["epoch_losses"], rtol=1e-5
+    )
+    for a, b in zip(narrowed.keras_model.weights, full.keras_model.weights, strict=True):
+        np.testing.assert_allclose(ops.convert_to_numpy(a), ops.convert_to_numpy(b), rtol=1e-4, atol=1e-6)
 
 
 # -- the network ------------------------------------------------------------------------------------------

@@ -40,6 +40,18 @@ def gradients(model, step, denominator, correction=None, loss="bpr-max"):
     return value, tape.gradient(value, model.trainable_variables)
 
 
+def assert_same_step(value, grads, expected, expected_grads) -> None:
+    """A step's loss and gradients equal the expected ones within float rounding."""
+    assert float(value) == pytest.approx(float(expected), rel=1e-5)
+    for got, want in zip(grads, expected_grads, strict=True):
+        np.testing.assert_allclose(
+            ops.convert_to_numpy(tf.convert_to_tensor(got)),
+            ops.convert_to_numpy(tf.convert_to_tensor(want)),
+            rtol=1e-4,
+            atol=1e-7,
+        )
+
+
 def test_batch_normalisation_weighs_a_tail_step_by_its_active_lanes():
     keras.utils.set_random_seed(0)
     model = GRU4Rec(N_ITEMS, hidden_size=5)
@@ -228,6 +240,29 @@ def test_a_training_step_reads_only_the_rows_it_uses_of_the_item_tables(momentum
         assert readers and readers <= ROW_WISE, (variable.path, readers)
 
 
+def test_a_step_that_scores_the_catalogue_reads_the_output_weights_once_and_never_row_wise():
+    """A row-wise access (a gather) switches a TensorFlow variable to copy-on-read for good: every
+    whole read and dense update then copies it. The catalogue form reads the output weights whole,
+    so its tied-embedding lookup must take its rows from that one read."""
+    step = {**tail_step(), "samples": tf.constant([5, 6, 7, 5, 3, 1, 1, 9, 10, 11], tf.int32)}
+    model = GRU4Rec(N_ITEMS, 5, constrained_embedding=True)
+    optimizer = indexed_adagrad(0.1)
+    optimizer.build(model.trainable_variables)
+
+    @tf.function
+    def train():
+        value, grads = gradients(model, step, 4.0, loss="bpr-max")
+        optimizer.apply(grads, model.trainable_variables)
+        return value
+
+    graph = train.get_concrete_function().graph
+    handles = {id(t): p for t, p in graph.captures}
+    readers = [op for op in handles[id(model.output_weights.value.handle)].consumers()]
+    assert {op.type for op in readers} == {"ReadVariableOp", "ResourceApplyAdagradV2"}, readers
+    used = [op for op in readers if op.type == "ReadVariableOp" and op.outputs[0].consumers()]
+    assert len(used) == 1, used  # the lookup and the scores share one read
+
+
 @pytest.mark.parametrize("loss", sorted(RANKING_LOSSES))
 def test_the_catalogue_form_of_the_loss_equals_the_loss_over_the_candidate_columns(loss, monkeypatch):
     """With 4 lanes + 10 samples ≥ 12 items the step scores the catalogue and weighs each item by how
@@ -268,14 +303,7 @@ def test_the_catalogue_form_of_the_loss_equals_the_loss_over_the_candidate_colum
     expected, expected_grads = over_candidates()
     value, grads = catalogue()
     assert used, "the step did not take the catalogue form"
-    assert float(value) == pytest.approx(float(expected), rel=1e-5)
-    for got, want in zip(grads, expected_grads, strict=True):
-        np.testing.assert_allclose(
-            ops.convert_to_numpy(tf.convert_to_tensor(got)),
-            ops.convert_to_numpy(tf.convert_to_tensor(want)),
-            rtol=1e-4,
-            atol=1e-7,
-        )
+    assert_same_step(value, grads, expected, expected_grads)
 
 
 def test_a_0_1_mask_gives_the_plain_softmax_over_the_negatives_bit_for_bit():
@@ -316,11 +344,4 @@ def test_the_training_s_compiled_bpr_max_equals_the_plain_loss(elu):
     graph = value_and_grads.get_concrete_function(compiled).graph
     nested = [f for f in graph.as_graph_def().library.function]
     assert any(f.attr["_XlaMustCompile"].b for f in nested), "BPR-max was not compiled"
-    assert float(value) == pytest.approx(float(expected), rel=1e-5)
-    for got, want in zip(grads, expected_grads, strict=True):
-        np.testing.assert_allclose(
-            ops.convert_to_numpy(tf.convert_to_tensor(got)),
-            ops.convert_to_numpy(tf.convert_to_tensor(want)),
-            rtol=1e-4,
-            atol=1e-7,
-        )
+    assert_same_step(value, grads, expected, expected_grads)
