@@ -101,3 +101,8 @@ def test_the_official_comparison_writes_our_sessions_and_settings_in_the_authors
         "Epoch1 --> loss: 0.512345 \t(4.62s) \t[10.0 mb/s | 900 e/s]\nEpoch2 --> loss: 0.4 \t(4.70s) \t[x]\n"
     )
     assert [float(m.group(3)) for m in compare.EPOCH_LINE.finditer(log)] == [4.62, 4.70]
+    # ours' first epoch also traces and compiles: the later epochs compare on their own
+    assert compare.later_epochs_speedup([3.0, 2.0, 2.0], [5.0, 4.0, 4.4]) == {
+        "speedup_after_first_epoch": 2.1
+    }
+    assert compare.later_epochs_speedup([3.0], [5.0]) == {}
