@@ -263,15 +263,20 @@ def test_a_step_that_scores_the_catalogue_reads_the_output_weights_once_and_neve
     assert len(used) == 1, used  # the lookup and the scores share one read
 
 
+@pytest.mark.parametrize("constrained", [False, True])
 @pytest.mark.parametrize("loss", sorted(RANKING_LOSSES))
-def test_the_catalogue_form_of_the_loss_equals_the_loss_over_the_candidate_columns(loss, monkeypatch):
+def test_the_catalogue_form_of_the_loss_equals_the_loss_over_the_candidate_columns(
+    loss, constrained, monkeypatch
+):
     """With 4 lanes + 10 samples ≥ 12 items the step scores the catalogue and weighs each item by how
     many usable candidates it is; the value and every gradient must be those of the candidate list
-    (duplicated samples, a sample equal to a lane's target, idle lanes' targets not counted)."""
+    (duplicated samples, a sample equal to a lane's target, idle lanes' targets not counted). With
+    the tied embedding the output weights' gradient also sums the input rows' (taken from the step's
+    one read of the table; the step's items 1, 2, 0, 0 repeat a row)."""
     from movierec.models.gru4rec.batching import catalogue_negatives, negative_mask
 
     keras.utils.set_random_seed(0)
-    model = GRU4Rec(N_ITEMS, hidden_size=5)
+    model = GRU4Rec(N_ITEMS, hidden_size=5, constrained_embedding=constrained)
     step = {**tail_step(), "samples": tf.constant([5, 6, 7, 5, 3, 1, 1, 9, 10, 11], tf.int32)}
     weights = ops.convert_to_numpy(
         catalogue_negatives(step["targets"], step["samples"], step["active"], N_ITEMS)
