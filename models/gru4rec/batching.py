@@ -157,6 +157,8 @@ class InverseCdfSampler:
         (2, 3)
     """
 
+    BLOCK = 1 << 20  # draws per block of `draw`
+
     def __init__(self, probabilities: np.ndarray):
         cdf = np.asarray(probabilities, dtype=np.float64).cumsum()
         cdf /= cdf[-1]  # as numpy's Generator.choice normalises it
@@ -170,13 +172,21 @@ class InverseCdfSampler:
         self.settled = self.first == cdf.searchsorted(edges[1:], side="left")
 
     def draw(self, rng: np.random.Generator, shape: tuple[int, ...]) -> np.ndarray:
-        """Item ids [*shape] (int64) drawn with the sampler's probabilities."""
-        uniform = rng.random(shape)
-        bucket = (uniform * self.buckets).astype(np.int64)
-        items = self.first[bucket]
-        unsettled = ~self.settled[bucket]
-        items[unsettled] = self.cdf.searchsorted(uniform[unsettled], side="right")
-        return items
+        """Item ids [*shape] drawn with the sampler's probabilities (int32 for catalogues below 2³¹
+        items). Drawn in blocks of `BLOCK` (the generator's uniform draws are one stream, so blocks
+        give the same draws as one call): the temporaries stay small whatever the size (a 16M-event
+        epoch draws 200M samples)."""
+        total = int(np.prod(shape))
+        dtype = np.int32 if len(self.cdf) < 2**31 else np.int64
+        items = np.empty(total, dtype)
+        for start in range(0, total, self.BLOCK):
+            uniform = rng.random(min(self.BLOCK, total - start))
+            bucket = (uniform * self.buckets).astype(np.int64)
+            drawn = self.first[bucket]
+            unsettled = ~self.settled[bucket]
+            drawn[unsettled] = self.cdf.searchsorted(uniform[unsettled], side="right")
+            items[start : start + len(uniform)] = drawn
+        return items.reshape(shape)
 
 
 def _usable_candidates(targets, samples, active) -> tuple[Any, Any]:

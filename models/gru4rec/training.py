@@ -350,7 +350,7 @@ def train_gru4rec(model: GRU4Rec, data: TrainingData, config: GRU4RecConfig) -> 
             cut = len(busy) if busy.all() else int(np.argmin(busy))
             items, targets, reset, active = items[:cut], targets[:cut], reset[:cut], active[:cut]
         if n_sample:  # shared by the mini-batch, one draw per step (2018, §3.1)
-            samples = sampler.draw(rng, (len(items), n_sample)).astype(np.int32)
+            samples = sampler.draw(rng, (len(items), n_sample)).astype(np.int32, copy=False)
         else:
             samples = np.zeros((len(items), 0), np.int32)
         state, lanes_now = model.initial_state(batch_size), np.arange(batch_size)

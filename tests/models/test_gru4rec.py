@@ -201,8 +201,10 @@ def test_the_inverse_cdf_sampler_draws_exactly_what_numpy_s_choice_draws(alpha, 
     support = support[support != n_items // 2]  # one item never seen: probability 0
     probabilities = popularity_sampler(support, n_items, alpha)
     sampler = InverseCdfSampler(probabilities)
+    sampler.BLOCK = 10_000  # several blocks, the last one partial
     ours, numpys = np.random.default_rng(1), np.random.default_rng(1)
     drawn = sampler.draw(ours, (300, 257))
+    assert drawn.dtype == np.int32
     np.testing.assert_array_equal(drawn, numpys.choice(n_items, size=(300, 257), p=probabilities))
     assert ours.random() == numpys.random()
     if n_items > 1:
