@@ -212,21 +212,13 @@ def make_train_chunk(
         )
     whole_catalogue = model.scores_whole_catalogue(batch_size // replicas + n_sample)
 
+    loss_of_step = functools.partial(
+        step_loss, model, loss_fn, log_q_correction=log_q_correction, whole_catalogue=whole_catalogue
+    )
+
     def one_step(state, items, targets, reset, active, samples, denominator):
         with tf.GradientTape() as tape:
-            state, loss = step_loss(
-                model,
-                loss_fn,
-                state,
-                items,
-                targets,
-                reset,
-                active,
-                samples,
-                denominator,
-                log_q_correction,
-                whole_catalogue,
-            )
+            state, loss = loss_of_step(state, items, targets, reset, active, samples, denominator)
         variables = model.trainable_variables
         # Under several replicas, `apply` all-reduces (sums) the replicas' gradients before the
         # update: with every replica's loss divided by the global denominator, the sum is the

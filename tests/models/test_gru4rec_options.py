@@ -198,6 +198,21 @@ def test_candidate_scores_are_the_same_whichever_way_they_are_computed(n_candida
     )
 
 
+def variable_users(model, optimizer, step, loss) -> dict:
+    """The ops of a compiled training step (loss, gradients, the optimizer's update) that use each
+    variable, keyed by the id of its resource handle."""
+    optimizer.build(model.trainable_variables)
+
+    @tf.function
+    def train():
+        value, grads = gradients(model, step, 4.0, loss=loss)
+        optimizer.apply(grads, model.trainable_variables)
+        return value
+
+    graph = train.get_concrete_function().graph
+    return {id(outside): inside.consumers() for outside, inside in graph.captures}
+
+
 # ops that read or write a variable's listed rows only (a whole read would be ReadVariableOp)
 ROW_WISE = {
     "ResourceGather",
@@ -219,24 +234,14 @@ def test_a_training_step_reads_only_the_rows_it_uses_of_the_item_tables(momentum
     step["samples"] = tf.constant([5, 6, 7, 8], tf.int32)  # 4 + 4 candidates < 50 items: row lookups
     model = GRU4Rec(n_items, 5, constrained_embedding=constrained)
     optimizer = indexed_adagrad(0.1, momentum)
-    optimizer.build(model.trainable_variables)
-
-    @tf.function
-    def train():
-        value, grads = gradients(model, step, 4.0, loss="cross-entropy")
-        optimizer.apply(grads, model.trainable_variables)
-        return value
-
-    graph = train.get_concrete_function().graph
-    handles = {id(t): p for t, p in graph.captures}
+    users = variable_users(model, optimizer, step, "cross-entropy")
     tables = [model.output_weights, model.output_bias]
     if not constrained:
         tables.append(model.cells[0].input_kernel)
     slots = [v for v in optimizer.variables if v.shape[:1] == (n_items,)]
     assert len(slots) == len(tables) * (2 if momentum else 1)
     for variable in tables + slots:
-        inside = handles[id(variable.value.handle)]
-        readers = {op.type for op in inside.consumers()}
+        readers = {op.type for op in users[id(variable.value.handle)]}
         assert readers and readers <= ROW_WISE, (variable.path, readers)
 
 
@@ -246,18 +251,9 @@ def test_a_step_that_scores_the_catalogue_reads_the_output_weights_once_and_neve
     so its tied-embedding lookup must take its rows from that one read."""
     step = {**tail_step(), "samples": tf.constant([5, 6, 7, 5, 3, 1, 1, 9, 10, 11], tf.int32)}
     model = GRU4Rec(N_ITEMS, 5, constrained_embedding=True)
-    optimizer = indexed_adagrad(0.1)
-    optimizer.build(model.trainable_variables)
-
-    @tf.function
-    def train():
-        value, grads = gradients(model, step, 4.0, loss="bpr-max")
-        optimizer.apply(grads, model.trainable_variables)
-        return value
-
-    graph = train.get_concrete_function().graph
-    handles = {id(t): p for t, p in graph.captures}
-    readers = [op for op in handles[id(model.output_weights.value.handle)].consumers()]
+    readers = variable_users(model, indexed_adagrad(0.1), step, "bpr-max")[
+        id(model.output_weights.value.handle)
+    ]
     assert {op.type for op in readers} == {"ReadVariableOp", "ResourceApplyAdagradV2"}, readers
     used = [op for op in readers if op.type == "ReadVariableOp" and op.outputs[0].consumers()]
     assert len(used) == 1, used  # the lookup and the scores share one read
