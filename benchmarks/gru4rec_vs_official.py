@@ -18,7 +18,8 @@ Per configuration (`CONFIGS`: our defaults, and the authors' BPR-max setting tha
 divided by the batch size in both, negatives are sampled uniformly (`sample_alpha` 0) in both. Our
 seconds come from the fit's training log (the first epoch includes tracing the step and compiling
 it), the authors' from its own per-epoch log lines; `speedup` compares the means over all epochs,
-`speedup_after_first_epoch` the epochs after the first. The results are speed only: the two draw
+`speedup_after_first_epoch` the epochs after the first. `--repeats N` runs N pairs per
+configuration, in alternating order, and reports the medians of both (`medians` in the JSON). The results are speed only: the two draw
 different samples and the authors' iterator takes sessions in time order where ours shuffles them.
 """
 
@@ -109,15 +110,38 @@ def later_epochs_speedup(ours: list[float], official: list[float]) -> dict[str, 
     return {"speedup_after_first_epoch": round(float(np.mean(official[1:]) / np.mean(ours[1:])), 2)}
 
 
+def median_speedups(rows: list[dict[str, Any]]) -> dict[str, float]:
+    """The median over repeats of each speed-up of `rows` (one configuration's repeats)."""
+    keys = ("speedup", "speedup_after_first_epoch")
+    return {
+        f"median_{key}": round(float(np.median([row[key] for row in rows])), 2)
+        for key in keys
+        if all(key in row for row in rows)
+    }
+
+
 @click.command()
 @click.option("--data", required=True, help="Dataset name or folder.")
 @click.option("--official-dir", required=True, help="A checkout of hidasib/GRU4Rec_PyTorch_Official.")
 @click.option("--official-python", required=True, help="A Python interpreter with torch and pandas.")
 @click.option("--epochs", default=2, show_default=True)
 @click.option("--seed", default=0, show_default=True)
+@click.option(
+    "--repeats",
+    default=1,
+    show_default=True,
+    help="Pairs per configuration, the order alternating (the authors' first, then ours first): "
+    "a drift of the machine's speed then weighs on both sides; the medians are reported.",
+)
 @click.option("--output", default=None, help="Write the rows here as JSON.")
 def main(
-    data: str, official_dir: str, official_python: str, epochs: int, seed: int, output: str | None
+    data: str,
+    official_dir: str,
+    official_python: str,
+    epochs: int,
+    seed: int,
+    repeats: int,
+    output: str | None,
 ) -> None:
     from movierec.data import load_dataset, resolve_dataset
     from movierec.evaluation.experiment import prepare
@@ -126,7 +150,7 @@ def main(
 
     _, stream = prepare(load_dataset(resolve_dataset(data)), "temporal", seed=seed)
     training = stream.training_data()
-    rows = []
+    rows, summaries = [], []
     with tempfile.TemporaryDirectory() as folder:
         for name, overrides in CONFIGS.items():
             hparams = {"epoch_tail": "keep", "loss_normalization": "batch", "sample_alpha": 0.0, **overrides}
@@ -136,27 +160,42 @@ def main(
             if not os.path.exists(table):
                 with open(table, "w") as handle:
                     handle.write(session_table(training.sequences.items, starts, lengths))
-            official = run_official(official_dir, official_python, table, official_params(config, epochs))
-            log = GRU4RecRecommender(epochs=epochs, seed=seed, **hparams).fit(training).training_log
-            ours = log["seconds"] / epochs
-            row = {
-                "config": name,
-                "hparams": hparams,
-                "sessions": len(starts),
-                "targets_per_epoch": int((lengths - 1).sum()),
-                "ours_seconds_per_epoch": round(ours, 2),
-                "ours_epoch_seconds": [round(s, 2) for s in log["epoch_seconds"]],
-                "official_seconds_per_epoch": [round(s, 2) for s in official],
-                "official_mean_seconds_per_epoch": round(float(np.mean(official)), 2),
-                "speedup": round(float(np.mean(official)) / ours, 2),
-                **later_epochs_speedup(log["epoch_seconds"], official),
-            }
-            rows.append(row)
-            click.echo(json.dumps(row))
+
+            def official_run(config=config, table=table):
+                return run_official(official_dir, official_python, table, official_params(config, epochs))
+
+            def our_run(hparams=hparams):
+                return GRU4RecRecommender(epochs=epochs, seed=seed, **hparams).fit(training).training_log
+
+            mine = []
+            for repeat in range(repeats):
+                if repeat % 2 == 0:
+                    official, log = official_run(), our_run()
+                else:
+                    log, official = our_run(), official_run()
+                ours = log["seconds"] / epochs
+                row = {
+                    "config": name,
+                    "repeat": repeat,
+                    "hparams": hparams,
+                    "sessions": len(starts),
+                    "targets_per_epoch": int((lengths - 1).sum()),
+                    "ours_seconds_per_epoch": round(ours, 2),
+                    "ours_epoch_seconds": [round(s, 2) for s in log["epoch_seconds"]],
+                    "official_seconds_per_epoch": [round(s, 2) for s in official],
+                    "official_mean_seconds_per_epoch": round(float(np.mean(official)), 2),
+                    "speedup": round(float(np.mean(official)) / ours, 2),
+                    **later_epochs_speedup(log["epoch_seconds"], official),
+                }
+                mine.append(row)
+                click.echo(json.dumps(row))
+            rows.extend(mine)
+            summaries.append({"config": name, "repeats": repeats, **median_speedups(mine)})
+            click.echo(json.dumps(summaries[-1]))
     if output:
         os.makedirs(os.path.dirname(os.path.abspath(output)), exist_ok=True)
         with open(output, "w") as handle:
-            json.dump(rows, handle, indent=2)
+            json.dump({"runs": rows, "medians": summaries}, handle, indent=2)
 
 
 if __name__ == "__main__":

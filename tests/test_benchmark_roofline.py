@@ -106,3 +106,13 @@ def test_the_official_comparison_writes_our_sessions_and_settings_in_the_authors
         "speedup_after_first_epoch": 2.1
     }
     assert compare.later_epochs_speedup([3.0], [5.0]) == {}
+    runs = [
+        {"speedup": 1.5, "speedup_after_first_epoch": 2.0},
+        {"speedup": 2.5, "speedup_after_first_epoch": 1.0},
+    ]
+    runs.append({"speedup": 1.8})  # a one-epoch run has no later-epochs figure: that median is left out
+    assert compare.median_speedups(runs) == {"median_speedup": 1.8}
+    assert compare.median_speedups(runs[:2]) == {
+        "median_speedup": 2.0,
+        "median_speedup_after_first_epoch": 1.5,
+    }
