@@ -19,8 +19,9 @@ divided by the batch size in both, negatives are sampled uniformly (`sample_alph
 seconds come from the fit's training log (the first epoch includes tracing the step and compiling
 it), the authors' from its own per-epoch log lines; `speedup` compares the means over all epochs,
 `speedup_after_first_epoch` the epochs after the first. `--repeats N` runs N pairs per
-configuration, in alternating order, and reports the medians of both (`medians` in the JSON). The results are speed only: the two draw
-different samples and the authors' iterator takes sessions in time order where ours shuffles them.
+configuration, in alternating order, and reports the medians of both (`medians` in the JSON). The
+results are speed only: the two draw different samples and the authors' iterator takes sessions in
+time order where ours shuffles them.
 """
 
 from __future__ import annotations
