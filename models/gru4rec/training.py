@@ -352,9 +352,14 @@ def train_gru4rec(model: GRU4Rec, data: TrainingData, config: GRU4RecConfig) -> 
                 state = ops.take(state, np.searchsorted(lanes_now, lanes), axis=1)
                 lanes_now = lanes
             for k in range(start, stop, c.steps_per_call):
-                chunk = (slice(k, min(k + c.steps_per_call, stop)), lanes)
+                chunk = slice(k, min(k + c.steps_per_call, stop))
                 state, total = train_chunk(
-                    state, items[chunk], targets[chunk], reset[chunk], active[chunk], samples[chunk[0]]
+                    state,
+                    items[chunk, lanes],
+                    targets[chunk, lanes],
+                    reset[chunk, lanes],
+                    active[chunk, lanes],
+                    samples[chunk],
                 )
                 epoch_loss += float(total)
         steps += len(items)
