@@ -27,7 +27,7 @@ from movierec.models.gru4rec.network import GRU4Rec
 from movierec.models.losses import RANKING_LOSSES, bpr_max_loss, bpr_max_value_and_gradient
 
 # an epoch's tail runs on 1/TAIL_SHRINK of the lanes once its busy lanes fit there (`narrowing_segments`;
-# on ML-100K a step's cost hardly falls below an eighth of the lanes, and each width compiles anew)
+# on ML-100K a step's cost hardly falls below an eighth of the lanes)
 TAIL_SHRINK = 8
 
 
@@ -290,20 +290,34 @@ def make_optimizer(config: GRU4RecConfig) -> keras.optimizers.Optimizer:
     return keras.optimizers.SGD(rate, momentum=momentum, nesterov=config.nesterov)
 
 
-def make_loss(config: GRU4RecConfig):
+def make_loss(config: GRU4RecConfig, compiled_rows: int | None = None):
     """The step's loss function (scores, target columns, negative weights) → loss per lane.
 
     BPR-max's value and written-out gradient are compiled with XLA into one kernel of a few fused
     loops (TensorFlow would run each of their ~40 elementwise ops as a pass over the [B, C] scores).
+    XLA compiles once per shape, so with `compiled_rows` only steps of that many rows (the
+    full-width steps) run the compiled kernel; the narrowed tail of an epoch (`narrowing_segments`)
+    runs the plain ops, which cost it no more there and need no second compile.
     """
     if config.loss == "bpr-max":
         import tensorflow as tf
+
+        compiled = tf.function(bpr_max_value_and_gradient, jit_compile=True, autograph=False)
+
+        def value_and_gradient(scores, *args):
+            if compiled_rows is None:
+                return compiled(scores, *args)
+            return tf.cond(
+                tf.shape(scores)[0] == compiled_rows,
+                lambda: compiled(scores, *args),
+                lambda: bpr_max_value_and_gradient(scores, *args),
+            )
 
         return functools.partial(
             bpr_max_loss,
             score_regularization=config.bpreg,
             elu_param=config.elu_param,
-            value_and_gradient=tf.function(bpr_max_value_and_gradient, jit_compile=True, autograph=False),
+            value_and_gradient=value_and_gradient,
         )
     return RANKING_LOSSES[config.loss]
 
@@ -322,11 +336,12 @@ def train_gru4rec(model: GRU4Rec, data: TrainingData, config: GRU4RecConfig) -> 
     probabilities = popularity_sampler(seq.items, data.n_items, c.sample_alpha) if n_sample else None
     sampler = InverseCdfSampler(probabilities) if n_sample else None
     correction = log_q_probabilities(seq.items, data.n_items, probabilities, c.logq) if c.logq else None
+    replicas = int(tf.distribute.get_strategy().num_replicas_in_sync)  # tail widths divide among them
+    loss = make_loss(c, compiled_rows=batch_size // replicas)
     train_chunk = make_train_chunk(
-        model, optimizer, make_loss(c), batch_size, n_sample, c.loss_normalization, correction
+        model, optimizer, loss, batch_size, n_sample, c.loss_normalization, correction
     )
 
-    replicas = int(tf.distribute.get_strategy().num_replicas_in_sync)  # tail widths divide among them
     starts, lengths = training_sessions(seq, c.session_mode)
     started, steps, losses, epoch_ends = time.perf_counter(), 0, [], []
     for epoch in range(c.epochs):

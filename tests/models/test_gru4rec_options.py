@@ -317,18 +317,20 @@ def test_a_0_1_mask_gives_the_plain_softmax_over_the_negatives_bit_for_bit():
     np.testing.assert_array_equal(ops.convert_to_numpy(_negative_softmax(scores, mask)), plain)
 
 
-@pytest.mark.parametrize("elu", [0.0, 0.5])
-def test_the_training_s_compiled_bpr_max_equals_the_plain_loss(elu):
+@pytest.mark.parametrize("elu, compiled_rows", [(0.0, None), (0.5, None), (0.5, LANES), (0.5, LANES + 1)])
+def test_the_training_s_compiled_bpr_max_equals_the_plain_loss(elu, compiled_rows):
     """`make_loss` compiles BPR-max's value and gradient with XLA: inside a compiled training step its
     value and every gradient must be the plain loss's within float rounding, and the loss the step
-    calls must really be the compiled one (its graph holds an XLA-compiled call)."""
+    calls must really be the compiled one (its graph holds an XLA-compiled call). With
+    `compiled_rows`, a step of that many lanes runs the compiled kernel and a step of another width
+    (LANES + 1: the narrowed tail's case) the plain ops — both the same loss."""
     from movierec.models.gru4rec.config import GRU4RecConfig
     from movierec.models.gru4rec.training import make_loss
 
     keras.utils.set_random_seed(0)
     model = GRU4Rec(N_ITEMS, hidden_size=5)
     step = {**tail_step(), "samples": tf.constant([5, 6, 7, 5, 3, 1, 1, 9, 10, 11], tf.int32)}
-    compiled = make_loss(GRU4RecConfig(loss="bpr-max", elu_param=elu, bpreg=0.7))
+    compiled = make_loss(GRU4RecConfig(loss="bpr-max", elu_param=elu, bpreg=0.7), compiled_rows)
     plain = RANKING_LOSSES["bpr-max"]
 
     @tf.function(autograph=False)
