@@ -86,30 +86,40 @@ def bpr_max_value_and_gradient(
     [B, C], in one pass over the scores (a compiler can fuse all of it into a few loops; GRU4Rec's
     training compiles it with XLA).
 
-    With w_j the softmax weights (s_j in `bpr_max_loss`), σ_j = σ(r_i − r_j), P = Σ_j w_j σ_j (+ε) and
-    a_j = ∂L/∂w_j = −σ_j/P + λ r_j²:
+    With w_j the softmax weights (s_j in `bpr_max_loss`), σ_j = σ(r_i − r_j), P = Σ_j w_j σ_j (+ε),
+    R = Σ_j w_j r_j² and a_j = ∂L/∂w_j = −σ_j/P + λ r_j²:
       ∂L/∂r_j = w_j (a_j − Σ_k w_k a_k) + w_j σ'_j / P + 2λ w_j r_j      (softmax, sigmoid, regulariser)
       ∂L/∂r_i = −Σ_j w_j σ'_j / P                                        (the target's own score)
-    σ'_j = σ_j (1 − σ_j), then × ELU' (1 above 0, ELU(x) + α below)."""
+    σ'_j = σ_j (1 − σ_j), then × ELU' (1 above 0, ELU(x) + α below). Σ_k w_k a_k = λR − (P − ε)/P
+    needs no pass of its own; a column of multiplicity k weighs k·exp(r_j − max) in the softmax (as
+    `_negative_softmax`), and σ(x) = (1 + tanh(x/2))/2 — the same values, with fewer and cheaper
+    passes over the [B, C] scores."""
     mask = _negatives(scores, target, negative_mask)
     target = ops.cast(target, "int32")
     s = ops.elu(scores, alpha=elu_param) if elu_param > 0 else scores
-    weights = _negative_softmax(s, mask)
-    ranked_above = ops.sigmoid(_target_scores(s, target) - s)
-    total = ops.sum(weights * ranked_above, axis=1) + 1e-10
+    counted = mask > 0
+    top = ops.max(ops.where(counted, s, -1e9), axis=1, keepdims=True)
+    exponentials = mask * ops.exp(ops.where(counted, s - top, 0.0))
+    weights = exponentials / ops.maximum(ops.sum(exponentials, axis=1, keepdims=True), 1e-30)
+    own_score = _target_scores(s, target)
+    ranked_above = 0.5 + 0.5 * ops.tanh(0.5 * (own_score - s))
+    total = ops.sum(weights * ranked_above, axis=1, keepdims=True) + 1e-10  # P
     square = ops.square(s)
-    loss = -ops.log(total) + score_regularization * ops.sum(weights * square, axis=1)
+    regularizer = ops.sum(weights * square, axis=1, keepdims=True)  # R
+    loss = ops.squeeze(-ops.log(total) + score_regularization * regularizer, 1)
 
-    inverse = ops.expand_dims(1.0 / total, 1)
+    inverse = 1.0 / total
     slope = ranked_above * (1.0 - ranked_above)
+    mean = score_regularization * regularizer - (total - 1e-10) * inverse  # Σ_k w_k a_k
     per_weight = score_regularization * square - ranked_above * inverse
-    mean = ops.sum(weights * per_weight, axis=1, keepdims=True)
     gradient = weights * (per_weight - mean + slope * inverse + 2.0 * score_regularization * s)
-    at_target = ops.one_hot(target, ops.shape(scores)[1], dtype=scores.dtype)
-    gradient = gradient - at_target * ops.sum(weights * slope, axis=1, keepdims=True) * inverse
+    at_target = -ops.sum(weights * slope, axis=1, keepdims=True) * inverse
     if elu_param > 0:
         gradient = gradient * ops.where(scores > 0, ops.ones_like(s), s + elu_param)
-    return loss, gradient
+        raw_own = _target_scores(scores, target)
+        at_target = at_target * ops.where(raw_own > 0, ops.ones_like(own_score), own_score + elu_param)
+    # the target's column is no negative (its weight is 0): its gradient is only ∂L/∂r_i
+    return loss, gradient + ops.one_hot(target, ops.shape(scores)[1], dtype=scores.dtype) * at_target
 
 
 def bpr_max_loss(

@@ -102,7 +102,7 @@ def test_bpr_max_s_written_out_gradient_is_autodiff_s(regularization, elu):
         written = losses.bpr_max_loss(scores, target, mask, regularization, elu)
         reference = plain(scores, target, mask)
         weighted = (tf.reduce_sum(written * upstream), tf.reduce_sum(reference * upstream))
-    np.testing.assert_array_equal(written.numpy(), reference.numpy())  # the same forward arithmetic
+    np.testing.assert_allclose(written.numpy(), reference.numpy(), rtol=1e-6)  # cheaper forms, same values
     np.testing.assert_allclose(
         tape.gradient(weighted[0], scores).numpy(), tape.gradient(weighted[1], scores).numpy(), atol=1e-6
     )
