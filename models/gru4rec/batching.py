@@ -10,8 +10,8 @@ from typing import Any
 import numpy as np
 from keras import ops
 
-from movierec.models.base import UserSequences
-from movierec.models.gru4rec.config import SESSION_MODES
+from movierec.models.base import UserSequences, tie_shuffled_order
+from movierec.models.gru4rec.config import SESSION_MODES, GRU4RecConfig
 
 
 def training_sessions(
@@ -187,6 +187,40 @@ class InverseCdfSampler:
             drawn[unsettled] = self.cdf.searchsorted(uniform[unsettled], side="right")
             items[start : start + len(uniform)] = drawn
         return items.reshape(shape)
+
+
+def epoch_batches(
+    sequences: UserSequences,
+    starts: np.ndarray,
+    lengths: np.ndarray,
+    config: GRU4RecConfig,
+    sampler: InverseCdfSampler | None,
+    rng: np.random.Generator,
+) -> tuple[np.ndarray, ...]:
+    """One epoch's session-parallel batches of the training sessions (`training_sessions`): items,
+    targets, reset, active [steps, batch_size] and the shared samples [steps, n_sample] (int32).
+
+    Sessions in a new random order (`shuffle_sessions`), and same-second events in a new random
+    order every epoch: the network must not learn the stored (item-index) order of tie groups,
+    which carries no information about time. `epoch_tail="drop"` stops once fewer than half the
+    usable lanes still have a session. Draws from `rng` in a fixed order: the session order, the
+    tie shuffle, the samples.
+    """
+    c = config
+    order = rng.permutation(len(starts)) if c.shuffle_sessions else np.arange(len(starts))
+    epoch_items = sequences.items[tie_shuffled_order(sequences, rng)]
+    items, targets, reset, active = session_parallel_batches(
+        epoch_items, starts[order], lengths[order], c.batch_size
+    )
+    if c.epoch_tail == "drop":
+        busy = active.sum(axis=1) >= max(1, min(c.batch_size, len(starts)) // 2)
+        cut = len(busy) if busy.all() else int(np.argmin(busy))
+        items, targets, reset, active = items[:cut], targets[:cut], reset[:cut], active[:cut]
+    if c.n_sample:  # shared by the mini-batch, one draw per step (2018, §3.1)
+        samples = sampler.draw(rng, (len(items), c.n_sample)).astype(np.int32, copy=False)
+    else:
+        samples = np.zeros((len(items), 0), np.int32)
+    return items, targets, reset, active, samples
 
 
 def _usable_candidates(targets, samples, active) -> tuple[Any, Any]:

@@ -6,20 +6,21 @@ from __future__ import annotations
 
 import functools
 import time
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import keras
 import numpy as np
 from keras import ops
 
-from movierec.models.base import TrainingData, tie_shuffled_order
+from movierec.models.base import TrainingData
 from movierec.models.gru4rec.batching import (
     InverseCdfSampler,
     catalogue_negatives,
+    epoch_batches,
     narrowing_segments,
     negative_mask,
     popularity_sampler,
-    session_parallel_batches,
     training_sessions,
 )
 from movierec.models.gru4rec.config import GRU4RecConfig
@@ -322,6 +323,31 @@ def make_loss(config: GRU4RecConfig, compiled_rows: int | None = None):
     return RANKING_LOSSES[config.loss]
 
 
+def train_epoch(model: GRU4Rec, train_chunk, batches: tuple, config: GRU4RecConfig, replicas: int) -> float:
+    """One epoch of `batches` (items, targets, reset, active [steps, B]; samples [steps, S]) through
+    `train_chunk`, `config.steps_per_call` steps per call, the tail on fewer lanes
+    (`narrowing_segments`); returns the summed step losses."""
+    items, targets, reset, active, samples = batches
+    state, lanes_now = model.initial_state(config.batch_size), np.arange(config.batch_size)
+    epoch_loss = 0.0
+    for start, stop, lanes in narrowing_segments(active, TAIL_SHRINK, replicas):
+        if len(lanes) < len(lanes_now):  # the tail: carry on with the lanes still busy
+            state = ops.take(state, np.searchsorted(lanes_now, lanes), axis=1)
+            lanes_now = lanes
+        for k in range(start, stop, config.steps_per_call):
+            chunk = slice(k, min(k + config.steps_per_call, stop))
+            state, total = train_chunk(
+                state,
+                items[chunk, lanes],
+                targets[chunk, lanes],
+                reset[chunk, lanes],
+                active[chunk, lanes],
+                samples[chunk],
+            )
+            epoch_loss += float(total)
+    return epoch_loss
+
+
 def train_gru4rec(model: GRU4Rec, data: TrainingData, config: GRU4RecConfig) -> dict[str, Any]:
     """Trains `model` in place on `data`'s sessions for `config.epochs` epochs; returns the training
     log (loss per epoch, steps, seconds in all and per epoch, training targets per second)."""
@@ -344,44 +370,25 @@ def train_gru4rec(model: GRU4Rec, data: TrainingData, config: GRU4RecConfig) -> 
 
     starts, lengths = training_sessions(seq, c.session_mode)
     started, steps, losses, epoch_ends = time.perf_counter(), 0, [], []
-    for epoch in range(c.epochs):
-        order = rng.permutation(len(starts)) if c.shuffle_sessions else np.arange(len(starts))
-        # Same-second events in a new random order every epoch: the network must not learn the
-        # stored (item-index) order of tie groups, which carries no information about time.
-        epoch_items = seq.items[tie_shuffled_order(seq, rng)]
-        items, targets, reset, active = session_parallel_batches(
-            epoch_items, starts[order], lengths[order], batch_size
-        )
-        if c.epoch_tail == "drop":  # stop once fewer than half the usable lanes still have a session
-            busy = active.sum(axis=1) >= max(1, min(batch_size, len(starts)) // 2)
-            cut = len(busy) if busy.all() else int(np.argmin(busy))
-            items, targets, reset, active = items[:cut], targets[:cut], reset[:cut], active[:cut]
-        if n_sample:  # shared by the mini-batch, one draw per step (2018, §3.1)
-            samples = sampler.draw(rng, (len(items), n_sample)).astype(np.int32, copy=False)
-        else:
-            samples = np.zeros((len(items), 0), np.int32)
-        state, lanes_now = model.initial_state(batch_size), np.arange(batch_size)
-        epoch_loss = 0.0
-        for start, stop, lanes in narrowing_segments(active, TAIL_SHRINK, replicas):
-            if len(lanes) < len(lanes_now):  # the tail: carry on with the lanes still busy
-                state = ops.take(state, np.searchsorted(lanes_now, lanes), axis=1)
-                lanes_now = lanes
-            for k in range(start, stop, c.steps_per_call):
-                chunk = slice(k, min(k + c.steps_per_call, stop))
-                state, total = train_chunk(
-                    state,
-                    items[chunk, lanes],
-                    targets[chunk, lanes],
-                    reset[chunk, lanes],
-                    active[chunk, lanes],
-                    samples[chunk],
+    # One worker builds an epoch's batches (numpy: the schedule, the tie shuffle, the samples) while
+    # the previous epoch trains, and the first epoch's while the step is traced. It alone draws
+    # from `rng`, epoch after epoch, so the draws are those of building each epoch just before it.
+    with ThreadPoolExecutor(max_workers=1) as worker:
+        build = functools.partial(epoch_batches, seq, starts, lengths, c, sampler, rng)
+        upcoming = worker.submit(build)
+        train_chunk.get_concrete_function()
+        for epoch in range(c.epochs):
+            batches = upcoming.result()
+            if epoch + 1 < c.epochs:
+                upcoming = worker.submit(build)
+            epoch_loss = train_epoch(model, train_chunk, batches, c, replicas)
+            steps += len(batches[0])
+            losses.append(epoch_loss / max(len(batches[0]), 1))
+            epoch_ends.append(time.perf_counter() - started)
+            if not np.isfinite(losses[-1]):
+                raise FloatingPointError(
+                    f"gru4rec: the training loss became {losses[-1]} in epoch {epoch + 1}"
                 )
-                epoch_loss += float(total)
-        steps += len(items)
-        losses.append(epoch_loss / max(len(items), 1))
-        epoch_ends.append(time.perf_counter() - started)
-        if not np.isfinite(losses[-1]):
-            raise FloatingPointError(f"gru4rec: the training loss became {losses[-1]} in epoch {epoch + 1}")
     seconds = time.perf_counter() - started
     n_targets = int((lengths - 1).sum()) * c.epochs
     return {

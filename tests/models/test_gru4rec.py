@@ -122,6 +122,38 @@ def test_an_epoch_on_narrowing_lanes_trains_as_the_full_width(monkeypatch):
         np.testing.assert_allclose(ops.convert_to_numpy(a), ops.convert_to_numpy(b), rtol=1e-4, atol=1e-6)
 
 
+def test_each_epoch_trains_on_the_batches_built_in_turn_from_the_seed(monkeypatch):
+    """The batches are built by a worker while the previous epoch trains: every epoch must still
+    get what building the epochs one after the other from the seeded generator gives (same session
+    order, tie shuffle and samples), with ties in the data so the shuffle draws."""
+    from movierec.models.gru4rec import training
+    from movierec.models.gru4rec.batching import InverseCdfSampler, epoch_batches, popularity_sampler
+
+    rng = np.random.default_rng(1)
+    per_user = [list(rng.integers(0, 30, size=rng.integers(3, 12))) for _ in range(12)]
+    seq = sequences(per_user)
+    data = TrainingData(12, 30, dataclasses.replace(seq, timestamps=seq.timestamps // 2))  # pairs tie
+    recommender = GRU4RecRecommender(**{**SMALL, "epochs": 3, "seed": 7})
+    config, trained, original = recommender.config, [], training.train_epoch
+
+    def spy(model, train_chunk, batches, *rest):
+        trained.append(batches)
+        return original(model, train_chunk, batches, *rest)
+
+    monkeypatch.setattr(training, "train_epoch", spy)
+    recommender.fit(data)
+    starts, lengths = training.training_sessions(data.sequences, config.session_mode)
+    sampler = InverseCdfSampler(popularity_sampler(data.sequences.items, 30, config.sample_alpha))
+    built = np.random.default_rng(7)
+    assert len(trained) == 3
+    for batches in trained:
+        for got, want in zip(
+            batches, epoch_batches(data.sequences, starts, lengths, config, sampler, built), strict=True
+        ):
+            np.testing.assert_array_equal(got, want)
+    assert not all(np.array_equal(trained[0][0], b[0]) for b in trained[1:])  # the epochs differ
+
+
 # -- the network ------------------------------------------------------------------------------------------
 
 
