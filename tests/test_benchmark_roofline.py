@@ -23,6 +23,21 @@ def test_a_bpr_max_224_step_is_about_372_mflop():
     assert roofline.step_flops(config) - roofline.step_flops(one_hot) == pytest.approx(3 * 2 * 80 * 224 * 672)
 
 
+def test_the_roofline_loop_computes_the_three_products_it_counts():
+    """The matmul bound counts 3 products per iteration: the forward one and both gradients, each
+    the product it stands for (the loop feeds an element of each on, so none is pruned)."""
+    import numpy as np
+    import tensorflow as tf
+
+    roofline = load_benchmark("train_throughput")
+    rng = np.random.default_rng(0)
+    x, w, upstream = (rng.normal(size=shape).astype(np.float32) for shape in [(3, 4), (5, 4), (3, 5)])
+    y, gx, gw = roofline.dense_forward_backward(tf.constant(x), tf.Variable(w), tf.constant(upstream))
+    np.testing.assert_allclose(y.numpy(), x @ w.T, rtol=1e-5)
+    np.testing.assert_allclose(gx.numpy(), upstream @ w, rtol=1e-5)
+    np.testing.assert_allclose(gw.numpy(), upstream.T @ x, rtol=1e-5)
+
+
 def test_variants_are_fitted_per_seed_and_scored_on_both_roles(fixtures_dir: Path, tmp_path: Path):
     variants = load_benchmark("gru4rec_variants")
     output = tmp_path / "rows.json"
