@@ -309,7 +309,7 @@ def make_loss(config: GRU4RecConfig, compiled_rows: int | None = None):
             if compiled_rows is None:
                 return compiled(scores, *args)
             return tf.cond(
-                tf.shape(scores)[0] == compiled_rows,
+                tf.equal(tf.shape(scores)[0], compiled_rows),
                 lambda: compiled(scores, *args),
                 lambda: bpr_max_value_and_gradient(scores, *args),
             )
