@@ -21,7 +21,9 @@ it), the authors' from its own per-epoch log lines; `speedup` compares the means
 `speedup_after_first_epoch` the epochs after the first. `--repeats N` runs N pairs per
 configuration, in alternating order, and reports the medians of both (`medians` in the JSON). The
 results are speed only: the two draw different samples and the authors' iterator takes sessions in
-time order where ours shuffles them.
+time order where ours shuffles them. Both run with the process's environment: TensorFlow's thread
+pools follow `TF_NUM_INTRAOP_THREADS` / `TF_NUM_INTEROP_THREADS`, PyTorch's `OMP_NUM_THREADS`
+(each row records them; unset, each library takes a thread per core).
 """
 
 from __future__ import annotations
@@ -38,7 +40,7 @@ import click
 import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))  # benchmarks/ holds scripts, not a package
-from train_throughput import ROOFLINE_CONFIGS
+from train_throughput import ROOFLINE_CONFIGS, tensorflow_threads
 
 # our hyper-parameters per configuration (the roofline benchmark's); the authors' follow from them
 CONFIGS: dict[str, dict[str, Any]] = ROOFLINE_CONFIGS
@@ -187,6 +189,8 @@ def main(
                     "official_mean_seconds_per_epoch": round(float(np.mean(official)), 2),
                     "speedup": round(float(np.mean(official)) / ours, 2),
                     **later_epochs_speedup(log["epoch_seconds"], official),
+                    **tensorflow_threads(),  # ours; the authors' PyTorch follows OMP_NUM_THREADS
+                    "omp_num_threads": os.environ.get("OMP_NUM_THREADS"),
                 }
                 mine.append(row)
                 click.echo(json.dumps(row))

@@ -24,6 +24,7 @@ Speed targets live here, not in unit tests: numbers depend on the machine and on
 from __future__ import annotations
 
 import json
+import os
 import time
 from typing import Any
 
@@ -46,6 +47,15 @@ ROOFLINE_CONFIGS: dict[str, dict[str, Any]] = {
         "elu_param": 0.5,
     },
 }
+
+
+def tensorflow_threads() -> dict[str, str | None]:
+    """This run's thread settings of TensorFlow, from its own environment variables (None: its
+    choice, a thread per core for both pools). `TF_NUM_INTRAOP_THREADS=1` runs each op on one
+    thread while the inter-op pool still runs independent ops side by side."""
+    return {
+        name.lower(): os.environ.get(name) for name in ("TF_NUM_INTRAOP_THREADS", "TF_NUM_INTEROP_THREADS")
+    }
 
 
 def step_flops(config: GRU4RecConfig) -> float:
@@ -186,6 +196,7 @@ def roofline_rows(data: str, seed: int, epochs: int, profile: bool = False) -> l
                 "achieved_gflops": round(achieved, 2),
                 "matmul_roofline_gflops": round(roofline, 2),
                 "fraction_of_roofline": round(achieved / roofline, 3),
+                **tensorflow_threads(),
             }
         )
         if profile:

@@ -38,6 +38,13 @@ def test_the_roofline_loop_computes_the_three_products_it_counts():
     np.testing.assert_allclose(gw.numpy(), upstream.T @ x, rtol=1e-5)
 
 
+def test_rows_record_tensorflow_s_thread_settings_from_its_environment(monkeypatch):
+    roofline = load_benchmark("train_throughput")
+    monkeypatch.setenv("TF_NUM_INTRAOP_THREADS", "1")
+    monkeypatch.delenv("TF_NUM_INTEROP_THREADS", raising=False)
+    assert roofline.tensorflow_threads() == {"tf_num_intraop_threads": "1", "tf_num_interop_threads": None}
+
+
 def test_variants_are_fitted_per_seed_and_scored_on_both_roles(fixtures_dir: Path, tmp_path: Path):
     variants = load_benchmark("gru4rec_variants")
     output = tmp_path / "rows.json"
