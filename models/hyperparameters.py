@@ -23,7 +23,9 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import math
 import typing
+from collections.abc import Iterable
 from typing import Any, Literal
 
 HELP = "help"
@@ -193,3 +195,33 @@ def is_int(value: object) -> bool:
 def is_number(value: object) -> bool:
     """An int or a float and not a bool."""
     return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+def require_integers(config: Any, owner: str, names: Iterable[str], minimum: int) -> None:
+    """For `__post_init__`: each named field of `config` is an integer (not a bool) >= `minimum`."""
+    for name in names:
+        value = getattr(config, name)
+        require(
+            is_int(value) and value >= minimum, owner, name, f"must be an integer >= {minimum}, got {value!r}"
+        )
+
+
+def require_numbers(
+    config: Any,
+    owner: str,
+    names: Iterable[str],
+    low: float,
+    high: float = math.inf,
+    *,
+    low_open: bool = False,
+) -> None:
+    """For `__post_init__`: each named field of `config` is a number (not a bool) in [low, high), or in
+    (low, high) with `low_open`; `high` is always excluded, so infinity and NaN never pass."""
+    if high == math.inf:
+        wording = f"> {low}" if low_open else f">= {low}"
+    else:
+        wording = f"in {'(' if low_open else '['}{low}, {high})"
+    for name in names:
+        value = getattr(config, name)
+        ok = is_number(value) and (low < value if low_open else low <= value) and value < high
+        require(ok, owner, name, f"must be {wording}, got {value!r}")

@@ -21,7 +21,14 @@ import numpy as np
 from keras import ops
 
 from movierec.models.base import KerasRecommender, TrainingData
-from movierec.models.hyperparameters import Choice, Range, hyperparameter, require
+from movierec.models.hyperparameters import (
+    Choice,
+    Range,
+    hyperparameter,
+    require,
+    require_integers,
+    require_numbers,
+)
 from movierec.models.losses import RankingLoss
 
 
@@ -169,7 +176,7 @@ class BPRMFConfig:
 
     def __post_init__(self) -> None:
         _check_training(self, "bpr-mf")
-        require(self.negatives >= 1, "bpr-mf", "negatives", f"must be >= 1, got {self.negatives}")
+        require_integers(self, "bpr-mf", ("negatives",), 1)
         require(
             math.isfinite(self.min_rating), "bpr-mf", "min_rating", f"must be finite, got {self.min_rating}"
         )
@@ -190,12 +197,10 @@ class RatingMFConfig:
 
 
 def _check_training(config: BPRMFConfig | RatingMFConfig, owner: str) -> None:
-    for argument in ("embedding_dim", "batch_size"):
-        value = getattr(config, argument)
-        require(value >= 1, owner, argument, f"must be >= 1, got {value}")
-    require(config.epochs >= 0, owner, "epochs", f"must be >= 0, got {config.epochs}")
-    require(config.l2 >= 0, owner, "l2", f"must be >= 0, got {config.l2}")
-    require(config.learning_rate > 0, owner, "learning_rate", f"must be > 0, got {config.learning_rate}")
+    require_integers(config, owner, ("embedding_dim", "batch_size"), 1)
+    require_integers(config, owner, ("epochs", "seed"), 0)
+    require_numbers(config, owner, ("l2",), 0)
+    require_numbers(config, owner, ("learning_rate",), 0, low_open=True)
 
 
 class BPRMFRecommender(KerasRecommender):

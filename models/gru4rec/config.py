@@ -6,7 +6,14 @@ import dataclasses
 from typing import Literal
 
 from movierec.constants import DEFAULT_MAX_HISTORY
-from movierec.models.hyperparameters import Choice, Range, hyperparameter, require
+from movierec.models.hyperparameters import (
+    Choice,
+    Range,
+    hyperparameter,
+    require,
+    require_integers,
+    require_numbers,
+)
 
 SESSION_MODES = ("session", "user")
 INFERENCE_MODES = ("session", "sequence")
@@ -101,32 +108,19 @@ class GRU4RecConfig:
     seed: int = hyperparameter(0, "seed of the weights, the session order and the negatives")
 
     def __post_init__(self) -> None:
-        for argument in ("hidden_size", "n_layers", "batch_size", "max_history", "steps_per_call"):
-            value = getattr(self, argument)
-            require(value >= 1, "gru4rec", argument, f"must be >= 1, got {value}")
-        for argument in (
-            "embedding_dim",
-            "n_sample",
-            "bpreg",
-            "momentum",
-            "sample_alpha",
-            "epochs",
-            "elu_param",
-            "logq",
-        ):
-            value = getattr(self, argument)
-            require(value >= 0, "gru4rec", argument, f"must be >= 0, got {value}")
-        for argument in ("dropout_input", "dropout_hidden"):
-            value = getattr(self, argument)
-            require(0 <= value < 1, "gru4rec", argument, f"must be in [0, 1), got {value}")
-        require(self.learning_rate > 0, "gru4rec", "learning_rate", f"must be > 0, got {self.learning_rate}")
+        require_integers(
+            self, "gru4rec", ("hidden_size", "n_layers", "batch_size", "max_history", "steps_per_call"), 1
+        )
+        require_integers(self, "gru4rec", ("embedding_dim", "n_sample", "epochs", "seed"), 0)
+        require_numbers(self, "gru4rec", ("bpreg", "sample_alpha", "elu_param", "logq"), 0)
+        require_numbers(self, "gru4rec", ("dropout_input", "dropout_hidden", "momentum"), 0, 1)
+        require_numbers(self, "gru4rec", ("learning_rate",), 0, low_open=True)
         require(
             not (self.constrained_embedding and self.embedding_dim),
             "gru4rec",
             "embedding_dim",
             "must be 0 with constrained_embedding (the output weights are the embedding)",
         )
-        require(self.momentum < 1, "gru4rec", "momentum", f"must be < 1, got {self.momentum}")
         require(
             not (self.logq and self.loss != "cross-entropy"),
             "gru4rec",

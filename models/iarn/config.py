@@ -16,11 +16,10 @@ are 31 per user and 59 per item, so 20 cuts many item histories).
 from __future__ import annotations
 
 import dataclasses
-import math
 import typing
 from typing import Literal
 
-from movierec.models.hyperparameters import hyperparameter, is_int, is_number, require
+from movierec.models.hyperparameters import hyperparameter, require, require_integers, require_numbers
 
 OWNER = "iarn"
 # "iarn": interacting attention gates (eqs. 3-9); "tagm": attention gates from the own side's
@@ -69,7 +68,7 @@ class IARNConfig:
     seed: int = hyperparameter(0, "seed of the initialisation, the batch order and the tie shuffles")
 
     def __post_init__(self) -> None:
-        for name in (
+        positive = (
             "embedding_dim",
             "hidden_size",
             "latent_dim",
@@ -77,30 +76,12 @@ class IARNConfig:
             "max_history",
             "epochs",
             "batch_size",
-        ):
-            value = getattr(self, name)
-            require(is_int(value) and value >= 1, OWNER, name, f"must be an integer >= 1, got {value!r}")
-        require(
-            is_int(self.seed) and self.seed >= 0,
-            OWNER,
-            "seed",
-            f"must be an integer >= 0, got {self.seed!r}",
         )
-        require(
-            is_number(self.learning_rate) and 0 < self.learning_rate < math.inf,
-            OWNER,
-            "learning_rate",
-            f"must be > 0, got {self.learning_rate!r}",
-        )
-        require(
-            is_number(self.clip_value) and 0 <= self.clip_value < math.inf,
-            OWNER,
-            "clip_value",
-            f"must be >= 0, got {self.clip_value!r}",
-        )
-        for name in ("dropout", "validation_fraction"):
-            value = getattr(self, name)
-            require(is_number(value) and 0 <= value < 1, OWNER, name, f"must be in [0, 1), got {value!r}")
+        require_integers(self, OWNER, positive, 1)
+        require_integers(self, OWNER, ("seed",), 0)
+        require_numbers(self, OWNER, ("learning_rate",), 0, low_open=True)
+        require_numbers(self, OWNER, ("clip_value",), 0)
+        require_numbers(self, OWNER, ("dropout", "validation_fraction"), 0, 1)
         require(
             self.backbone in BACKBONES,
             OWNER,

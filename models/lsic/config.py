@@ -14,7 +14,7 @@ from __future__ import annotations
 import dataclasses
 from typing import Literal
 
-from movierec.models.hyperparameters import hyperparameter, require
+from movierec.models.hyperparameters import hyperparameter, require_integers, require_numbers
 from movierec.models.rrn.steps import WEEK
 
 OWNER = "lsic"
@@ -74,7 +74,7 @@ class LSICConfig:
     seed: int = hyperparameter(0, "seed of the initialisation and of every sample")
 
     def __post_init__(self) -> None:
-        for argument in (
+        positive = (
             "mf_dim",
             "embedding_dim",
             "hidden_size",
@@ -85,20 +85,16 @@ class LSICConfig:
             "batch_size",
             "g_steps",
             "d_steps",
-        ):
-            value = getattr(self, argument)
-            require(value >= 1, OWNER, argument, f"must be >= 1, got {value}")
-        for argument in ("attention_neighbours", "candidates", "mf_epochs", "pretrain_epochs", "epochs"):
-            value = getattr(self, argument)
-            require(value >= 0, OWNER, argument, f"must be >= 0, got {value}")
-        for argument in ("learning_rate", "clip_value", "init_scale", "gumbel_temperature"):
-            value = getattr(self, argument)
-            require(value > 0, OWNER, argument, f"must be > 0, got {value}")
-        require(self.margin >= 0, OWNER, "margin", f"must be >= 0, got {self.margin}")
-        require(self.l2 >= 0, OWNER, "l2", f"must be >= 0, got {self.l2}")
-        require(
-            0 <= self.holdout_fraction < 1,
-            OWNER,
-            "holdout_fraction",
-            f"must be in [0, 1), got {self.holdout_fraction}",
         )
+        require_integers(self, OWNER, positive, 1)
+        require_integers(
+            self,
+            OWNER,
+            ("attention_neighbours", "candidates", "mf_epochs", "pretrain_epochs", "epochs", "seed"),
+            0,
+        )
+        require_numbers(
+            self, OWNER, ("learning_rate", "clip_value", "init_scale", "gumbel_temperature"), 0, low_open=True
+        )
+        require_numbers(self, OWNER, ("margin", "l2"), 0)
+        require_numbers(self, OWNER, ("holdout_fraction",), 0, 1)

@@ -11,7 +11,13 @@ from __future__ import annotations
 import dataclasses
 import math
 
-from movierec.models.hyperparameters import hyperparameter, is_int, is_number, require
+from movierec.models.hyperparameters import (
+    hyperparameter,
+    is_number,
+    require,
+    require_integers,
+    require_numbers,
+)
 
 OWNER = "lstm-cnn"
 
@@ -49,7 +55,7 @@ class LSTMCNNConfig:
     seed: int = hyperparameter(0, "seed of the initialisation, the batch order and the tie shuffles")
 
     def __post_init__(self) -> None:
-        for name in (
+        positive = (
             "embedding_dim",
             "feature_dim",
             "title_filters",
@@ -58,24 +64,11 @@ class LSTMCNNConfig:
             "max_history",
             "epochs",
             "batch_size",
-        ):
-            value = getattr(self, name)
-            require(is_int(value) and value >= 1, OWNER, name, f"must be an integer >= 1, got {value!r}")
-        require(
-            is_int(self.seed) and self.seed >= 0,
-            OWNER,
-            "seed",
-            f"must be an integer >= 0, got {self.seed!r}",
         )
-        require(
-            is_number(self.learning_rate) and 0 < self.learning_rate < math.inf,
-            OWNER,
-            "learning_rate",
-            f"must be > 0, got {self.learning_rate!r}",
-        )
-        for name in ("dropout", "validation_fraction"):
-            value = getattr(self, name)
-            require(is_number(value) and 0 <= value < 1, OWNER, name, f"must be in [0, 1), got {value!r}")
+        require_integers(self, OWNER, positive, 1)
+        require_integers(self, OWNER, ("seed",), 0)
+        require_numbers(self, OWNER, ("learning_rate",), 0, low_open=True)
+        require_numbers(self, OWNER, ("dropout", "validation_fraction"), 0, 1)
         require(
             is_number(self.liked_threshold) and math.isfinite(self.liked_threshold),
             OWNER,

@@ -18,11 +18,10 @@ learning_rate=3e-4 1.043, stationary_learning_rate=0.05 no change (1.037).
 from __future__ import annotations
 
 import dataclasses
-import math
 import typing
 from typing import Literal
 
-from movierec.models.hyperparameters import hyperparameter, is_int, is_number, require
+from movierec.models.hyperparameters import hyperparameter, require, require_integers, require_numbers
 from movierec.models.rrn.steps import DAY, WEEK
 
 OWNER = "rrn"
@@ -74,7 +73,7 @@ class RRNConfig:
     seed: int = hyperparameter(0, "seed of the initialisation and the batch order")
 
     def __post_init__(self) -> None:
-        for name in (
+        positive = (
             "stationary_dim",
             "embedding_dim",
             "hidden_size",
@@ -84,25 +83,12 @@ class RRNConfig:
             "pmf_batch_size",
             "epochs",
             "batch_size",
-        ):
-            value = getattr(self, name)
-            require(is_int(value) and value >= 1, OWNER, name, f"must be an integer >= 1, got {value!r}")
-        for name in ("pmf_epochs", "seed"):
-            value = getattr(self, name)
-            require(is_int(value) and value >= 0, OWNER, name, f"must be an integer >= 0, got {value!r}")
-        for name in ("pmf_learning_rate", "learning_rate"):
-            value = getattr(self, name)
-            require(is_number(value) and 0 < value < math.inf, OWNER, name, f"must be > 0, got {value!r}")
-        for name in ("stationary_l2", "l2", "stationary_learning_rate", "clipnorm"):
-            value = getattr(self, name)
-            require(is_number(value) and 0 <= value < math.inf, OWNER, name, f"must be >= 0, got {value!r}")
-        value = self.validation_fraction
-        require(
-            is_number(value) and 0 <= value < 1,
-            OWNER,
-            "validation_fraction",
-            f"must be in [0, 1), got {value!r}",
         )
+        require_integers(self, OWNER, positive, 1)
+        require_integers(self, OWNER, ("pmf_epochs", "seed"), 0)
+        require_numbers(self, OWNER, ("pmf_learning_rate", "learning_rate"), 0, low_open=True)
+        require_numbers(self, OWNER, ("stationary_l2", "l2", "stationary_learning_rate", "clipnorm"), 0)
+        require_numbers(self, OWNER, ("validation_fraction",), 0, 1)
         require(
             self.rating_input in RATING_INPUTS,
             OWNER,

@@ -25,6 +25,33 @@ def test_values_are_checked_by_type_and_choice_and_errors_name_the_argument():
         build_model("pop", k=3)
 
 
+@pytest.mark.parametrize(
+    ("name", "argument", "value", "message"),
+    [
+        ("gru4rec", "hidden_size", 0, "gru4rec: hidden_size must be an integer >= 1, got 0"),
+        ("gru4rec", "n_sample", True, "gru4rec: n_sample must be an integer >= 0, got True"),
+        ("gru4rec", "learning_rate", 0.0, "gru4rec: learning_rate must be > 0, got 0.0"),
+        ("gru4rec", "learning_rate", float("inf"), "gru4rec: learning_rate must be > 0, got inf"),
+        ("gru4rec", "bpreg", float("nan"), "gru4rec: bpreg must be >= 0, got nan"),
+        ("gru4rec", "momentum", 1.0, "gru4rec: momentum must be in \\[0, 1\\), got 1.0"),
+        ("rrn", "seed", -1, "rrn: seed must be an integer >= 0, got -1"),
+        ("iarn", "clip_value", -0.5, "iarn: clip_value must be >= 0, got -0.5"),
+        ("lstm-cnn", "validation_fraction", 1, "lstm-cnn: validation_fraction must be in \\[0, 1\\), got 1"),
+        ("lsic", "gumbel_temperature", 0.0, "lsic: gumbel_temperature must be > 0, got 0.0"),
+        ("bpr-mf", "negatives", 0, "bpr-mf: negatives must be an integer >= 1, got 0"),
+        ("mf", "batch_size", 0.5, "mf: batch_size must be an integer >= 1, got 0.5"),
+    ],
+)
+def test_a_config_constructed_directly_rejects_values_out_of_range_naming_model_and_argument(
+    name, argument, value, message
+):
+    # the dataclass is built without make_config's type check: __post_init__ alone must refuse a bool
+    # for an int, a float for an int, infinity and NaN
+    config_class = MODELS[name].factory.config_class
+    with pytest.raises(ValueError, match=message):
+        config_class(**{argument: value})
+
+
 def test_every_model_declares_its_hyper_parameters_and_echoes_them_in_get_config():
     for name, spec in MODELS.items():
         declared = {field["name"]: field["default"] for field in describe(spec.factory.config_class)}
