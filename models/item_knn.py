@@ -19,7 +19,14 @@ import scipy.sparse as sp
 
 from movierec import storage
 from movierec.models.base import QueryBatch, TrainingData
-from movierec.models.hyperparameters import Range, hyperparameter, make_config, require
+from movierec.models.hyperparameters import (
+    Range,
+    hyperparameter,
+    is_number,
+    make_config,
+    require,
+    require_numbers,
+)
 
 
 def _inverse_power(values: np.ndarray, exponent: float) -> np.ndarray:
@@ -43,10 +50,14 @@ class ItemKNNConfig:
     )
 
     def __post_init__(self) -> None:
+        require_numbers(self, "itemknn", ("regularization",), 0)
+        # α = 1 is a valid end of the asymmetric cosine above: a closed interval, not require_numbers' [0, 1)
         require(
-            self.regularization >= 0, "itemknn", "regularization", f"must be >= 0, got {self.regularization}"
+            is_number(self.alpha) and 0 <= self.alpha <= 1,
+            "itemknn",
+            "alpha",
+            f"must be in [0, 1], got {self.alpha!r}",
         )
-        require(0 <= self.alpha <= 1, "itemknn", "alpha", f"must be in [0, 1], got {self.alpha}")
 
 
 class ItemKNN:

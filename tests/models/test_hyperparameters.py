@@ -40,6 +40,8 @@ def test_values_are_checked_by_type_and_choice_and_errors_name_the_argument():
         ("lsic", "gumbel_temperature", 0.0, "lsic: gumbel_temperature must be > 0, got 0.0"),
         ("bpr-mf", "negatives", 0, "bpr-mf: negatives must be an integer >= 1, got 0"),
         ("mf", "batch_size", 0.5, "mf: batch_size must be an integer >= 1, got 0.5"),
+        ("itemknn", "regularization", float("inf"), "itemknn: regularization must be >= 0, got inf"),
+        ("itemknn", "alpha", True, "itemknn: alpha must be in \\[0, 1\\], got True"),
     ],
 )
 def test_a_config_constructed_directly_rejects_values_out_of_range_naming_model_and_argument(
